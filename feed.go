@@ -86,6 +86,15 @@ type FeedState struct {
 	// Publishing cadence observed from item dates, used to adapt the
 	// schedule: the mean gap between items, in seconds.
 	MeanItemGap float64 `json:"mean_item_gap,omitempty"`
+
+	// Schedule hints of the last parsed document, kept for the fetches
+	// that do not parse one (304, unchanged body): the longest interval it
+	// asks for (RSS ttl, sy:updatePeriod), in seconds, and the hours (bit
+	// h, GMT) and weekdays (bit d, Sunday = 0) it asks not to be polled in
+	// (RSS skipHours, skipDays).
+	HintInterval float64 `json:"hint_interval,omitempty"`
+	SkipHours    uint32  `json:"skip_hours,omitempty"`
+	SkipDays     uint8   `json:"skip_days,omitempty"`
 }
 
 // Output is one merged feed that the program publishes.

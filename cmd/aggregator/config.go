@@ -1,0 +1,430 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"aggregator"
+)
+
+// Config is feeds.toml, read once at start-up: defaults first, the file over
+// them, then validate.
+type Config struct {
+	Storage StorageConfig  `toml:"storage"`
+	Server  ServerConfig   `toml:"server"`
+	Fetch   FetchConfig    `toml:"fetch"`
+	Dedupe  DedupeConfig   `toml:"dedupe"`
+	Publish PublishConfig  `toml:"publish"`
+	Feeds   []FeedConfig   `toml:"feeds"`
+	Outputs []OutputConfig `toml:"outputs"`
+
+	// path is the file the config was read from, for messages and for
+	// resolving a relative storage path.
+	path  string
+	lines keyLines
+}
+
+// StorageConfig is [storage].
+type StorageConfig struct {
+	Path string `toml:"path"`
+}
+
+// ServerConfig is [server].
+type ServerConfig struct {
+	Listen  string `toml:"listen"`
+	BaseURL string `toml:"base_url"`
+}
+
+// FetchConfig is [fetch].
+type FetchConfig struct {
+	Interval     Duration `toml:"interval"`
+	MinInterval  Duration `toml:"min_interval"`
+	MaxInterval  Duration `toml:"max_interval"`
+	Timeout      Duration `toml:"timeout"`
+	Concurrency  int      `toml:"concurrency"`
+	PerHost      int      `toml:"per_host"`
+	HostDelay    Duration `toml:"host_delay"`
+	UserAgent    string   `toml:"user_agent"`
+	Contact      string   `toml:"contact"`
+	MaxBody      ByteSize `toml:"max_body"`
+	AllowPrivate bool     `toml:"allow_private"`
+}
+
+// DedupeConfig is [dedupe].
+type DedupeConfig struct {
+	Window    Duration `toml:"window"`
+	Threshold float64  `toml:"threshold"`
+}
+
+// PublishConfig is [publish].
+type PublishConfig struct {
+	Hubs []string `toml:"hubs"`
+}
+
+// FeedConfig is one [[feeds]] table.
+type FeedConfig struct {
+	Name     string   `toml:"name"`
+	URL      string   `toml:"url"`
+	Title    string   `toml:"title"`
+	Tags     []string `toml:"tags"`
+	Interval Duration `toml:"interval"`
+}
+
+// OutputConfig is one [[outputs]] table.
+type OutputConfig struct {
+	Name        string   `toml:"name"`
+	Title       string   `toml:"title"`
+	Description string   `toml:"description"`
+	Icon        string   `toml:"icon"`
+	Tags        []string `toml:"tags"`
+	Feeds       []string `toml:"feeds"`
+	MaxItems    int      `toml:"max_items"`
+	MaxAge      Duration `toml:"max_age"`
+}
+
+// Duration is a Go duration string in TOML ("30m", "1h30m").
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration: write it like \"90s\", \"30m\" or \"1h30m\"", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// ByteSize is a size in bytes, written as a number or with a unit ("15MiB").
+type ByteSize int64
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *ByteSize) UnmarshalText(b []byte) error {
+	v, err := parseByteSize(string(b))
+	if err != nil {
+		return err
+	}
+	*s = ByteSize(v)
+	return nil
+}
+
+func parseByteSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			mult = u.mult
+			t = strings.TrimSpace(strings.TrimSuffix(t, u.suffix))
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size: write bytes as a number or with a unit, like \"15MiB\"", s)
+	}
+	return n * mult, nil
+}
+
+// defaultConfig is what an empty feeds.toml means.
+func defaultConfig() Config {
+	return Config{
+		Storage: StorageConfig{Path: "aggregator.db"},
+		Server:  ServerConfig{Listen: "127.0.0.1:8080"},
+		Fetch: FetchConfig{
+			Interval:    Duration{30 * time.Minute},
+			MinInterval: Duration{5 * time.Minute},
+			MaxInterval: Duration{24 * time.Hour},
+			Timeout:     Duration{20 * time.Second},
+			Concurrency: 16,
+			PerHost:     2,
+			HostDelay:   Duration{time.Second},
+			MaxBody:     15 << 20,
+		},
+		Dedupe: DedupeConfig{Window: Duration{72 * time.Hour}},
+	}
+}
+
+// ConfigError is one problem in the config file, located as precisely as
+// the file allows.
+type ConfigError struct {
+	File string
+	Line int    // 0 when unknown
+	Key  string // dotted key, e.g. "fetch.interval" or "feeds[2].url"
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// loadConfig reads and validates the config file at path.
+func loadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("config file %s does not exist: pass --config with the path of your feeds.toml (the repository has a commented example)", path)
+		}
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return parseConfig(path, data)
+}
+
+// parseConfig decodes data over the defaults and validates the result.
+func parseConfig(path string, data []byte) (*Config, error) {
+	cfg := defaultConfig()
+	cfg.path = path
+	cfg.lines = scanKeyLines(data)
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&cfg)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, &ConfigError{File: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
+		}
+		// Type mismatches come as plain errors; their text is the only
+		// place the library puts the line and key.
+		if m := tomlTypeErrRE.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, &ConfigError{File: path, Line: line, Key: m[2], Msg: m[3]}
+		}
+		return nil, &ConfigError{File: path, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+	}
+	var errs []error
+	for _, k := range md.Undecoded() {
+		key := k.String()
+		errs = append(errs, &ConfigError{File: path, Line: cfg.lines.first(key), Key: key,
+			Msg: "unknown key (misspelt? README lists every key)"})
+	}
+	errs = append(errs, cfg.validate()...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	cfg.fill()
+	return &cfg, nil
+}
+
+var tomlTypeErrRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
+var outputNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+
+// validate returns every problem it finds, each naming its key and line.
+func (c *Config) validate() []error {
+	var errs []error
+	bad := func(key string, line int, format string, args ...any) {
+		errs = append(errs, &ConfigError{File: c.path, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	positive := func(key string, d Duration) {
+		if d.Duration <= 0 {
+			bad(key, c.lines.first(key), "must be a positive duration, got %s", d.Duration)
+		}
+	}
+	positive("fetch.interval", c.Fetch.Interval)
+	positive("fetch.timeout", c.Fetch.Timeout)
+	positive("fetch.min_interval", c.Fetch.MinInterval)
+	positive("fetch.max_interval", c.Fetch.MaxInterval)
+	positive("dedupe.window", c.Dedupe.Window)
+	if c.Fetch.MinInterval.Duration > c.Fetch.MaxInterval.Duration {
+		bad("fetch.min_interval", c.lines.first("fetch.min_interval"), "%s is above fetch.max_interval (%s)", c.Fetch.MinInterval.Duration, c.Fetch.MaxInterval.Duration)
+	}
+	if c.Fetch.HostDelay.Duration < 0 {
+		bad("fetch.host_delay", c.lines.first("fetch.host_delay"), "must not be negative (use \"0s\" for no delay)")
+	}
+	if c.Fetch.Concurrency < 1 {
+		bad("fetch.concurrency", c.lines.first("fetch.concurrency"), "must be at least 1, got %d", c.Fetch.Concurrency)
+	}
+	if c.Fetch.PerHost < 1 {
+		bad("fetch.per_host", c.lines.first("fetch.per_host"), "must be at least 1, got %d", c.Fetch.PerHost)
+	}
+	if c.Fetch.MaxBody < 1024 {
+		bad("fetch.max_body", c.lines.first("fetch.max_body"), "must be at least 1KiB, got %d bytes", c.Fetch.MaxBody)
+	}
+	if c.Dedupe.Threshold < 0 || c.Dedupe.Threshold > 1 {
+		bad("dedupe.threshold", c.lines.first("dedupe.threshold"), "must be between 0 and 1 (0 means the built-in default), got %g", c.Dedupe.Threshold)
+	}
+	if c.Storage.Path == "" {
+		bad("storage.path", c.lines.first("storage.path"), "must not be empty")
+	}
+	if c.Server.BaseURL != "" {
+		if u, err := url.Parse(c.Server.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("server.base_url", c.lines.first("server.base_url"), "%q is not an absolute http(s) URL", c.Server.BaseURL)
+		}
+	}
+	for i, h := range c.Publish.Hubs {
+		if !isHTTPURL(h) {
+			bad(fmt.Sprintf("publish.hubs[%d]", i), c.lines.first("publish.hubs"), "%q is not an absolute http(s) URL", h)
+		}
+	}
+
+	names := map[string]int{}
+	tags := map[string]bool{}
+	for i, f := range c.Feeds {
+		line := c.lines.nth("feeds", i)
+		key := fmt.Sprintf("feeds[%d]", i)
+		switch {
+		case strings.TrimSpace(f.Name) == "":
+			bad(key+".name", line, "every feed needs a name")
+		default:
+			if prev, dup := names[f.Name]; dup {
+				bad(key+".name", line, "duplicate feed name %q (first used at line %d): names must be unique", f.Name, prev)
+			} else {
+				names[f.Name] = line
+			}
+		}
+		if f.URL == "" {
+			bad(key+".url", line, "feed %q needs a url", f.Name)
+		} else if !isHTTPURL(f.URL) {
+			bad(key+".url", line, "feed %q: %q is not an absolute http(s) URL", f.Name, f.URL)
+		}
+		if f.Interval.Duration < 0 {
+			bad(key+".interval", line, "feed %q: interval must be positive", f.Name)
+		}
+		for _, t := range f.Tags {
+			tags[t] = true
+		}
+	}
+	outNames := map[string]bool{}
+	for i, o := range c.Outputs {
+		line := c.lines.nth("outputs", i)
+		key := fmt.Sprintf("outputs[%d]", i)
+		if !outputNameRE.MatchString(o.Name) {
+			bad(key+".name", line, "output name %q must be letters, digits, '-' or '_' (it is used in URLs)", o.Name)
+		} else if outNames[o.Name] {
+			bad(key+".name", line, "duplicate output name %q", o.Name)
+		}
+		outNames[o.Name] = true
+		for _, fn := range o.Feeds {
+			if _, ok := names[fn]; !ok {
+				bad(key+".feeds", line, "output %q names feed %q, which is not configured", o.Name, fn)
+			}
+		}
+		for _, t := range o.Tags {
+			if !tags[t] {
+				bad(key+".tags", line, "output %q selects tag %q, which no feed carries", o.Name, t)
+			}
+		}
+		if o.MaxItems < 0 {
+			bad(key+".max_items", line, "must not be negative")
+		}
+		if o.MaxAge.Duration < 0 {
+			bad(key+".max_age", line, "must not be negative")
+		}
+	}
+	return errs
+}
+
+// fill sets values derived from others once the config is valid.
+func (c *Config) fill() {
+	if c.Server.BaseURL == "" {
+		c.Server.BaseURL = "http://" + c.Server.Listen
+	}
+	c.Server.BaseURL = strings.TrimRight(c.Server.BaseURL, "/")
+	for i := range c.Outputs {
+		if c.Outputs[i].MaxItems == 0 {
+			c.Outputs[i].MaxItems = 100
+		}
+	}
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// feeds returns the configured feeds as domain values.
+func (c *Config) feeds() []aggregator.Feed {
+	out := make([]aggregator.Feed, 0, len(c.Feeds))
+	for _, f := range c.Feeds {
+		out = append(out, aggregator.Feed{Name: f.Name, URL: f.URL, Title: f.Title, Tags: slices.Clone(f.Tags), Interval: f.Interval.Duration})
+	}
+	return out
+}
+
+// outputs returns the configured outputs, or one named "all" merging every
+// feed when none is configured.
+func (c *Config) outputs() []aggregator.Output {
+	if len(c.Outputs) == 0 {
+		return []aggregator.Output{{Name: "all", Title: "All stories", Description: "Every configured feed, merged and deduplicated", MaxItems: 100}}
+	}
+	out := make([]aggregator.Output, 0, len(c.Outputs))
+	for _, o := range c.Outputs {
+		out = append(out, aggregator.Output{Name: o.Name, Title: o.Title, Description: o.Description, Icon: o.Icon,
+			Tags: slices.Clone(o.Tags), Feeds: slices.Clone(o.Feeds), MaxItems: o.MaxItems, MaxAge: o.MaxAge.Duration})
+	}
+	return out
+}
+
+// keyLines maps dotted keys ("fetch.interval", "feeds.url") to the lines
+// they appear on, and array tables ("feeds") to the lines of their headers,
+// so that errors can point at the file. BurntSushi/toml does not expose key
+// positions, and a line scanner is enough for the flat files we accept.
+type keyLines struct {
+	keys   map[string][]int
+	tables map[string][]int
+}
+
+func (k keyLines) first(key string) int {
+	if l := k.keys[key]; len(l) > 0 {
+		return l[0]
+	}
+	return 0
+}
+
+// nth is the header line of the i-th [[name]] table.
+func (k keyLines) nth(name string, i int) int {
+	if l := k.tables[name]; i < len(l) {
+		return l[i]
+	}
+	return 0
+}
+
+func scanKeyLines(data []byte) keyLines {
+	kl := keyLines{keys: map[string][]int{}, tables: map[string][]int{}}
+	table := ""
+	for i, line := range strings.Split(string(data), "\n") {
+		t := strings.TrimSpace(line)
+		switch {
+		case t == "" || strings.HasPrefix(t, "#"):
+		case strings.HasPrefix(t, "[["):
+			name := strings.TrimSpace(strings.Trim(strings.SplitN(t, "]]", 2)[0], "[ "))
+			table = name
+			kl.tables[name] = append(kl.tables[name], i+1)
+		case strings.HasPrefix(t, "["):
+			table = strings.TrimSpace(strings.Trim(strings.SplitN(t, "]", 2)[0], "[ "))
+		default:
+			eq := strings.IndexByte(t, '=')
+			if eq <= 0 {
+				continue
+			}
+			key := strings.Trim(strings.TrimSpace(t[:eq]), `"'`)
+			if table != "" {
+				key = table + "." + key
+			}
+			kl.keys[key] = append(kl.keys[key], i+1)
+		}
+	}
+	return kl
+}

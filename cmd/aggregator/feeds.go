@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"aggregator"
+)
+
+const feedsHelp = `
+Print each configured feed's fetch state: last fetch, status, items,
+consecutive errors, last error, next due time and whether it is disabled.
+
+  aggregator feeds [--json]
+  aggregator feeds enable NAME   re-enable a feed stopped by 410 Gone and
+                                 make it due now`
+
+func runFeeds(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "feeds", "[--config feeds.toml] [--db PATH] [--json] | enable NAME", feedsHelp)
+	var cf commonFlags
+	cf.register(fs)
+	asJSON := fs.Bool("json", false, "one JSON object per feed per line")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	// Flags may also follow the subcommand: "feeds enable NAME --db x".
+	if len(rest) > 0 && rest[0] == "enable" {
+		sub := newFlagSet(e, "feeds enable", "NAME", "Re-enable a stopped feed and make it due now.")
+		sub.StringVar(&cf.config, "config", cf.config, "`path` of the config file")
+		sub.StringVar(&cf.db, "db", cf.db, "`path` of the database file")
+		if err := parseFlags(sub, rest[1:]); err != nil {
+			return err
+		}
+		if sub.NArg() != 1 {
+			return usageErr(fmt.Errorf("feeds enable takes one feed name"))
+		}
+		return enableFeed(e.stdout, &cf, sub.Arg(0))
+	}
+	if len(rest) > 0 {
+		return usageErr(fmt.Errorf("unknown feeds subcommand %q (only \"enable\")", rest[0]))
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return err
+	}
+	db, err := cf.open(cfg, true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	states, err := db.FeedStates()
+	if err != nil {
+		return err
+	}
+	return writeFeeds(e.stdout, cfg.feeds(), states, *asJSON)
+}
+
+type feedRow struct {
+	Name              string    `json:"name"`
+	URL               string    `json:"url"`
+	LastFetch         time.Time `json:"last_fetch,omitzero"`
+	Status            string    `json:"status"`
+	HTTPStatus        int       `json:"http_status,omitempty"`
+	Items             int       `json:"items"`
+	StoredItems       int       `json:"stored_items"`
+	ConsecutiveErrors int       `json:"consecutive_errors"`
+	LastError         string    `json:"last_error,omitempty"`
+	NextFetch         time.Time `json:"next_fetch,omitzero"`
+	Disabled          bool      `json:"disabled"`
+	DisabledReason    string    `json:"disabled_reason,omitempty"`
+	FetchURL          string    `json:"fetch_url,omitempty"`
+}
+
+func writeFeeds(w io.Writer, feeds []aggregator.Feed, states map[string]aggregator.FeedState, asJSON bool) error {
+	enc := json.NewEncoder(w)
+	width := 4
+	for _, f := range feeds {
+		width = max(width, len(f.Name))
+	}
+	if !asJSON {
+		fmt.Fprintf(w, "%-*s  %-16s  %-9s  %5s  %4s  %-16s  %s\n", width, "FEED", "LAST FETCH", "STATUS", "ITEMS", "ERRS", "NEXT", "LAST ERROR")
+	}
+	for _, f := range feeds {
+		st, ok := states[f.Name]
+		row := feedRow{Name: f.Name, URL: f.URL, Status: "never fetched"}
+		if ok {
+			row = feedRow{Name: f.Name, URL: f.URL, LastFetch: st.LastFetch, Status: st.LastResult, HTTPStatus: st.LastStatus,
+				Items: st.Items, StoredItems: st.TotalItems, ConsecutiveErrors: st.ConsecutiveErrors, LastError: st.LastError,
+				NextFetch: st.NextFetch, Disabled: st.Disabled && st.URL == f.URL, DisabledReason: st.DisabledReason, FetchURL: st.FetchURL}
+		}
+		if asJSON {
+			if err := enc.Encode(row); err != nil {
+				return err
+			}
+			continue
+		}
+		status, next := row.Status, fmtTime(row.NextFetch)
+		if row.Disabled {
+			status, next = "DISABLED", row.DisabledReason
+		}
+		fmt.Fprintf(w, "%-*s  %-16s  %-9s  %5d  %4d  %-16s  %s\n", width, row.Name, fmtTime(row.LastFetch), status, row.Items, row.ConsecutiveErrors, next, row.LastError)
+	}
+	return nil
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04")
+}
+
+func enableFeed(w io.Writer, cf *commonFlags, name string) error {
+	cfg, err := cf.load()
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, f := range cfg.feeds() {
+		found = found || f.Name == name
+	}
+	if !found {
+		return usageErr(fmt.Errorf("no feed named %q in %s", name, cfg.path))
+	}
+	db, err := cf.open(cfg, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	st, ok, err := db.FeedState(name)
+	if err != nil {
+		return err
+	}
+	if !ok || !st.Disabled {
+		fmt.Fprintf(w, "%s is not disabled; nothing to do\n", name)
+		return nil
+	}
+	st.Disabled, st.DisabledReason = false, ""
+	st.ConsecutiveErrors = 0
+	st.NextFetch = time.Time{}
+	if err := db.PutFeedState(st); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s enabled; it is due now\n", name)
+	return nil
+}

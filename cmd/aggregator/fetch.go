@@ -1,0 +1,198 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"aggregator"
+	"aggregator/fetcher"
+)
+
+const fetchHelp = `
+Fetch the feeds that are due (all of them on a fresh database), store their
+new items, cluster them into stories and print a summary per feed: new,
+unchanged or failed with the reason. Feeds that fail are reported, not
+fatal: the exit status is 0 when the pass ran, 2 for a bad config or a
+database that cannot be opened, 1 otherwise.`
+
+func runFetch(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "fetch", "[--config feeds.toml] [--db PATH] [--feed NAME ...] [--force]", fetchHelp)
+	var cf commonFlags
+	cf.register(fs)
+	var only stringList
+	fs.Var(&only, "feed", "fetch only the feed with this `name` (repeatable)")
+	force := fs.Bool("force", false, "fetch even the feeds that are not due yet")
+	quiet := fs.Bool("quiet", false, "print only the totals")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr(fmt.Errorf("fetch takes no arguments, got %q", fs.Args()))
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return err
+	}
+	feeds := cfg.feeds()
+	if len(only) > 0 {
+		var sel []aggregator.Feed
+		for _, name := range only {
+			i := slices.IndexFunc(feeds, func(f aggregator.Feed) bool { return f.Name == name })
+			if i < 0 {
+				return usageErr(fmt.Errorf("--feed %q: no such feed in %s", name, cfg.path))
+			}
+			sel = append(sel, feeds[i])
+		}
+		feeds = sel
+	}
+	db, err := cf.open(cfg, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	log := newLogger(e.stderr, slog.LevelWarn)
+	p := newPipeline(cfg, db, log)
+	if err := p.start(cfg.Dedupe.Window.Duration); err != nil {
+		return err
+	}
+	states, err := db.FeedStates()
+	if err != nil {
+		return err
+	}
+
+	now := time.Now()
+	var jobs []fetcher.Job
+	var skipped []outcome
+	for _, f := range feeds {
+		st := states[f.Name]
+		switch {
+		case st.Disabled && st.URL == f.URL:
+			skipped = append(skipped, outcome{feed: f.Name, status: "disabled", state: st})
+		case *force || fetcher.Due(st, now):
+			jobs = append(jobs, fetcher.Job{Feed: f, State: st})
+		default:
+			skipped = append(skipped, outcome{feed: f.Name, status: "not due", state: st})
+		}
+	}
+
+	client := fetcher.New(fetcherOptions(cfg))
+	prog := newProgress(e.stderr, len(jobs))
+	var mu sync.Mutex
+	var done []outcome
+	start := time.Now()
+	client.FetchAll(ctx, jobs, func(r fetcher.Result) {
+		o := p.ingest(r)
+		mu.Lock()
+		done = append(done, o)
+		prog.step(o)
+		mu.Unlock()
+	})
+	prog.finish()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("fetch interrupted after %d of %d feeds: %w", len(done), len(jobs), err)
+	}
+	printSummary(e.stdout, done, skipped, time.Since(start), *quiet)
+	return nil
+}
+
+func fetcherOptions(cfg *Config) fetcher.Options {
+	o := fetcher.Options{
+		Timeout:      cfg.Fetch.Timeout.Duration,
+		Concurrency:  cfg.Fetch.Concurrency,
+		PerHost:      cfg.Fetch.PerHost,
+		HostDelay:    cfg.Fetch.HostDelay.Duration,
+		UserAgent:    cfg.Fetch.UserAgent,
+		Contact:      cfg.Fetch.Contact,
+		MaxBody:      int64(cfg.Fetch.MaxBody),
+		AllowPrivate: cfg.Fetch.AllowPrivate,
+		Interval:     cfg.Fetch.Interval.Duration,
+		MinInterval:  cfg.Fetch.MinInterval.Duration,
+		MaxInterval:  cfg.Fetch.MaxInterval.Duration,
+	}
+	if o.HostDelay == 0 {
+		o.HostDelay = -1 // "0s" in the config means no delay; 0 in Options means the default
+	}
+	return o
+}
+
+// printSummary writes one line per feed, then the totals.
+func printSummary(w io.Writer, done, skipped []outcome, elapsed time.Duration, quiet bool) {
+	slices.SortFunc(done, func(a, b outcome) int { return cmp.Compare(a.feed, b.feed) })
+	var nNew, nItems, nUnchanged, nFailed int
+	var bytes int64
+	width := 4
+	for _, o := range append(slices.Clone(done), skipped...) {
+		width = max(width, len(o.feed))
+	}
+	for _, o := range done {
+		bytes += o.bytes
+		switch o.status {
+		case fetcher.StatusFailed:
+			nFailed++
+			if !quiet {
+				fmt.Fprintf(w, "%-*s  failed     %s\n", width, o.feed, oneLine(o.err))
+			}
+		case fetcher.StatusUnchanged:
+			nUnchanged++
+			if !quiet {
+				fmt.Fprintf(w, "%-*s  unchanged\n", width, o.feed)
+			}
+		default:
+			nNew++
+			nItems += o.new
+			if !quiet {
+				line := fmt.Sprintf("%-*s  new %-6d %d items in feed", width, o.feed, o.new, o.state.Items)
+				if o.updated > 0 {
+					line += fmt.Sprintf(", %d updated", o.updated)
+				}
+				fmt.Fprintln(w, line)
+			}
+		}
+	}
+	var nSkipped int
+	for _, o := range skipped {
+		nSkipped++
+		if quiet {
+			continue
+		}
+		if o.status == "disabled" {
+			fmt.Fprintf(w, "%-*s  disabled   %s (re-enable with: aggregator feeds enable %s)\n", width, o.feed, o.state.DisabledReason, o.feed)
+		} else {
+			fmt.Fprintf(w, "%-*s  not due    next fetch %s\n", width, o.feed, o.state.NextFetch.Local().Format(time.DateTime))
+		}
+	}
+	fmt.Fprintf(w, "%d feeds fetched in %s: %d with new content (%d new items), %d unchanged, %d failed",
+		len(done), elapsed.Round(time.Millisecond), nNew, nItems, nUnchanged, nFailed)
+	if nSkipped > 0 {
+		fmt.Fprintf(w, ", %d skipped", nSkipped)
+	}
+	fmt.Fprintf(w, "; %s received\n", humanBytes(bytes))
+}
+
+func oneLine(err error) string {
+	if err == nil {
+		return ""
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"aggregator/storage"
+)
+
+// newFlagSet makes a subcommand's flag set whose --help prints the synopsis
+// and description before the flags.
+func newFlagSet(e *env, name, synopsis, description string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: aggregator %s %s\n\n%s\n", name, synopsis, strings.TrimSpace(description))
+		var any bool
+		fs.VisitAll(func(*flag.Flag) { any = true })
+		if any {
+			fmt.Fprintln(w, "\nFlags:")
+			printDefaults(w, fs)
+		}
+	}
+	return fs
+}
+
+// printDefaults lists flags as --name, which is how the README writes them.
+func printDefaults(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		fmt.Fprintf(w, "  --%s", f.Name)
+		if name != "" {
+			fmt.Fprintf(w, " %s", name)
+		}
+		fmt.Fprintf(w, "\n    \t%s", strings.ReplaceAll(usage, "\n", "\n    \t"))
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "[]" {
+			fmt.Fprintf(w, " (default %q)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+// parseFlags parses args; --help yields errHelp, a bad flag a usage error.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return usageErr(err)
+	}
+	return nil
+}
+
+// commonFlags are the flags that locate the config and the database.
+type commonFlags struct {
+	config string
+	db     string
+}
+
+func (c *commonFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.config, "config", "feeds.toml", "`path` of the config file")
+	fs.StringVar(&c.db, "db", "", "`path` of the database file (overrides [storage].path)")
+}
+
+// load reads the config; problems with it are usage errors (exit 2).
+func (c *commonFlags) load() (*Config, error) {
+	cfg, err := loadConfig(c.config)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	return cfg, nil
+}
+
+// dbPath is --db, else [storage].path resolved against the config file's
+// directory, so that a cron job run from elsewhere finds the same file.
+func (c *commonFlags) dbPath(cfg *Config) string {
+	if c.db != "" {
+		return c.db
+	}
+	p := cfg.Storage.Path
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(filepath.Dir(c.config), p)
+	}
+	return p
+}
+
+// open opens the database; failure to open is a usage error (exit 2).
+func (c *commonFlags) open(cfg *Config, readOnly bool) (*storage.DB, error) {
+	db, err := storage.Open(c.dbPath(cfg), storage.Options{ReadOnly: readOnly})
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	return db, nil
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }

@@ -1,0 +1,319 @@
+package dedupe
+
+import (
+	"math"
+	"slices"
+	"strings"
+
+	"aggregator"
+)
+
+// Add clusters one new item and records it. The decision, strongest
+// first: an item with the same GUID (when globally unique: at least 12
+// characters, not all digits) or the same canonical URL as an item in the
+// index joins that item's cluster; one with the same normalised title (of
+// at least TitleMinTerms informative terms) joins that item's cluster if
+// it is within the window; otherwise it joins the most similar cluster
+// within the window whose centroid it matches with at least Threshold
+// cosine and MinShared shared terms; otherwise it founds a cluster whose
+// ID is its own ID.
+//
+// It returns the membership (Joined is it.FirstSeen) and the cluster's
+// representative after the join. Adding an ID that is already in the index
+// changes nothing and reports the item's cluster.
+func (ix *Index) Add(it aggregator.Item) (m aggregator.Membership, rep string) {
+	m = aggregator.Membership{Item: it.ID, Joined: it.FirstSeen}
+	if s, ok := ix.byID[it.ID]; ok {
+		c := &ix.clusters[ix.items[s].cluster]
+		m.Cluster, m.Reason, m.Matched, m.Score = c.id, aggregator.ReasonGUID, it.ID, 1
+		return m, ix.items[c.rep].id
+	}
+	f := extract(&ix.opts, it, &ix.sc)
+	t := it.Time().UnixNano()
+	ix.weigh(&f)
+	d := ix.decide(&f, t)
+	c := d.cluster
+	if c < 0 {
+		c = ix.newCluster(it.ID)
+		m.Reason = aggregator.ReasonFirst
+	} else {
+		m.Reason, m.Matched, m.Score, m.Shared = d.reason, d.matched, d.score, d.shared
+	}
+	ix.insert(it.ID, t, &f, c)
+	cl := &ix.clusters[c]
+	m.Cluster = cl.id
+	return m, ix.items[cl.rep].id
+}
+
+// Restore re-inserts an item with a decision made earlier (read back from
+// storage), without deciding again: the item joins cluster m.Cluster,
+// which is created if needed. Restoring the items of a run in the order
+// they were added rebuilds the state that run had, so later Adds decide
+// exactly as they would have without the restart; items restored in
+// another order (storage gives (Time, ID) order) rebuild the same
+// clusters, centroids and document frequencies, with IDF snapshots that
+// can differ in the last digits.
+func (ix *Index) Restore(it aggregator.Item, m aggregator.Membership) {
+	if _, ok := ix.byID[it.ID]; ok {
+		return
+	}
+	f := extract(&ix.opts, it, &ix.sc)
+	ix.weigh(&f)
+	id := m.Cluster
+	if id == "" {
+		id = it.ID
+	}
+	c, ok := ix.byCID[id]
+	if !ok {
+		c = ix.newCluster(id)
+	}
+	ix.insert(it.ID, it.Time().UnixNano(), &f, c)
+}
+
+// weigh stamps each term of f with its current IDF.
+// It also remembers each term's entry (-1: new term), so that querying
+// and inserting do not look the terms up again.
+func (ix *Index) weigh(f *features) {
+	f.ents = make([]int32, len(f.terms))
+	for i := range f.terms {
+		e, ok := ix.terms[f.terms[i].h]
+		var seen int32
+		if ok {
+			seen = ix.tents[e].seen
+		} else {
+			e = -1
+		}
+		f.ents[i] = e
+		f.terms[i].idf = ix.idf(seen)
+	}
+}
+
+// decision is the outcome of decide; cluster -1 means a new cluster.
+type decision struct {
+	cluster int32
+	reason  aggregator.Reason
+	matched string
+	score   float64
+	shared  []string
+}
+
+func (ix *Index) decide(f *features, t int64) decision {
+	for k, key := range [3]uint64{f.guid, f.url, f.title} {
+		if key == 0 {
+			continue
+		}
+		s, ok := ix.exact[key]
+		if !ok {
+			continue
+		}
+		it := &ix.items[s]
+		if k == 2 && !ix.inWindow(&ix.clusters[it.cluster], t) {
+			continue
+		}
+		reason := [...]aggregator.Reason{aggregator.ReasonGUID, aggregator.ReasonURL, aggregator.ReasonTitle}[k]
+		return decision{cluster: it.cluster, reason: reason, matched: it.id, score: 1}
+	}
+	c, score, shared := ix.similar(f, t)
+	if c < 0 {
+		return decision{cluster: -1}
+	}
+	cl := &ix.clusters[c]
+	return decision{cluster: c, reason: aggregator.ReasonSimilar, matched: ix.items[cl.rep].id,
+		score: math.Round(score*1e4) / 1e4, shared: shared}
+}
+
+// gap is the time from t to the nearest member of c, as a fraction of the
+// window (0 inside the cluster's span, capped at 1).
+func (ix *Index) gap(c *clusterRec, t int64) float64 {
+	var d int64
+	switch {
+	case t < c.minT:
+		d = c.minT - t
+	case t > c.maxT:
+		d = t - c.maxT
+	}
+	return min(1, float64(d)/float64(ix.opts.Window))
+}
+
+func (ix *Index) inWindow(c *clusterRec, t int64) bool {
+	w := int64(ix.opts.Window)
+	return t >= c.minT-w && t <= c.maxT+w
+}
+
+// similar finds the best cluster for f by similarity: candidates from the
+// posting lists of the item's most informative terms, ranked by the IDF
+// mass they share, then the best few scored exactly against their
+// centroids. It returns -1 when none reaches the threshold.
+func (ix *Index) similar(f *features, t int64) (best int32, score float64, shared []string) {
+	best = -1
+	// A text of one or two terms ("Live updates") says too little to
+	// match anything by similarity.
+	if len(f.terms) < 3 {
+		return best, 0, nil
+	}
+	// Probe with the ProbeTerms terms of most weight (IDF-weighted),
+	// kept sorted by insertion: ties go to the smaller hash.
+	probe := ix.probe[:0]
+	heavier := func(a, b int) bool {
+		x, y := f.terms[a], f.terms[b]
+		vx, vy := x.w*x.idf, y.w*y.idf
+		return vx > vy || vx == vy && x.h < y.h
+	}
+	for i := range f.terms {
+		if len(probe) == ix.opts.ProbeTerms && !heavier(i, probe[len(probe)-1]) {
+			continue
+		}
+		if len(probe) < ix.opts.ProbeTerms {
+			probe = append(probe, i)
+		}
+		j := len(probe) - 1
+		for ; j > 0 && heavier(i, probe[j-1]); j-- {
+			probe[j] = probe[j-1]
+		}
+		probe[j] = i
+	}
+	ix.probe = probe
+	for _, i := range probe {
+		e := f.ents[i]
+		if e < 0 {
+			continue
+		}
+		post := ix.tents[e].post
+		if len(post) > ix.opts.PostingScan {
+			post = post[len(post)-ix.opts.PostingScan:]
+		}
+		q := f.terms[i].w * f.terms[i].idf
+		for _, c := range post {
+			if ix.acc[c] == 0 {
+				ix.touched = append(ix.touched, c)
+			}
+			ix.acc[c] += q
+		}
+	}
+	// Keep the Candidates clusters with the most shared IDF mass (ties:
+	// lower slot), by insertion into a short sorted list.
+	k := ix.opts.Candidates
+	cands := ix.cands[:0]
+	for _, c := range ix.touched {
+		cl := &ix.clusters[c]
+		if !cl.alive || !ix.inWindow(cl, t) {
+			continue
+		}
+		if len(cands) == k && !better(ix.acc[c], c, ix.acc[cands[k-1]], cands[k-1]) {
+			continue
+		}
+		if len(cands) < k {
+			cands = append(cands, c)
+		}
+		i := len(cands) - 1
+		for ; i > 0 && better(ix.acc[c], c, ix.acc[cands[i-1]], cands[i-1]); i-- {
+			cands[i] = cands[i-1]
+		}
+		cands[i] = c
+	}
+	ix.cands = cands
+	qn := vecNorm(f.terms)
+	th := ix.opts.Threshold
+	if f.hasSummary {
+		th *= ix.opts.SummaryFactor
+	}
+	for _, c := range cands {
+		cl := &ix.clusters[c]
+		s, n, nc := cosine(f.terms, ix.centroid(cl), qn, cl.norm, len(cl.members))
+		s *= 1 - ix.opts.Decay*ix.gap(cl, t)
+		if n < ix.opts.MinShared || nc == 0 || s < th {
+			continue
+		}
+		if best < 0 || s > score || s == score && cl.id < ix.clusters[best].id {
+			best, score = c, s
+		}
+	}
+	for _, c := range ix.touched {
+		ix.acc[c] = 0
+	}
+	ix.touched = ix.touched[:0]
+	if best >= 0 {
+		shared = sharedTerms(f, ix.centroid(&ix.clusters[best]))
+	}
+	return best, score, shared
+}
+
+func better(a float32, ca int32, b float32, cb int32) bool {
+	return a > b || a == b && ca < cb
+}
+
+// cosine is the cosine between an item's terms q (weighted with current
+// IDF, norm qn) and the centroid c of a cluster of size members (weighted
+// with its IDF snapshots, norm cn), the number of terms they share and
+// how many of those are core terms of the cluster (carried by more than
+// half its members). Both are sorted by hash.
+func cosine(q, c []tw, qn, cn float64, size int) (cos float64, shared, coreShared int) {
+	if qn == 0 || cn == 0 {
+		return 0, 0, 0
+	}
+	var dot float64
+	n, nc := 0, 0
+	i, j := 0, 0
+	for i < len(q) && j < len(c) {
+		switch {
+		case q[i].h < c[j].h:
+			i++
+		case q[i].h > c[j].h:
+			j++
+		default:
+			dot += float64(q[i].w*q[i].idf) * float64(c[j].w*c[j].idf)
+			n++
+			if core(c[j], size) {
+				nc++
+			}
+			i++
+			j++
+		}
+	}
+	return dot / (qn * cn), n, nc
+}
+
+// core reports whether a centroid term is carried by more than half of
+// the members of a cluster of size members (approximately: title terms
+// weigh about 1 per member).
+func core(x tw, size int) bool { return float64(x.w) > 0.5*float64(size) }
+
+// sharedTerms lists the terms of f found in centroid c, heaviest
+// contribution first, at most 8.
+func sharedTerms(f *features, c []tw) []string {
+	type st struct {
+		name string
+		v    float32
+	}
+	var out []st
+	i, j := 0, 0
+	for i < len(f.terms) && j < len(c) {
+		switch {
+		case f.terms[i].h < c[j].h:
+			i++
+		case f.terms[i].h > c[j].h:
+			j++
+		default:
+			out = append(out, st{f.names[i], f.terms[i].w * f.terms[i].idf * c[j].w * c[j].idf})
+			i++
+			j++
+		}
+	}
+	slices.SortFunc(out, func(a, b st) int {
+		if a.v != b.v {
+			if a.v > b.v {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	if len(out) > 8 {
+		out = out[:8]
+	}
+	names := make([]string, len(out))
+	for i, x := range out {
+		names[i] = x.name
+	}
+	return names
+}

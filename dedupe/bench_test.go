@@ -1,0 +1,170 @@
+package dedupe_test
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"aggregator"
+	"aggregator/dedupe"
+	"aggregator/dedupe/score"
+)
+
+// synthetic makes n items of SYNTHETIC load from the real items of both
+// development sets. Copy k of the data relabels every word that is not
+// common in the data (in fewer than 1 in 200 items) with a pseudo-word
+// derived from the word and k, so each copy reports different stories
+// with the shape of the real ones (same lengths, same mix of big stories
+// and singletons) while common words stay shared and their posting lists
+// grow with n, as in a real stream. Each copy drops one word of every
+// title at random (rewording), and the times are spread over 60 hours so
+// that every item is in the default 72-hour window.
+func synthetic(t testing.TB, n int, seed uint64) []aggregator.Item {
+	base := append(loadSet(t, "dev.jsonl"), loadSet(t, "dev-rich.jsonl")...)
+	df := map[string]int{}
+	for _, it := range base {
+		seen := map[string]bool{}
+		for _, w := range strings.Fields(strings.ToLower(it.Title + " " + it.Summary)) {
+			if !seen[w] {
+				seen[w] = true
+				df[w]++
+			}
+		}
+	}
+	common := func(w string) bool { return df[strings.ToLower(w)]*200 >= len(base) }
+	relabel := func(w string, k int) string {
+		if common(w) || len(w) < 3 {
+			return w
+		}
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%s/%d", strings.ToLower(w), k)
+		v := h.Sum64()
+		var b strings.Builder
+		for range 8 {
+			b.WriteByte(byte('a' + v%26))
+			v /= 26
+		}
+		return b.String()
+	}
+	r := rand.New(rand.NewPCG(seed, 1))
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	out := make([]aggregator.Item, 0, n)
+	for i := 0; len(out) < n; i++ {
+		k, src := i/len(base), base[i%len(base)]
+		words := strings.Fields(src.Title)
+		if len(words) > 3 {
+			drop := 1 + r.IntN(len(words)-1)
+			words = append(words[:drop], words[drop+1:]...)
+		}
+		for j, w := range words {
+			words[j] = relabel(w, k)
+		}
+		sum := strings.Fields(src.Summary)
+		for j, w := range sum {
+			sum[j] = relabel(w, k)
+		}
+		at := start.Add(time.Duration(float64(60*time.Hour) * float64(len(out)) / float64(n)))
+		it := aggregator.Item{
+			GUID:      fmt.Sprintf("%s-%d-%d", src.ID, seed, k),
+			URL:       fmt.Sprintf("%s?copy=%d&seed=%d", src.URL, k, seed),
+			Title:     strings.Join(words, " "),
+			Summary:   strings.Join(sum, " "),
+			Published: at, FirstSeen: at,
+		}
+		it.Normalize(src.Source)
+		out = append(out, it)
+	}
+	return out
+}
+
+// BenchmarkAdd measures Add (normalise, sign, query, insert) with 10k,
+// 100k and 1M items of synthetic load in the window. The 1M case needs
+// DEDUPE_BENCH_1M=1 (about a minute to fill, ~1 GB). Besides ns/op and
+// B/op (allocated per Add), it reports heap-B/item: the live heap the
+// filled index holds per item. Use a fixed count, e.g.
+//
+//	DEDUPE_BENCH_1M=1 go test ./dedupe -run '^$' -bench BenchmarkAdd -benchtime 20000x
+func BenchmarkAdd(b *testing.B) {
+	sizes := []int{10_000, 100_000}
+	if os.Getenv("DEDUPE_BENCH_1M") != "" {
+		sizes = append(sizes, 1_000_000)
+	}
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("window=%d", n), func(b *testing.B) {
+			items := synthetic(b, n, 1)
+			pool := synthetic(b, 20_000, 2)
+			runtime.GC()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			ix := dedupe.New(dedupe.Options{})
+			for _, it := range items {
+				ix.Add(it)
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			// The items (and so their ID strings, which the index
+			// shares) were live before and after: not counted.
+			heap := float64(after.HeapAlloc-before.HeapAlloc) / float64(ix.Len())
+			runtime.KeepAlive(items)
+			items = nil
+			b.ReportAllocs()
+			i := 0
+			cpu0 := cpuTime()
+			for b.Loop() {
+				it := pool[i%len(pool)]
+				if i >= len(pool) {
+					it.ID = fmt.Sprint(it.ID, i)
+				}
+				ix.Add(it)
+				i++
+			}
+			// After the loop: b.Loop's first call resets user metrics.
+			b.ReportMetric(heap, "heap-B/item")
+			// CPU time of the process (GC included) per Add: unlike
+			// ns/op, it does not grow when other processes share the
+			// cores.
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(i), "cpu-ns/op")
+			runtime.KeepAlive(ix)
+		})
+	}
+}
+
+// TestSyntheticShape checks that the synthetic load keeps copies apart:
+// clustering two copies gives about twice the clusters of one.
+func TestSyntheticShape(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	n := 6304 // one copy of both sets
+	count := func(items []aggregator.Item) int {
+		ix := dedupe.New(dedupe.Options{})
+		cl := map[string]bool{}
+		for _, it := range items {
+			m, _ := ix.Add(it)
+			cl[m.Cluster] = true
+		}
+		return len(cl)
+	}
+	one, two := count(synthetic(t, n, 1)), count(synthetic(t, 2*n, 1))
+	if two < 2*one*95/100 {
+		t.Errorf("got %d clusters for two copies, %d for one: copies merge", two, one)
+	}
+	t.Logf("clusters: %d for one copy, %d for two", one, two)
+}
+
+var _ = score.Item{}
+
+// cpuTime is the user and system CPU time the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -1,0 +1,242 @@
+package dedupe
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+// newCluster allocates an empty cluster with the given ID.
+func (ix *Index) newCluster(id string) int32 {
+	var c int32
+	if n := len(ix.cfree); n > 0 {
+		c = ix.cfree[n-1]
+		ix.cfree = ix.cfree[:n-1]
+	} else {
+		c = int32(len(ix.clusters))
+		ix.clusters = append(ix.clusters, clusterRec{})
+		ix.acc = append(ix.acc, 0)
+	}
+	ix.clusters[c] = clusterRec{id: id, alive: true, rep: -1, minT: math.MaxInt64, maxT: math.MinInt64}
+	ix.byCID[id] = c
+	return c
+}
+
+// insert records an item with features f (IDF already stamped) as a member
+// of cluster c.
+func (ix *Index) insert(id string, t int64, f *features, c int32) {
+	var s int32
+	if n := len(ix.free); n > 0 {
+		s = ix.free[n-1]
+		ix.free = ix.free[:n-1]
+	} else {
+		s = int32(len(ix.items))
+		ix.items = append(ix.items, itemRec{})
+	}
+	ix.items[s] = itemRec{id: id, cluster: c, alive: true, t: t, terms: f.terms,
+		keys: [3]uint64{f.guid, f.url, f.title}, rk: f.rk}
+	ix.byID[id] = s
+	ix.live++
+	ix.total++
+	for i, x := range f.terms {
+		e := f.ents[i]
+		if e < 0 {
+			if n := len(ix.tfree); n > 0 {
+				e = ix.tfree[n-1]
+				ix.tfree = ix.tfree[:n-1]
+			} else {
+				e = int32(len(ix.tents))
+				ix.tents = append(ix.tents, termEntry{})
+			}
+			ix.terms[x.h] = e
+		}
+		te := &ix.tents[e]
+		te.df++
+		te.seen++
+		if n := len(te.post); n == 0 || te.post[n-1] != c {
+			te.post = append(te.post, c)
+		}
+	}
+	for _, k := range ix.items[s].keys {
+		if k == 0 {
+			continue
+		}
+		if _, ok := ix.exact[k]; !ok {
+			ix.exact[k] = s
+		}
+	}
+	cl := &ix.clusters[c]
+	cl.members = append(cl.members, s)
+	cl.minT, cl.maxT = min(cl.minT, t), max(cl.maxT, t)
+	if cl.rep < 0 || f.rk.better(ix.items[cl.rep].rk) {
+		cl.rep = s
+	}
+	if len(cl.members) == 1 {
+		cl.cent, cl.norm = nil, vecNorm(f.terms)
+		return
+	}
+	cl.cent = ix.pruned(addTerms(ix.centroid(cl), f.terms, 1))
+	cl.norm = vecNorm(cl.cent)
+}
+
+// addTerms returns a + sign*b as a new slice: weights summed per term, the
+// IDF snapshot taken from b where b has the term, terms whose weight falls
+// to (about) zero dropped.
+func addTerms(a, b []tw, sign float32) []tw {
+	out := make([]tw, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || i < len(a) && a[i].h < b[j].h:
+			out = append(out, a[i])
+			i++
+		case i == len(a) || b[j].h < a[i].h:
+			if sign > 0 {
+				out = append(out, b[j])
+			}
+			j++
+		default:
+			x := tw{h: a[i].h, w: a[i].w + sign*b[j].w, idf: a[i].idf}
+			if sign > 0 {
+				x.idf = b[j].idf
+			}
+			if x.w > 1e-4 {
+				out = append(out, x)
+			}
+			i++
+			j++
+		}
+	}
+	return out
+}
+
+// pruned keeps the CentroidTerms heaviest terms of c (by IDF-weighted
+// weight; among equal weights the smaller hashes), in place and still
+// sorted by hash.
+func (ix *Index) pruned(c []tw) []tw {
+	k := ix.opts.CentroidTerms
+	if len(c) <= k {
+		return c
+	}
+	vals := ix.vals[:0]
+	for _, x := range c {
+		vals = append(vals, x.w*x.idf)
+	}
+	slices.Sort(vals)
+	kth := vals[len(vals)-k]
+	above := 0 // terms strictly heavier than the k-th: all kept
+	for _, v := range vals[len(vals)-k:] {
+		if v > kth {
+			above++
+		}
+	}
+	ties := k - above
+	out := c[:0]
+	for _, x := range c {
+		switch v := x.w * x.idf; {
+		case v > kth:
+			out = append(out, x)
+		case v == kth && ties > 0:
+			out = append(out, x)
+			ties--
+		}
+	}
+	ix.vals = vals
+	return out[:len(out):len(out)]
+}
+
+// vecNorm is the norm of IDF-weighted terms.
+func vecNorm(ts []tw) float64 {
+	var n float64
+	for _, x := range ts {
+		v := float64(x.w * x.idf)
+		n += v * v
+	}
+	return math.Sqrt(n)
+}
+
+// Expire forgets the items whose Time is before now minus the window, so
+// that memory stays bounded by the window. Clusters lose those members
+// (their centroid, time span and representative are updated; their ID
+// stays); a cluster left without members is dropped.
+func (ix *Index) Expire(now time.Time) {
+	cutoff := now.Add(-ix.opts.Window).UnixNano()
+	var touched []int32
+	deadTerms := map[int32]bool{}
+	for s := range ix.items {
+		it := &ix.items[s]
+		if !it.alive || it.t >= cutoff {
+			continue
+		}
+		it.alive = false
+		delete(ix.byID, it.id)
+		ix.live--
+		for _, k := range it.keys {
+			if k != 0 && ix.exact[k] == int32(s) {
+				delete(ix.exact, k)
+			}
+		}
+		for _, x := range it.terms {
+			e := ix.terms[x.h]
+			te := &ix.tents[e]
+			te.df--
+			switch {
+			case te.df <= 0 && te.seen <= 1:
+				// Seen once: forgetting it changes its IDF negligibly
+				// and bounds memory to the window plus the terms seen
+				// twice or more.
+				delete(ix.terms, x.h)
+				*te = termEntry{}
+				ix.tfree = append(ix.tfree, e)
+				delete(deadTerms, e)
+			case te.df <= 0:
+				te.post = nil
+				delete(deadTerms, e)
+			default:
+				deadTerms[e] = true
+			}
+		}
+		cl := &ix.clusters[it.cluster]
+		if len(cl.members) > 1 && cl.cent != nil {
+			cl.cent = addTerms(cl.cent, it.terms, -1)
+		}
+		cl.members = slices.DeleteFunc(cl.members, func(m int32) bool { return m == int32(s) })
+		touched = append(touched, it.cluster)
+		it.terms = nil
+		ix.free = append(ix.free, int32(s))
+	}
+	slices.Sort(touched)
+	touched = slices.Compact(touched)
+	var dead []int32
+	for _, c := range touched {
+		cl := &ix.clusters[c]
+		if len(cl.members) == 0 {
+			delete(ix.byCID, cl.id)
+			*cl = clusterRec{}
+			dead = append(dead, c)
+			continue
+		}
+		cl.minT, cl.maxT, cl.rep = math.MaxInt64, math.MinInt64, -1
+		for _, m := range cl.members {
+			it := &ix.items[m]
+			cl.minT, cl.maxT = min(cl.minT, it.t), max(cl.maxT, it.t)
+			if cl.rep < 0 || it.rk.better(ix.items[cl.rep].rk) {
+				cl.rep = m
+			}
+		}
+		if len(cl.members) == 1 {
+			cl.cent = nil
+		}
+		cl.norm = vecNorm(ix.centroid(cl))
+	}
+	if len(dead) == 0 {
+		return
+	}
+	// Drop posting entries of dead clusters before their slots are reused.
+	for e := range deadTerms {
+		te := &ix.tents[e]
+		te.post = slices.DeleteFunc(te.post, func(c int32) bool { return !ix.clusters[c].alive })
+	}
+	slices.Reverse(dead)
+	ix.cfree = append(ix.cfree, dead...)
+}

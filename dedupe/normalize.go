@@ -1,0 +1,296 @@
+package dedupe
+
+import (
+	"html"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Normalize returns s as the comparison text of a news title or summary:
+// markup stripped, entities decoded, Unicode folded (NFKC, lower case,
+// diacritics removed), wire-style prefixes ("UPDATE 2:", "BREAKING:") and a
+// trailing truncation ("…", "...") with its cut-off word removed, and every
+// run of punctuation and space collapsed to one space. Stop words are kept:
+// Normalize is for reading and exact comparison; [Tokens] gives the terms
+// the similarity stage uses.
+//
+// Normalize is idempotent: Normalize(Normalize(s)) == Normalize(s).
+func Normalize(s string) string {
+	words, _ := splitWords(cleanText(s, ""), 0)
+	return joinWords(words)
+}
+
+func joinWords(words []word) string {
+	var b strings.Builder
+	for _, w := range words {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(w.text)
+	}
+	return b.String()
+}
+
+// Tokens returns the informative terms of s in order: the words of
+// [Normalize] without stop words, lightly stemmed (plural and possessive
+// endings), numbers of two or more characters kept, and runs of Chinese,
+// Japanese or Korean script cut into overlapping character bigrams (those
+// scripts do not separate words with spaces).
+func Tokens(s string) []string {
+	words, _ := splitWords(cleanText(s, ""), 0)
+	out := make([]string, 0, len(words))
+	for _, w := range words {
+		out = appendTerms(out, w)
+	}
+	return out
+}
+
+// word is one word of a cleaned text: its folded form and whether the
+// publisher wrote it capitalised (a hint that it names something).
+type word struct {
+	text string
+	cap  bool
+	cjk  bool
+}
+
+// cleanText strips markup, decodes entities, applies NFKC and removes
+// outlet boilerplate, keeping case (capitalisation is a signal). feed is
+// the publishing feed's name, removed when the text ends with it.
+func cleanText(s, feed string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, " ")
+	}
+	if strings.ContainsAny(s, "<&") {
+		s = stripTags(s)
+		s = html.UnescapeString(s)
+		s = stripTags(s) // entities can encode markup: "&lt;b&gt;"
+	}
+	if !isASCII(s) && !norm.NFKC.IsNormalString(s) {
+		s = norm.NFKC.String(s)
+	}
+	s = collapseSpace(s)
+	s = stripTruncation(s)
+	for range 3 { // "UPDATE 1-EXCLUSIVE-..." stacks prefixes
+		t := stripPrefix(s)
+		if t == s {
+			break
+		}
+		s = t
+	}
+	s = stripSuffix(s, feed)
+	return s
+}
+
+// stripTags removes HTML tags, and the content of script and style
+// elements, replacing each tag with a space.
+func stripTags(s string) string {
+	if !strings.Contains(s, "<") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for {
+		i := strings.IndexByte(s, '<')
+		if i < 0 {
+			b.WriteString(s)
+			break
+		}
+		b.WriteString(s[:i])
+		rest := s[i+1:]
+		// Only "<" followed by a letter, "/", "!" or "?" opens a tag;
+		// "a < b" is text.
+		if rest == "" || !(isASCIILetter(rest[0]) || rest[0] == '/' || rest[0] == '!' || rest[0] == '?') {
+			b.WriteByte('<')
+			s = rest
+			continue
+		}
+		j := strings.IndexByte(rest, '>')
+		if j < 0 {
+			break // an unterminated tag: drop the rest
+		}
+		tag := strings.ToLower(rest[:j])
+		s = rest[j+1:]
+		b.WriteByte(' ')
+		for _, el := range [...]string{"script", "style"} {
+			if strings.HasPrefix(tag, el) {
+				if k := strings.Index(strings.ToLower(s), "</"+el); k >= 0 {
+					s = s[k:]
+				} else {
+					s = ""
+				}
+			}
+		}
+	}
+	return b.String()
+}
+
+func isASCIILetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+
+// stripTruncation removes a trailing "…" or "..." together with the word it
+// cut, which is usually partial ("The Federal Reserve sai...").
+func stripTruncation(s string) string {
+	t := strings.TrimRight(s, " ")
+	switch {
+	case strings.HasSuffix(t, "…"):
+		t = strings.TrimSuffix(t, "…")
+	case strings.HasSuffix(t, "..."):
+		t = strings.TrimRight(t, ".")
+	default:
+		return s
+	}
+	if strings.HasSuffix(t, " ") || t == "" {
+		return strings.TrimRight(t, " ") // the cut fell between words
+	}
+	if i := strings.LastIndexByte(t, ' '); i >= 0 {
+		return t[:i]
+	}
+	return t
+}
+
+// wirePrefixes are labels that news wires and sites put before a headline.
+// They say nothing about the story.
+var wirePrefixes = []string{
+	"update", "updated", "updates", "breaking", "breaking news", "exclusive",
+	"watch", "video", "videos", "photos", "photo", "gallery", "live", "live updates",
+	"analysis", "opinion", "op-ed", "editorial", "rpt", "refile", "corrected",
+	"correction", "factbox", "timeline", "instant view", "wrapup", "urgent",
+	"just in", "developing", "podcast", "audio", "listen", "read", "report",
+}
+
+// stripPrefix removes one wire label such as "UPDATE 2:", "BREAKING -" or
+// "RPT-UPDATE 1-" from the start of s.
+func stripPrefix(s string) string {
+	for _, p := range wirePrefixes {
+		if !hasPrefixFold(s, p) {
+			continue
+		}
+		rest := s[len(p):]
+		// An optional number: "UPDATE 2".
+		r := strings.TrimLeft(rest, " ")
+		r = strings.TrimLeft(r, "0123456789")
+		r = strings.TrimLeft(r, " ")
+		if r == "" {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(r, ":"), strings.HasPrefix(r, "-"), strings.HasPrefix(r, "|"):
+			r = r[1:]
+		case strings.HasPrefix(r, "—"), strings.HasPrefix(r, "–"):
+			r = r[len("—"):]
+		default:
+			continue
+		}
+		r = strings.TrimLeft(r, " ")
+		if r == "" {
+			continue
+		}
+		return r
+	}
+	return s
+}
+
+// wireSuffixes are outlets whose name news sites commonly append to a
+// headline ("... - Reuters").
+var wireSuffixes = map[string]bool{
+	"reuters": true, "ap": true, "associated press": true, "afp": true,
+	"bbc": true, "bbc news": true, "cnn": true, "cnn.com": true, "the guardian": true,
+	"al jazeera": true, "bloomberg": true, "upi": true, "upi.com": true,
+	"nyt": true, "the new york times": true, "fox news": true, "npr": true,
+	"the associated press": true, "dpa": true, "efe": true, "ians": true, "pti": true,
+}
+
+// suffixSeparators separate a headline from the outlet name after it.
+var suffixSeparators = []string{" | ", " - ", " — ", " – ", " :: "}
+
+// stripSuffix removes a trailing outlet name: the feed's own name, a wire
+// agency, a host name, or any short segment after " | " (sites use the
+// pipe for their name, rarely for the story).
+func stripSuffix(s, feed string) string {
+	for _, sep := range suffixSeparators {
+		i := strings.LastIndex(s, sep)
+		if i <= 0 {
+			continue
+		}
+		head, tail := s[:i], strings.TrimSpace(s[i+len(sep):])
+		nw := len(strings.Fields(tail))
+		if nw == 0 || nw > 6 {
+			continue
+		}
+		ft := foldKey(tail)
+		if ft == "" {
+			continue
+		}
+		switch {
+		case feed != "" && (ft == foldKey(feed) || nw <= 4 && strings.Contains(foldKey(feed), ft)):
+		case wireSuffixes[strings.ToLower(tail)]:
+		case isHostName(tail):
+		case sep == " | " && nw <= 4:
+		default:
+			continue
+		}
+		return strings.TrimSpace(head)
+	}
+	return s
+}
+
+// foldKey is a loose key for comparing outlet names.
+func foldKey(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func isHostName(s string) bool {
+	if strings.ContainsAny(s, " ") || !strings.Contains(s, ".") {
+		return false
+	}
+	for _, tld := range [...]string{".com", ".org", ".net", ".co.uk", ".in", ".ca", ".au", ".de", ".fr"} {
+		if strings.HasSuffix(strings.ToLower(s), tld) {
+			return true
+		}
+	}
+	return false
+}
+
+// collapseSpace trims s and turns every run of white space into one space.
+func collapseSpace(s string) string {
+	clean := true
+	prevSpace := true
+	for _, r := range s {
+		sp := unicode.IsSpace(r)
+		if sp && (prevSpace || r != ' ') {
+			clean = false
+			break
+		}
+		prevSpace = sp
+	}
+	if clean && !prevSpace {
+		return s
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// hasPrefixFold reports whether s starts with the lower-case ASCII prefix
+// p, ignoring ASCII case.
+func hasPrefixFold(s, p string) bool {
+	if len(s) < len(p) {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != p[i] {
+			return false
+		}
+	}
+	return true
+}

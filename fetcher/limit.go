@@ -1,0 +1,96 @@
+package fetcher
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+)
+
+// limiter enforces the politeness limits for every request of a Client:
+// a global cap on fetches in flight, a cap per host, and a least gap
+// between the starts of two requests to one host.
+//
+// A request takes, in order: a slot of its host, its host's start token
+// (so that starts to one host are decided one at a time), waits out the
+// host delay, then a global slot. It never holds a global slot while
+// waiting for a host, so one slow or crowded host cannot starve the rest.
+type limiter struct {
+	global  chan struct{}
+	perHost int
+	delay   time.Duration
+	now     func() time.Time
+
+	mu    sync.Mutex // guards hosts
+	hosts map[string]*hostLimit
+}
+
+// hostLimit is the state of one host. Its fields other than the channels
+// are guarded by holding the start token.
+type hostLimit struct {
+	slots     chan struct{}
+	start     chan struct{} // capacity 1: the start token
+	lastStart time.Time
+}
+
+func newLimiter(concurrency, perHost int, delay time.Duration, now func() time.Time) *limiter {
+	return &limiter{
+		global:  make(chan struct{}, concurrency),
+		perHost: perHost,
+		delay:   delay,
+		now:     now,
+		hosts:   map[string]*hostLimit{},
+	}
+}
+
+func (l *limiter) host(name string) *hostLimit {
+	name = strings.ToLower(name)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h := l.hosts[name]
+	if h == nil {
+		h = &hostLimit{slots: make(chan struct{}, l.perHost), start: make(chan struct{}, 1)}
+		l.hosts[name] = h
+	}
+	return h
+}
+
+// acquire blocks until a request to host may start, or ctx is done. The
+// returned release must be called once the request (body included) is
+// finished.
+func (l *limiter) acquire(ctx context.Context, host string) (release func(), err error) {
+	h := l.host(host)
+	select {
+	case h.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	fail := func() { <-h.slots }
+	select {
+	case h.start <- struct{}{}:
+	case <-ctx.Done():
+		fail()
+		return nil, ctx.Err()
+	}
+	if wait := h.lastStart.Add(l.delay).Sub(l.now()); l.delay > 0 && !h.lastStart.IsZero() && wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			<-h.start
+			fail()
+			return nil, ctx.Err()
+		}
+	}
+	select {
+	case l.global <- struct{}{}:
+	case <-ctx.Done():
+		<-h.start
+		fail()
+		return nil, ctx.Err()
+	}
+	h.lastStart = l.now()
+	<-h.start
+	return func() { <-l.global; <-h.slots }, nil
+}

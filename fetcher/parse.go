@@ -1,0 +1,350 @@
+package fetcher
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"aggregator"
+
+	"github.com/mmcdole/gofeed"
+	"github.com/mmcdole/gofeed/rss"
+	"golang.org/x/net/html"
+)
+
+// newParser returns the one gofeed parser a Client shares between its
+// goroutines (gofeed's parsers and default translators are stateless).
+// The RSS translator's scan of every item's HTML for a first <img> is
+// off: it runs a full HTML parse per item, and we take images only from
+// explicit enclosures, media elements and JSON Feed image fields. The
+// original RSS document is kept for the schedule hints (ttl, skipHours,
+// skipDays) that gofeed's universal feed drops.
+func newParser() *gofeed.Parser {
+	p := gofeed.NewParser()
+	p.RSSTranslator = &gofeed.DefaultRSSTranslator{DisableContentImageScan: true}
+	p.KeepOriginalFeed = true
+	return p
+}
+
+// parsed is what a document yielded.
+type parsed struct {
+	feed  *gofeed.Feed
+	facts docFacts
+}
+
+// docFacts are the schedule hints a document carries.
+type docFacts struct {
+	TTL          time.Duration
+	UpdatePeriod time.Duration
+	SkipHours    []int
+	SkipDays     []time.Weekday
+}
+
+// parse runs gofeed on a UTF-8 body. A panic inside the parser becomes an
+// error: one broken document must never take the process down.
+func (c *Client) parse(body []byte, pageURL, contentType string) (p parsed, err error) {
+	if looksLikeHTML(body, contentType) {
+		return p, &NotFeedError{URL: pageURL, ContentType: contentType, Alternate: advertisedFeed(body, pageURL)}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: parser panic: %v", ErrParse, r)
+		}
+	}()
+	f, err := c.parser.Parse(bytes.NewReader(body))
+	if errors.Is(err, gofeed.ErrFeedTypeNotDetected) {
+		return p, &NotFeedError{URL: pageURL, ContentType: contentType, Alternate: advertisedFeed(body, pageURL)}
+	}
+	if err != nil {
+		return p, fmt.Errorf("%w: %w", ErrParse, err)
+	}
+	if f == nil {
+		return p, fmt.Errorf("%w: no feed", ErrParse)
+	}
+	p.feed = f
+	if rf, ok := f.OriginalFeed().(*rss.Feed); ok {
+		p.facts = rssFacts(rf)
+	}
+	return p, nil
+}
+
+// rssFacts reads <ttl>, sy:updatePeriod/sy:updateFrequency, <skipHours>
+// and <skipDays>. Unparsable values are ignored: they are hints.
+func rssFacts(rf *rss.Feed) docFacts {
+	var d docFacts
+	if n, err := strconv.Atoi(strings.TrimSpace(rf.TTL)); err == nil && n > 0 {
+		d.TTL = time.Duration(n) * time.Minute
+	}
+	if sy, ok := rf.Extensions["sy"]; ok {
+		var period time.Duration
+		if v := sy["updatePeriod"]; len(v) > 0 {
+			switch strings.ToLower(strings.TrimSpace(v[0].Value)) {
+			case "hourly":
+				period = time.Hour
+			case "daily":
+				period = 24 * time.Hour
+			case "weekly":
+				period = 7 * 24 * time.Hour
+			case "monthly":
+				period = 30 * 24 * time.Hour
+			case "yearly":
+				period = 365 * 24 * time.Hour
+			}
+		}
+		freq := 1
+		if v := sy["updateFrequency"]; len(v) > 0 {
+			if n, err := strconv.Atoi(strings.TrimSpace(v[0].Value)); err == nil && n > 0 {
+				freq = n
+			}
+		}
+		if period > 0 {
+			d.UpdatePeriod = period / time.Duration(freq)
+		}
+	}
+	for _, h := range rf.SkipHours {
+		if n, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && n >= 0 && n <= 24 {
+			d.SkipHours = append(d.SkipHours, n%24)
+		}
+	}
+	for _, s := range rf.SkipDays {
+		for wd := time.Sunday; wd <= time.Saturday; wd++ {
+			if strings.EqualFold(strings.TrimSpace(s), wd.String()) {
+				d.SkipDays = append(d.SkipDays, wd)
+			}
+		}
+	}
+	return d
+}
+
+// looksLikeHTML reports an HTML page: declared as text/html, or starting
+// like one. Feeds served as text/html do exist, so a declared text/html
+// body that starts like XML or JSON is still given to the parser.
+func looksLikeHTML(body []byte, contentType string) bool {
+	head := bytes.ToLower(body[:min(len(body), 512)])
+	head = bytes.TrimLeft(head, " \t\r\n")
+	if bytes.HasPrefix(head, []byte("<!doctype html")) || bytes.HasPrefix(head, []byte("<html")) {
+		return true
+	}
+	ct := strings.ToLower(contentType)
+	if strings.HasPrefix(ct, "text/html") || strings.HasPrefix(ct, "application/xhtml") {
+		return !bytes.HasPrefix(head, []byte("<?xml")) && !bytes.HasPrefix(head, []byte("<rss")) &&
+			!bytes.HasPrefix(head, []byte("<feed")) && !bytes.HasPrefix(head, []byte("<rdf")) &&
+			!bytes.HasPrefix(head, []byte("{"))
+	}
+	return false
+}
+
+// feedTypes are the link types that advertise a feed.
+var feedTypes = []string{"application/rss+xml", "application/atom+xml", "application/feed+json", "application/json", "application/rdf+xml", "text/xml", "application/xml"}
+
+// advertisedFeed returns the absolute URL of the first feed an HTML page
+// advertises with <link rel="alternate" type="...">, or "".
+func advertisedFeed(body []byte, pageURL string) string {
+	base, err := url.Parse(pageURL)
+	if err != nil {
+		return ""
+	}
+	z := html.NewTokenizer(bytes.NewReader(body))
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return ""
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, hasAttr := z.TagName()
+			switch string(name) {
+			case "body":
+				return ""
+			case "base":
+				for hasAttr {
+					var k, v []byte
+					k, v, hasAttr = z.TagAttr()
+					if string(k) == "href" {
+						if u, err := base.Parse(string(v)); err == nil {
+							base = u
+						}
+					}
+				}
+			case "link":
+				var rel, typ, href string
+				for hasAttr {
+					var k, v []byte
+					k, v, hasAttr = z.TagAttr()
+					switch string(k) {
+					case "rel":
+						rel = strings.ToLower(string(v))
+					case "type":
+						typ = strings.ToLower(strings.TrimSpace(string(v)))
+					case "href":
+						href = strings.TrimSpace(string(v))
+					}
+				}
+				if href != "" && slices.Contains(strings.Fields(rel), "alternate") && slices.Contains(feedTypes, typ) {
+					if u, err := base.Parse(href); err == nil {
+						return u.String()
+					}
+				}
+			}
+		}
+	}
+}
+
+// convertItems converts the parsed feed into our items: links and images
+// resolved against the site link (else the feed's own URL), dates in
+// UTC, each Normalize()d for the feed and first seen at now. An item
+// repeated within the document is kept once.
+func convertItems(f *gofeed.Feed, feedName string, base *url.URL, now time.Time) []aggregator.Item {
+	out := make([]aggregator.Item, 0, len(f.Items))
+	seen := make(map[string]bool, len(f.Items))
+	for _, gi := range f.Items {
+		if gi == nil {
+			continue
+		}
+		it := aggregator.Item{
+			GUID:       gi.GUID,
+			URL:        resolve(base, itemLink(gi)),
+			Title:      demoronize(strings.TrimSpace(gi.Title)),
+			Summary:    demoronize(gi.Description),
+			Content:    demoronize(gi.Content),
+			Author:     demoronize(author(gi)),
+			Image:      resolve(base, image(gi)),
+			Categories: categories(gi.Categories),
+			FirstSeen:  now,
+		}
+		if gi.PublishedParsed != nil {
+			it.Published = gi.PublishedParsed.UTC()
+		}
+		if gi.UpdatedParsed != nil {
+			it.Updated = gi.UpdatedParsed.UTC()
+		}
+		if it.Published.IsZero() {
+			it.Published = it.Updated
+		}
+		it.Normalize(feedName)
+		if seen[it.ID] {
+			continue
+		}
+		seen[it.ID] = true
+		out = append(out, it)
+	}
+	return out
+}
+
+func itemLink(gi *gofeed.Item) string {
+	if l := strings.TrimSpace(gi.Link); l != "" {
+		return l
+	}
+	for _, l := range gi.Links {
+		if l = strings.TrimSpace(l); l != "" {
+			return l
+		}
+	}
+	return ""
+}
+
+func author(gi *gofeed.Item) string {
+	p := gi.Author
+	if p == nil && len(gi.Authors) > 0 {
+		p = gi.Authors[0]
+	}
+	if p == nil && gi.DublinCoreExt != nil && len(gi.DublinCoreExt.Creator) > 0 {
+		return strings.TrimSpace(gi.DublinCoreExt.Creator[0])
+	}
+	if p == nil {
+		return ""
+	}
+	if n := strings.TrimSpace(p.Name); n != "" {
+		return n
+	}
+	return strings.TrimSpace(p.Email)
+}
+
+// image picks the item's image from explicit sources only: the
+// translator's choice (itunes:image, media:content, image enclosure,
+// JSON Feed image), then media:thumbnail, then any image enclosure.
+func image(gi *gofeed.Item) string {
+	if gi.Image != nil && strings.TrimSpace(gi.Image.URL) != "" {
+		return strings.TrimSpace(gi.Image.URL)
+	}
+	if media, ok := gi.Extensions["media"]; ok {
+		for _, key := range []string{"thumbnail", "content"} {
+			for _, e := range media[key] {
+				if u := e.Attrs["url"]; u != "" && (key == "thumbnail" || strings.HasPrefix(e.Attrs["type"], "image/") || e.Attrs["medium"] == "image") {
+					return u
+				}
+			}
+		}
+		for _, g := range media["group"] {
+			for _, e := range g.Children["thumbnail"] {
+				if u := e.Attrs["url"]; u != "" {
+					return u
+				}
+			}
+		}
+	}
+	for _, e := range gi.Enclosures {
+		if e != nil && strings.HasPrefix(e.Type, "image/") && e.URL != "" {
+			return e.URL
+		}
+	}
+	return ""
+}
+
+func categories(cs []string) []string {
+	var out []string
+	for _, c := range cs {
+		c = strings.TrimSpace(c)
+		if c != "" && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// resolve makes ref absolute against base. Links that do not parse are
+// kept as published; so are non-web schemes.
+func resolve(base *url.URL, ref string) string {
+	ref = strings.TrimSpace(ref)
+	if ref == "" || base == nil || strings.HasPrefix(ref, "https://") || strings.HasPrefix(ref, "http://") {
+		return ref
+	}
+	u, err := url.Parse(ref)
+	if err != nil || u.IsAbs() {
+		return ref
+	}
+	return base.ResolveReference(u).String()
+}
+
+// siteBase is what relative item links are resolved against: the feed's
+// site link when it is absolute (after resolving it against the feed
+// URL), else the URL the document was fetched from.
+func siteBase(f *gofeed.Feed, docURL *url.URL) *url.URL {
+	if f.Link != "" {
+		if u, err := docURL.Parse(strings.TrimSpace(f.Link)); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+			return u
+		}
+	}
+	return docURL
+}
+
+// meanGap is the mean gap between the publication dates of the newest
+// items (up to 20), 0 when fewer than two are dated: how often the feed
+// actually publishes.
+func meanGap(its []aggregator.Item) time.Duration {
+	var ts []time.Time
+	for _, it := range its {
+		if !it.Published.IsZero() {
+			ts = append(ts, it.Published)
+		}
+	}
+	if len(ts) < 2 {
+		return 0
+	}
+	slices.SortFunc(ts, func(a, b time.Time) int { return b.Compare(a) })
+	ts = ts[:min(len(ts), 20)]
+	return ts[0].Sub(ts[len(ts)-1]) / time.Duration(len(ts)-1)
+}

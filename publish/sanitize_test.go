@@ -1,0 +1,85 @@
+package publish_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"aggregator"
+	"aggregator/publish"
+)
+
+// hostileCases are publisher HTML that must not reach subscribers as is.
+var hostileCases = []struct {
+	name    string
+	summary string
+	want    []string // substrings of the sanitised HTML
+	forbid  []string // must not appear anywhere in the output
+}{
+	{"script", `<p>Hello<script>alert("x1")</script> world</p>`, []string{"Hello", "world"}, []string{"<script", "x1"}},
+	{"style", `<style>body{display:none}</style><p style="color:red">Styled</p>`, []string{"<p>Styled</p>"}, []string{"<style", "display:none", "color:red"}},
+	{"iframe", `<p>Video:</p><iframe src="https://evil.example/frame">fallback-x2</iframe>`, []string{"Video:"}, []string{"<iframe", "evil.example", "fallback-x2"}},
+	{"event handlers", `<img src="/a.png" onerror="steal()" alt="A"><p onclick="steal()" onmouseover="steal()">Click</p>`, []string{`src="https://news.example/a.png"`, "Click"}, []string{"onerror", "onclick", "onmouseover", "steal()"}},
+	{"javascript url", `<a href="javascript:alert(1)">js link</a> <a href="JaVaScRiPt:alert(2)">js2</a> <a href="jav&#x09;ascript:alert(3)">js3</a>`, []string{"js link", "js2", "js3"}, []string{"javascript", "JaVaScRiPt", "alert("}},
+	{"data url", `<img src="data:image/png;base64,iVBORw0KGgo=" alt="inline"><a href="data:text/html,&lt;script&gt;x">d</a>`, []string{"d"}, []string{"data:", "base64"}},
+	{"tracking pixels", `<p>Story</p><img src="https://t.example/open.gif" width="1" height="1"><img src="https://t.example/o2.gif" style="display: none"><img src="http://feeds.feedburner.com/~r/x/~4/abc" height="1px"><img src="https://img.example/real.jpg" width="640" height="360">`, []string{"Story", `src="https://img.example/real.jpg"`}, []string{"t.example", "feedburner"}},
+	{"relative links", `<p><a href="../other/story.html">rel</a> <a href="//cdn.example/x">proto</a> <a href="?page=2">query</a> <img src="img/pic.jpg"></p>`, []string{`href="https://news.example/a/other/story.html"`, `href="https://cdn.example/x"`, `href="https://news.example/a/b/item?page=2"`, `src="https://news.example/a/b/img/pic.jpg"`}, []string{`href="../`, `src="img/`}},
+	{"forms and embeds", `<form action="https://evil.example/post"><input name="pw"><button>Go</button></form><object data="x.swf"></object><embed src="x.swf"><svg onload="steal()"><circle/></svg><meta http-equiv="refresh" content="0;url=https://evil.example"><base href="https://evil.example/">`, nil, []string{"<form", "<input", "<object", "<embed", "<svg", "<meta", "<base", "evil.example", "steal()"}},
+	{"text only", `Tom & Jerry <3 "quotes" > all`, []string{`<p>Tom &amp; Jerry &lt;3 &#34;quotes&#34; &gt; all</p>`}, []string{"&amp;amp;", "&amp;lt;"}},
+	{"entities", `Caf&eacute; &amp; bar &#8212; open`, []string{"Café &amp; bar — open"}, []string{"&amp;eacute;"}},
+}
+
+func hostileStory(summary string) aggregator.Story {
+	t0 := time.Date(2026, 4, 2, 8, 0, 0, 0, time.UTC)
+	it := aggregator.Item{Title: "Hostile <b>title</b><script>x()</script>", URL: "https://news.example/a/b/item", Summary: summary, Published: t0}
+	it.Normalize("news")
+	return aggregator.Story{
+		Cluster: aggregator.Cluster{ID: "h1", Representative: it.ID, Published: t0, Updated: t0,
+			Members: []aggregator.Membership{{Item: it.ID, Cluster: "h1"}}},
+		Items: []aggregator.Item{it},
+		Feeds: []aggregator.Feed{{Name: "news", Title: "News <i>Co</i>"}},
+	}
+}
+
+func TestSanitiseHostileHTML(t *testing.T) {
+	for _, tc := range hostileCases {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := publish.Render(&buf, publish.JSON, goldenMeta, []aggregator.Story{hostileStory(tc.summary)}); err != nil {
+				t.Fatal(err)
+			}
+			var doc struct {
+				Items []struct {
+					Title       string `json:"title"`
+					ContentHTML string `json:"content_html"`
+					Summary     string `json:"summary"`
+				} `json:"items"`
+			}
+			if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+				t.Fatal(err)
+			}
+			it := doc.Items[0]
+			for _, w := range tc.want {
+				if !strings.Contains(it.ContentHTML, w) {
+					t.Errorf("content_html lacks %q:\n%s", w, it.ContentHTML)
+				}
+			}
+			for _, f := range tc.forbid {
+				if strings.Contains(it.ContentHTML, f) || strings.Contains(it.Summary, f) {
+					t.Errorf("%q reached the output:\ncontent_html: %s\nsummary: %s", f, it.ContentHTML, it.Summary)
+				}
+			}
+			if it.Title != "Hostile title" {
+				t.Errorf("title: got %q, want plain text %q", it.Title, "Hostile title")
+			}
+			if strings.Contains(it.Summary, "<") && !strings.Contains(tc.summary, "&lt;") && tc.name != "text only" {
+				t.Errorf("summary should be plain text: %q", it.Summary)
+			}
+			if !strings.Contains(it.ContentHTML, "News &lt;i&gt;Co&lt;/i&gt;") {
+				t.Errorf("outlet name must be escaped text: %s", it.ContentHTML)
+			}
+		})
+	}
+}

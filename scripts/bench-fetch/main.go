@@ -1,0 +1,278 @@
+// Command bench-fetch measures a whole fetch pass of the aggregator at
+// scale: it serves N distinct feeds from one loopback server, runs
+// "aggregator fetch" against them on a fresh database, then again when
+// every feed answers 304, and compares ingest throughput with gofeed merely
+// parsing the same bytes in this process.
+//
+//	go run ./scripts/bench-fetch -feeds 2000 -items 40
+//
+// The feeds are synthetic: real headlines and leads from
+// ../shared/data/dedupe/dev-rich.jsonl, cycled so that every item is
+// distinct (its own GUID and link). Only 127.0.0.1 is contacted.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"html"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mmcdole/gofeed"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-fetch:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	nFeeds := flag.Int("feeds", 2000, "number of distinct feeds")
+	nItems := flag.Int("items", 40, "items per feed")
+	rounds := flag.Int("rounds", 3, "repetitions of each measurement (the median is reported)")
+	data := flag.String("data", "", "path of dev-rich.jsonl (default: found in ../shared)")
+	flag.Parse()
+
+	if *data == "" {
+		p, err := findShared("data/dedupe/dev-rich.jsonl")
+		if err != nil {
+			return err
+		}
+		*data = p
+	}
+	texts, err := readTexts(*data)
+	if err != nil {
+		return err
+	}
+	bodies := makeFeeds(texts, *nFeeds, *nItems)
+	total := 0
+	for _, b := range bodies {
+		total += len(b)
+	}
+	fmt.Printf("%d feeds x %d items, %.1f MiB of RSS (synthetic: real headlines and leads, cycled)\n", *nFeeds, *nItems, float64(total)/(1<<20))
+
+	// Baseline: gofeed parsing the same bytes, one parser per core.
+	var parseRates []float64
+	for range *rounds {
+		d := parseAll(bodies)
+		parseRates = append(parseRates, float64(*nFeeds**nItems)/d.Seconds())
+	}
+	parseRate := median(parseRates)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: feedServer(bodies)}
+	go srv.Serve(ln)
+	defer srv.Close()
+	base := "http://" + ln.Addr().String()
+
+	dir, err := os.MkdirTemp("", "bench-fetch-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "aggregator")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/aggregator")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build: %w (run from the repository root)", err)
+	}
+	cfg := filepath.Join(dir, "feeds.toml")
+	if err := writeConfig(cfg, base, *nFeeds); err != nil {
+		return err
+	}
+
+	var full, notModified []time.Duration
+	var peak int64
+	for r := range *rounds {
+		db := filepath.Join(dir, fmt.Sprintf("bench-%d.db", r))
+		d, rss, err := fetchPass(bin, cfg, db)
+		if err != nil {
+			return err
+		}
+		full = append(full, d)
+		peak = max(peak, rss)
+		d, rss, err = fetchPass(bin, cfg, db, "--force")
+		if err != nil {
+			return err
+		}
+		notModified = append(notModified, d)
+		peak = max(peak, rss)
+		os.Remove(db)
+	}
+	fullD, nmD := medianDur(full), medianDur(notModified)
+	ingestRate := float64(*nFeeds**nItems) / fullD.Seconds()
+	fmt.Printf("gofeed parse only:   %8.0f items/s (median of %d, %d cores)\n", parseRate, *rounds, runtime.GOMAXPROCS(0))
+	fmt.Printf("full pass:           %8.0f items/s, %6.0f fetches/s, %s (median of %d)\n", ingestRate, float64(*nFeeds)/fullD.Seconds(), fullD.Round(time.Millisecond), *rounds)
+	fmt.Printf("all-304 pass:        %s = %.1f%% of a full pass\n", nmD.Round(time.Millisecond), 100*nmD.Seconds()/fullD.Seconds())
+	fmt.Printf("peak RSS:            %.0f MB\n", float64(peak)/1e6)
+	fmt.Printf("ingest / parse-only: %.2f\n", ingestRate/parseRate)
+	return nil
+}
+
+// fetchPass runs one "aggregator fetch" and returns its wall time and peak
+// resident memory.
+func fetchPass(bin, cfg, db string, extra ...string) (time.Duration, int64, error) {
+	args := append([]string{"fetch", "--quiet", "--config", cfg, "--db", db}, extra...)
+	cmd := exec.Command(bin, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	d := time.Since(start)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%v: %w\n%s", args, err, out.String())
+	}
+	if !bytes.Contains(out.Bytes(), []byte(" 0 failed")) {
+		return 0, 0, fmt.Errorf("pass had failures:\n%s", out.String())
+	}
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss * 1024
+	}
+	return d, rss, nil
+}
+
+func writeConfig(path, base string, n int) error {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "[fetch]\nconcurrency = 16\nper_host = 16\nhost_delay = \"0s\"\ntimeout = \"60s\"\n[dedupe]\nwindow = \"72h\"\n")
+	for i := range n {
+		fmt.Fprintf(&b, "[[feeds]]\nname = \"f%04d\"\nurl = \"%s/f%04d.xml\"\n", i, base, i)
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+// feedServer serves /fNNNN.xml with a strong ETag and answers 304 to it.
+func feedServer(bodies [][]byte) http.Handler {
+	etags := make([]string, len(bodies))
+	for i, b := range bodies {
+		sum := sha256.Sum256(b)
+		etags[i] = `"` + hex.EncodeToString(sum[:8]) + `"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var i int
+		if _, err := fmt.Sscanf(r.URL.Path, "/f%d.xml", &i); err != nil || i < 0 || i >= len(bodies) {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("ETag", etags[i])
+		if r.Header.Get("If-None-Match") == etags[i] {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("Content-Type", "application/rss+xml; charset=utf-8")
+		w.Write(bodies[i])
+	})
+}
+
+type text struct{ Title, Summary string }
+
+func readTexts(path string) ([]text, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []text
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var t text
+		if err := json.Unmarshal(sc.Bytes(), &t); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		out = append(out, t)
+	}
+	return out, sc.Err()
+}
+
+func makeFeeds(texts []text, nFeeds, nItems int) [][]byte {
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	bodies := make([][]byte, nFeeds)
+	k := 0
+	for i := range nFeeds {
+		var b bytes.Buffer
+		fmt.Fprintf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>Outlet %d</title><link>https://outlet%d.example/</link><description>synthetic</description>\n", i, i)
+		for j := range nItems {
+			t := texts[k%len(texts)]
+			k++
+			pub := start.Add(time.Duration(k) * time.Minute)
+			fmt.Fprintf(&b, "<item><title>%s</title><link>https://outlet%d.example/%d</link><guid>https://outlet%d.example/%d</guid><description>%s</description><pubDate>%s</pubDate></item>\n",
+				html.EscapeString(t.Title), i, j, i, j, html.EscapeString(t.Summary), pub.Format(time.RFC1123Z))
+		}
+		b.WriteString("</channel></rss>\n")
+		bodies[i] = b.Bytes()
+	}
+	return bodies
+}
+
+func parseAll(bodies [][]byte) time.Duration {
+	start := time.Now()
+	var wg sync.WaitGroup
+	next := make(chan []byte)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			p := gofeed.NewParser()
+			for b := range next {
+				if _, err := p.Parse(bytes.NewReader(b)); err != nil {
+					panic(err)
+				}
+			}
+		})
+	}
+	for _, b := range bodies {
+		next <- b
+	}
+	close(next)
+	wg.Wait()
+	return time.Since(start)
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func medianDur(xs []time.Duration) time.Duration {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// findShared looks for ../shared/<rel> from the working directory upwards.
+func findShared(rel string) (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		p := filepath.Join(dir, "shared", rel)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("cannot find shared/" + rel + " above the working directory; pass -data")
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,289 @@
+package storage
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"aggregator"
+)
+
+// SaveClusters records dedupe decisions in one write transaction. Each
+// Membership is stored for its item and appended to its cluster; a cluster
+// seen for the first time is created with ID = m.Cluster. A membership for
+// an item that already has one in another cluster moves the item: it
+// leaves the old cluster, and an emptied cluster is deleted. A membership
+// for an item that is not stored (deleted meanwhile) is skipped. A zero
+// Joined is set to now.
+//
+// reps maps cluster ID to the representative item ID for clusters whose
+// representative is (re)set; an ID that is not a member is ignored. A
+// cluster left without a representative gets its first member.
+//
+// Cluster.Published is kept at the earliest Item.Time of the members, and
+// Cluster.Updated is set to now on every cluster that changed.
+func (db *DB) SaveClusters(ms []aggregator.Membership, reps map[string]string, now time.Time) error {
+	for i, m := range ms {
+		if m.Item == "" || m.Cluster == "" {
+			return fmt.Errorf("save clusters: membership %d has no item or cluster ID", i)
+		}
+	}
+	err := db.update(func(tx *bolt.Tx) error {
+		cs := newClusterSet(tx)
+		memB := tx.Bucket(bucketMemTime)
+		for _, m := range ms {
+			ref, ok := lookup(tx, m.Item)
+			if !ok {
+				continue
+			}
+			t := ref.time()
+			if m.Joined.IsZero() {
+				m.Joined = now
+			}
+			m.Shared = slices.Clone(m.Shared)
+			old, had, err := getMembershipAt(tx, ref.key)
+			if err != nil {
+				return err
+			}
+			if had && old.Cluster != m.Cluster {
+				if err := cs.removeMember(old.Cluster, m.Item, now); err != nil {
+					return err
+				}
+			}
+			c, ok, err := cs.get(m.Cluster)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				c = cs.create(m.Cluster)
+				c.Published = t
+			}
+			if i := memberIndex(c, m.Item); i >= 0 {
+				c.Members[i] = m
+			} else {
+				c.Members = append(c.Members, m)
+			}
+			if t.Before(c.Published) {
+				c.Published = t
+			}
+			c.Updated = now
+			if err := memB.Put(ref.key, encodeMembership(&m)); err != nil {
+				return err
+			}
+		}
+		for cid, rep := range reps {
+			c, ok, err := cs.get(cid)
+			if err != nil {
+				return err
+			}
+			if !ok || c.Representative == rep || memberIndex(c, rep) < 0 {
+				continue
+			}
+			c.Representative = rep
+			c.Updated = now
+			cs.touch(cid)
+		}
+		return cs.flush()
+	})
+	if err != nil {
+		return fmt.Errorf("save clusters: %w", err)
+	}
+	return nil
+}
+
+// Cluster returns the stored cluster with the given ID.
+func (db *DB) Cluster(id string) (c aggregator.Cluster, ok bool, err error) {
+	err = db.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketClusters)
+		if b == nil {
+			return nil
+		}
+		v := b.Get([]byte(id))
+		if v == nil {
+			return nil
+		}
+		ok = true
+		return json.Unmarshal(v, &c)
+	})
+	if err != nil {
+		return aggregator.Cluster{}, false, fmt.Errorf("cluster %s: %w", id, err)
+	}
+	return c, ok, nil
+}
+
+// Membership returns the stored membership of the item with the given ID.
+func (db *DB) Membership(itemID string) (m aggregator.Membership, ok bool, err error) {
+	err = db.view(func(tx *bolt.Tx) error {
+		var e error
+		m, ok, e = getMembership(tx, itemID)
+		return e
+	})
+	if err != nil {
+		return aggregator.Membership{}, false, fmt.Errorf("membership %s: %w", itemID, err)
+	}
+	return m, ok, nil
+}
+
+func memberIndex(c *aggregator.Cluster, itemID string) int {
+	for i := range c.Members {
+		if c.Members[i].Item == itemID {
+			return i
+		}
+	}
+	return -1
+}
+
+// clusterSet caches the clusters one write transaction touches, so a batch
+// decodes and encodes each cluster once, and remembers each one's index
+// key as stored so flush can move it.
+type clusterSet struct {
+	tx *bolt.Tx
+	m  map[string]*clusterEntry
+}
+
+type clusterEntry struct {
+	c       aggregator.Cluster
+	oldKey  []byte // its clusterpub key as stored; nil for a new cluster
+	exists  bool   // false for a cluster not stored and not created
+	dirty   bool
+	deleted bool
+}
+
+func newClusterSet(tx *bolt.Tx) *clusterSet {
+	return &clusterSet{tx: tx, m: make(map[string]*clusterEntry)}
+}
+
+func (cs *clusterSet) load(id string) (*clusterEntry, error) {
+	if e, ok := cs.m[id]; ok {
+		return e, nil
+	}
+	e := &clusterEntry{}
+	if v := cs.tx.Bucket(bucketClusters).Get([]byte(id)); v != nil {
+		if err := json.Unmarshal(v, &e.c); err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", id, err)
+		}
+		e.exists = true
+		e.oldKey = clusterPubKey(&e.c)
+	}
+	cs.m[id] = e
+	return e, nil
+}
+
+// get returns the cluster for modification; the caller's changes are
+// written by flush. ok is false for a missing or deleted cluster.
+func (cs *clusterSet) get(id string) (*aggregator.Cluster, bool, error) {
+	e, err := cs.load(id)
+	if err != nil {
+		return nil, false, err
+	}
+	if !e.exists || e.deleted {
+		return nil, false, nil
+	}
+	e.dirty = true
+	return &e.c, true, nil
+}
+
+func (cs *clusterSet) create(id string) *aggregator.Cluster {
+	e := cs.m[id]
+	if e == nil {
+		e = &clusterEntry{}
+		cs.m[id] = e
+	}
+	e.c = aggregator.Cluster{ID: id}
+	e.exists, e.deleted, e.dirty = true, false, true
+	return &e.c
+}
+
+func (cs *clusterSet) touch(id string) {
+	if e := cs.m[id]; e != nil {
+		e.dirty = true
+	}
+}
+
+// removeMember takes itemID out of cluster id, deleting the cluster when it
+// empties, else fixing its representative and Published.
+func (cs *clusterSet) removeMember(id, itemID string, now time.Time) error {
+	c, ok, err := cs.get(id)
+	if err != nil || !ok {
+		return err
+	}
+	i := memberIndex(c, itemID)
+	if i < 0 {
+		return nil
+	}
+	c.Members = slices.Delete(c.Members, i, i+1)
+	if len(c.Members) == 0 {
+		cs.m[id].deleted = true
+		return nil
+	}
+	if c.Representative == itemID {
+		c.Representative = ""
+	}
+	c.Updated = now
+	return cs.recomputePublished(c)
+}
+
+// recomputePublished sets c.Published to the earliest Item.Time of its
+// stored members.
+func (cs *clusterSet) recomputePublished(c *aggregator.Cluster) error {
+	var min time.Time
+	first := true
+	for _, m := range c.Members {
+		ref, ok := lookup(cs.tx, m.Item)
+		if !ok {
+			continue
+		}
+		if t := ref.time(); first || t.Before(min) {
+			min, first = t, false
+		}
+	}
+	c.Published = min
+	cs.touch(c.ID)
+	return nil
+}
+
+// flush writes every changed cluster and moves its index entry, in ID
+// order so the file's contents do not depend on map order.
+func (cs *clusterSet) flush() error {
+	ids := make([]string, 0, len(cs.m))
+	for id, e := range cs.m {
+		if e.dirty || e.deleted {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	clusters := cs.tx.Bucket(bucketClusters)
+	pub := cs.tx.Bucket(bucketClusterPub)
+	for _, id := range ids {
+		e := cs.m[id]
+		if e.oldKey != nil {
+			if err := pub.Delete(e.oldKey); err != nil {
+				return err
+			}
+		}
+		if e.deleted || !e.exists {
+			if err := clusters.Delete([]byte(id)); err != nil {
+				return err
+			}
+			continue
+		}
+		if e.c.Representative == "" && len(e.c.Members) > 0 {
+			e.c.Representative = e.c.Members[0].Item
+		}
+		v, err := json.Marshal(&e.c)
+		if err != nil {
+			return fmt.Errorf("cluster %s: %w", id, err)
+		}
+		if err := clusters.Put([]byte(id), v); err != nil {
+			return err
+		}
+		if err := pub.Put(clusterPubKey(&e.c), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,304 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// SchemaVersion is the layout version this package writes. Files with a
+// lower version are migrated on Open; files with a higher one are refused.
+const SchemaVersion = 1
+
+// defaultTimeout is how long Open waits for another process's lock.
+const defaultTimeout = 2 * time.Second
+
+var (
+	// ErrLocked is returned (wrapped) by Open when another process holds
+	// the database file and it did not let go within Options.Timeout.
+	ErrLocked = errors.New("database is in use")
+	// ErrSchema is returned (wrapped) by Open when the file has a schema
+	// version this program cannot read: a newer one, or an unknown one.
+	ErrSchema = errors.New("unsupported database schema")
+)
+
+// Bucket names. They are part of the file format.
+var (
+	bucketMeta       = []byte("meta")
+	bucketFeeds      = []byte("feeds")
+	bucketFeedCounts = []byte("feedcounts")
+	bucketFeedItems  = []byte("feeditems")
+	bucketItems      = []byte("items")
+	bucketItemTime   = []byte("itemtime")
+	bucketMemTime    = []byte("memtime")
+	bucketClusters   = []byte("clusters")
+	bucketClusterPub = []byte("clusterpub")
+	bucketTombstones = []byte("tombstones")
+
+	allBuckets = [][]byte{
+		bucketMeta, bucketFeeds, bucketFeedCounts, bucketFeedItems, bucketItems,
+		bucketItemTime, bucketMemTime, bucketClusters, bucketClusterPub, bucketTombstones,
+	}
+
+	keySchema     = []byte("schema")
+	keyLastChange = []byte("last_change")
+)
+
+// Options configure Open. The zero value means the documented defaults.
+type Options struct {
+	// Timeout is how long Open waits for a file lock another process
+	// holds; default 2s. It is never infinite, so a second process gets an
+	// answer instead of hanging.
+	Timeout time.Duration
+	// ReadOnly opens the file with a shared lock, for read-only commands
+	// that may run beside each other. The file must already exist.
+	ReadOnly bool
+	// NoSync skips fsync on commit. For tests and benchmarks only: a crash
+	// may then lose committed writes.
+	NoSync bool
+}
+
+// DB is an open aggregator database. It is safe for concurrent use; bbolt
+// serialises writers and lets readers run beside them.
+type DB struct {
+	bolt *bolt.DB
+	path string
+	// version counts committed writes; see Version.
+	version atomic.Uint64
+}
+
+// LockedError is the error Open returns when another process holds the
+// file. It unwraps to ErrLocked.
+type LockedError struct {
+	Path string
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("open %s: database is in use by another process "+
+		"(is \"aggregator serve\" running? stop it, or pass --db to use another file)", e.Path)
+}
+
+// Unwrap makes errors.Is(err, ErrLocked) hold.
+func (e *LockedError) Unwrap() error { return ErrLocked }
+
+// Open opens the database at path, creating the file (but not its
+// directory) when it is missing, and checks or sets its schema version.
+// When another process holds the file, Open gives up after opts.Timeout
+// with a *LockedError wrapping ErrLocked.
+func Open(path string, opts Options) (*DB, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = defaultTimeout
+	}
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("open %s: directory %s: %w", path, dir, err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("open %s: %s is not a directory", path, dir)
+	}
+	if opts.ReadOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("open %s read-only: %w", path, err)
+		}
+	}
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      opts.Timeout,
+		ReadOnly:     opts.ReadOnly,
+		FreelistType: bolt.FreelistMapType,
+	})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, &LockedError{Path: path}
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	bdb.NoSync = opts.NoSync
+	db := &DB{bolt: bdb, path: path}
+	if opts.ReadOnly {
+		err = bdb.View(func(tx *bolt.Tx) error { return checkSchema(tx) })
+	} else {
+		err = bdb.Update(initSchema)
+	}
+	if err != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.version.Store(1)
+	return db, nil
+}
+
+// checkSchema accepts a file written by this schema version, or an empty
+// one (a read-only open of a file nobody initialised yet).
+func checkSchema(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		if isEmpty(tx) {
+			return nil
+		}
+		return fmt.Errorf("%w: not an aggregator database (no meta bucket)", ErrSchema)
+	}
+	v, err := schemaOf(meta)
+	if err != nil {
+		return err
+	}
+	if v != SchemaVersion {
+		return schemaError(v)
+	}
+	return nil
+}
+
+// initSchema creates the buckets of a fresh file, or checks (and when
+// needed migrates) the version of an existing one.
+func initSchema(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		if !isEmpty(tx) {
+			return fmt.Errorf("%w: not an aggregator database (no meta bucket)", ErrSchema)
+		}
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucket(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		var v [4]byte
+		binary.BigEndian.PutUint32(v[:], SchemaVersion)
+		return tx.Bucket(bucketMeta).Put(keySchema, v[:])
+	}
+	v, err := schemaOf(meta)
+	if err != nil {
+		return err
+	}
+	if v != SchemaVersion {
+		// Version 1 is the first; there is nothing older to migrate yet.
+		return schemaError(v)
+	}
+	// Tolerate a bucket missing from an otherwise valid file.
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func schemaOf(meta *bolt.Bucket) (uint32, error) {
+	raw := meta.Get(keySchema)
+	if len(raw) != 4 {
+		return 0, fmt.Errorf("%w: schema version missing or malformed", ErrSchema)
+	}
+	return binary.BigEndian.Uint32(raw), nil
+}
+
+func schemaError(v uint32) error {
+	if v > SchemaVersion {
+		return fmt.Errorf("%w: file has schema version %d, this program reads up to %d (upgrade aggregator)",
+			ErrSchema, v, SchemaVersion)
+	}
+	return fmt.Errorf("%w: file has schema version %d, which this program cannot migrate (current %d)",
+		ErrSchema, v, SchemaVersion)
+}
+
+func isEmpty(tx *bolt.Tx) bool {
+	k, _ := tx.Cursor().First()
+	return k == nil
+}
+
+// Close releases the file and its lock.
+func (db *DB) Close() error {
+	if err := db.bolt.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// Path is the file the database was opened from.
+func (db *DB) Path() string { return db.path }
+
+// Version returns a counter that changes whenever a write (SaveFetch,
+// SaveClusters, PutFeedState, Delete*) commits in this process, so that
+// publish can tell cheaply whether to render again. It starts at 1 on
+// Open; it is not persisted (see LastChange for that).
+func (db *DB) Version() uint64 { return db.version.Load() }
+
+// LastChange is the time of the last committed write, persisted in the
+// file (zero for a database never written). Use it for Last-Modified.
+func (db *DB) LastChange() (time.Time, error) {
+	var t time.Time
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return nil
+		}
+		if raw := meta.Get(keyLastChange); raw != nil {
+			var err error
+			t, _, err = readTime(raw)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("last change: %w", err)
+	}
+	return t, nil
+}
+
+// update runs fn in a write transaction, records the change time in it,
+// and bumps Version once it has committed.
+func (db *DB) update(fn func(tx *bolt.Tx) error) error {
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyLastChange, appendTime(nil, time.Now()))
+	})
+	if err != nil {
+		return err
+	}
+	db.version.Add(1)
+	return nil
+}
+
+// view runs fn in a read transaction. Buckets are nil in a read-only
+// database nobody has initialised; readers treat that as empty.
+func (db *DB) view(fn func(tx *bolt.Tx) error) error {
+	return db.bolt.View(fn)
+}
+
+// Stats are counts for status displays.
+type Stats struct {
+	Items      int
+	Clusters   int
+	Feeds      int
+	Tombstones int
+	// FileSize is the size of the database file in bytes.
+	FileSize int64
+}
+
+// Stats counts what the database holds.
+func (db *DB) Stats() (Stats, error) {
+	var s Stats
+	err := db.view(func(tx *bolt.Tx) error {
+		count := func(name []byte) int {
+			if b := tx.Bucket(name); b != nil {
+				return b.Stats().KeyN
+			}
+			return 0
+		}
+		s.Items = count(bucketItems)
+		s.Clusters = count(bucketClusters)
+		s.Feeds = count(bucketFeeds)
+		s.Tombstones = count(bucketTombstones)
+		s.FileSize = tx.Size()
+		return nil
+	})
+	if err != nil {
+		return Stats{}, fmt.Errorf("stats: %w", err)
+	}
+	return s, nil
+}

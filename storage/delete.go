@@ -1,0 +1,114 @@
+package storage
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// DeleteItem removes the item with the given ID, its membership (taking it
+// out of its cluster, which is deleted when emptied) and leaves a
+// tombstone, so that a later fetch listing the item again does not store
+// it as new. Deleting an unknown ID still leaves the tombstone.
+func (db *DB) DeleteItem(id string) error {
+	err := db.update(func(tx *bolt.Tx) error {
+		now := time.Now()
+		cs := newClusterSet(tx)
+		if err := deleteItem(tx, cs, id, now, true); err != nil {
+			return err
+		}
+		return cs.flush()
+	})
+	if err != nil {
+		return fmt.Errorf("delete item %s: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteFeed removes the named feed's state and all its items, each with a
+// tombstone and with its membership (as DeleteItem does), in one
+// transaction.
+func (db *DB) DeleteFeed(name string) error {
+	err := db.update(func(tx *bolt.Tx) error {
+		now := time.Now()
+		cs := newClusterSet(tx)
+		prefix := feedPrefix(nil, name)
+		var ids []string
+		c := tx.Bucket(bucketFeedItems).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			ids = append(ids, string(k[len(prefix)+timeKeyLen:]))
+		}
+		for _, id := range ids {
+			if err := deleteItem(tx, cs, id, now, false); err != nil {
+				return err
+			}
+		}
+		if err := cs.flush(); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketFeedCounts).Delete([]byte(name)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketFeeds).Delete([]byte(name))
+	})
+	if err != nil {
+		return fmt.Errorf("delete feed %q: %w", name, err)
+	}
+	return nil
+}
+
+// deleteItem removes one item and its index entries and membership and
+// tombstones it. The cluster changes are left in cs for the caller to
+// flush. countAndState keeps the feed's count and stored TotalItems right
+// (DeleteFeed drops both instead).
+func deleteItem(tx *bolt.Tx, cs *clusterSet, id string, now time.Time, countAndState bool) error {
+	key := []byte(id)
+	if err := tx.Bucket(bucketTombstones).Put(key, appendTime(nil, now)); err != nil {
+		return err
+	}
+	ref, ok := lookup(tx, id)
+	if !ok {
+		return nil
+	}
+	it, err := decodeItem(tx.Bucket(bucketItemTime).Get(ref.key))
+	if err != nil {
+		return fmt.Errorf("item %s: %w", id, err)
+	}
+	m, clustered, err := getMembershipAt(tx, ref.key)
+	if err != nil {
+		return err
+	}
+	for _, del := range []struct {
+		bucket []byte
+		key    []byte
+	}{
+		{bucketItems, key},
+		{bucketItemTime, ref.key},
+		{bucketMemTime, ref.key},
+		{bucketFeedItems, feedItemKey(it.Feed, ref.key)},
+	} {
+		if err := tx.Bucket(del.bucket).Delete(del.key); err != nil {
+			return err
+		}
+	}
+	if clustered {
+		if err := cs.removeMember(m.Cluster, id, now); err != nil {
+			return err
+		}
+	}
+	if !countAndState {
+		return nil
+	}
+	n, err := addFeedCount(tx, it.Feed, -1)
+	if err != nil {
+		return err
+	}
+	st, ok, err := getFeedState(tx, it.Feed)
+	if err != nil || !ok {
+		return err
+	}
+	st.TotalItems = int(n)
+	return putFeedState(tx, &st)
+}

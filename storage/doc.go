@@ -1,0 +1,43 @@
+// Package storage keeps the aggregator's state in a single bbolt file: feed
+// fetch state, items, the dedupe decisions (memberships and clusters) and
+// tombstones of deleted items. It is the only package that imports bbolt.
+//
+// # Invariants
+//
+// Every logical write is one bbolt transaction: a fetched feed's state and
+// its items ([DB.SaveFetch]), a batch of clustering decisions
+// ([DB.SaveClusters]), a deletion ([DB.DeleteItem], [DB.DeleteFeed]). A crash
+// therefore never loses or duplicates items, and the fetch state never
+// disagrees with the stored items.
+//
+// A deleted item leaves a tombstone, so the next fetch of a feed that still
+// lists it does not store it again as new: readers never see a deleted
+// story come back.
+//
+// # Layout
+//
+// One bucket per concern. A "key" below is a 12-byte sortable time key
+// (see appendTimeKey) followed by the item ID, so byte order is
+// (Item.Time, ID) order.
+//
+//	meta          schema version, time of the last change
+//	feeds         feed name -> FeedState (JSON)
+//	feedcounts    feed name -> number of stored items (uint64)
+//	feeditems     feed name 0x00 key -> nothing (a feed's items, for DeleteFeed)
+//	items         item ID -> time key + Hash (the ID index)
+//	itemtime      key -> Item (compact binary, see encode.go)
+//	memtime       key -> Membership (compact binary); absent = unclustered
+//	clusters      cluster ID -> Cluster (JSON)
+//	clusterpub    inverted time + cluster ID -> nothing, newest first
+//	tombstones    item ID -> deletion time
+//
+// Items and memberships are stored in time order so that [DB.Recent], which
+// rebuilds the dedupe index at start-up, reads both buckets sequentially
+// from its start time; new items mostly append at the end, so a fetch
+// dirties few pages. clusterpub lets [DB.Stories] read the newest clusters
+// first and stop at its limit. A refetch checks each item against the
+// items bucket alone: an unchanged Hash needs no decoding.
+
+// Values handed to callers are always decoded copies; no byte slice owned
+// by bbolt outlives the transaction that read it.
+package storage

@@ -1,0 +1,254 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+
+	"aggregator"
+)
+
+// FeedStates returns the stored state of every feed, by name.
+func (db *DB) FeedStates() (map[string]aggregator.FeedState, error) {
+	out := make(map[string]aggregator.FeedState)
+	err := db.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketFeeds)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var st aggregator.FeedState
+			if err := json.Unmarshal(v, &st); err != nil {
+				return fmt.Errorf("feed %q: %w", k, err)
+			}
+			out[st.Name] = st
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("feed states: %w", err)
+	}
+	return out, nil
+}
+
+// FeedState returns the stored state of the named feed; ok is false when
+// there is none.
+func (db *DB) FeedState(name string) (st aggregator.FeedState, ok bool, err error) {
+	err = db.view(func(tx *bolt.Tx) error {
+		var e error
+		st, ok, e = getFeedState(tx, name)
+		return e
+	})
+	if err != nil {
+		return aggregator.FeedState{}, false, fmt.Errorf("feed state %q: %w", name, err)
+	}
+	return st, ok, nil
+}
+
+// PutFeedState stores st on its own, for changes that come without items
+// (a failed or unchanged fetch, a disabled feed). TotalItems is always set
+// from the stored items, whatever st says.
+func (db *DB) PutFeedState(st aggregator.FeedState) error {
+	if st.Name == "" {
+		return fmt.Errorf("put feed state: empty feed name")
+	}
+	err := db.update(func(tx *bolt.Tx) error {
+		st.TotalItems = int(feedCount(tx, st.Name))
+		return putFeedState(tx, &st)
+	})
+	if err != nil {
+		return fmt.Errorf("put feed state %q: %w", st.Name, err)
+	}
+	return nil
+}
+
+func getFeedState(tx *bolt.Tx, name string) (aggregator.FeedState, bool, error) {
+	b := tx.Bucket(bucketFeeds)
+	if b == nil {
+		return aggregator.FeedState{}, false, nil
+	}
+	v := b.Get([]byte(name))
+	if v == nil {
+		return aggregator.FeedState{}, false, nil
+	}
+	var st aggregator.FeedState
+	if err := json.Unmarshal(v, &st); err != nil {
+		return aggregator.FeedState{}, false, err
+	}
+	return st, true, nil
+}
+
+func putFeedState(tx *bolt.Tx, st *aggregator.FeedState) error {
+	v, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketFeeds).Put([]byte(st.Name), v)
+}
+
+func feedCount(tx *bolt.Tx, feed string) uint64 {
+	b := tx.Bucket(bucketFeedCounts)
+	if b == nil {
+		return 0
+	}
+	if v := b.Get([]byte(feed)); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+func addFeedCount(tx *bolt.Tx, feed string, delta int) (uint64, error) {
+	n := int64(feedCount(tx, feed)) + int64(delta)
+	if n < 0 {
+		n = 0
+	}
+	b := tx.Bucket(bucketFeedCounts)
+	if n == 0 {
+		return 0, b.Delete([]byte(feed))
+	}
+	return uint64(n), b.Put([]byte(feed), binary.BigEndian.AppendUint64(nil, uint64(n)))
+}
+
+// SaveResult says what SaveFetch did with a batch.
+type SaveResult struct {
+	// New are the items stored for the first time, in batch order.
+	New []aggregator.Item
+	// Updated are stored items whose Hash changed, as now stored (with
+	// their original FirstSeen).
+	Updated []aggregator.Item
+	// Unchanged counts items already stored with the same Hash.
+	Unchanged int
+	// Deleted counts items skipped because they were deleted before
+	// (tombstoned); they are never stored again.
+	Deleted int
+}
+
+// SaveFetch stores one fetched feed in one write transaction: its new
+// fetch state and its items, so a crash can never keep one without the
+// other.
+//
+// Items are keyed by Item.ID and must belong to st.Name (an empty
+// Item.Feed is set to it). A new ID is stored as given: the caller sets
+// FirstSeen. An existing ID keeps its stored FirstSeen; when its Hash
+// differs the stored item is replaced and reported in Updated. A repeated
+// ID within the batch is stored once (the first occurrence wins). A
+// tombstoned ID is skipped. st.TotalItems is set to the feed's stored item
+// count.
+func (db *DB) SaveFetch(st aggregator.FeedState, items []aggregator.Item) (SaveResult, error) {
+	if st.Name == "" || strings.IndexByte(st.Name, 0) >= 0 {
+		return SaveResult{}, fmt.Errorf("save fetch: invalid feed name %q", st.Name)
+	}
+	for i := range items {
+		if items[i].ID == "" {
+			return SaveResult{}, fmt.Errorf("save fetch %q: item %d has no ID", st.Name, i)
+		}
+		if items[i].Feed != "" && items[i].Feed != st.Name {
+			return SaveResult{}, fmt.Errorf("save fetch %q: item %s belongs to feed %q", st.Name, items[i].ID, items[i].Feed)
+		}
+	}
+	var res SaveResult
+	err := db.update(func(tx *bolt.Tx) error {
+		res = SaveResult{}
+		var (
+			feedB = tx.Bucket(bucketFeedItems)
+			tombB = tx.Bucket(bucketTombstones)
+			seen  = make(map[string]struct{}, len(items))
+		)
+		for i := range items {
+			it := items[i]
+			if _, dup := seen[it.ID]; dup {
+				continue
+			}
+			seen[it.ID] = struct{}{}
+			it.Feed = st.Name
+			if tombB.Get([]byte(it.ID)) != nil {
+				res.Deleted++
+				continue
+			}
+			ref, ok := lookup(tx, it.ID)
+			if !ok {
+				if err := putItem(tx, &it); err != nil {
+					return err
+				}
+				if err := feedB.Put(feedItemKey(st.Name, itemTimeKey(&it)), nil); err != nil {
+					return err
+				}
+				res.New = append(res.New, it)
+				continue
+			}
+			if ref.hash == it.Hash {
+				res.Unchanged++
+				continue
+			}
+			prev, err := decodeItem(tx.Bucket(bucketItemTime).Get(ref.key))
+			if err != nil {
+				return fmt.Errorf("item %s: %w", it.ID, err)
+			}
+			it.FirstSeen = prev.FirstSeen
+			if err := replaceItem(tx, ref.key, &it); err != nil {
+				return fmt.Errorf("item %s: %w", it.ID, err)
+			}
+			res.Updated = append(res.Updated, it)
+		}
+		n, err := addFeedCount(tx, st.Name, len(res.New))
+		if err != nil {
+			return err
+		}
+		st.TotalItems = int(n)
+		return putFeedState(tx, &st)
+	})
+	if err != nil {
+		return SaveResult{}, fmt.Errorf("save fetch %q: %w", st.Name, err)
+	}
+	return res, nil
+}
+
+// replaceItem overwrites the item stored at oldKey with it. When its time
+// changed, its key does too: the item, its membership and its feed entry
+// move, and its cluster's Published is recomputed.
+func replaceItem(tx *bolt.Tx, oldKey []byte, it *aggregator.Item) error {
+	newKey := itemTimeKey(it)
+	if err := putItem(tx, it); err != nil {
+		return err
+	}
+	if bytes.Equal(oldKey, newKey) {
+		return nil
+	}
+	timeB, memB, feedB := tx.Bucket(bucketItemTime), tx.Bucket(bucketMemTime), tx.Bucket(bucketFeedItems)
+	if err := timeB.Delete(oldKey); err != nil {
+		return err
+	}
+	if err := feedB.Delete(feedItemKey(it.Feed, oldKey)); err != nil {
+		return err
+	}
+	if err := feedB.Put(feedItemKey(it.Feed, newKey), nil); err != nil {
+		return err
+	}
+	mv := memB.Get(oldKey)
+	if mv == nil {
+		return nil
+	}
+	m, err := decodeMembership(mv)
+	if err != nil {
+		return err
+	}
+	if err := memB.Delete(oldKey); err != nil {
+		return err
+	}
+	if err := memB.Put(newKey, encodeMembership(&m)); err != nil {
+		return err
+	}
+	cs := newClusterSet(tx)
+	c, ok, err := cs.get(m.Cluster)
+	if err != nil || !ok {
+		return err
+	}
+	if err := cs.recomputePublished(c); err != nil {
+		return err
+	}
+	return cs.flush()
+}

@@ -1,0 +1,214 @@
+package storage_test
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"aggregator"
+	"aggregator/storage"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func TestItemRoundTrip(t *testing.T) {
+	db := mustOpenDB(t)
+	items := realItems(t, "real", t0)
+	// A zone that is not UTC and a zero time must come back as they went.
+	items[0].Published = time.Date(2025, 1, 2, 3, 4, 5, 6, time.FixedZone("", -5*3600))
+	items[0].Updated = time.Time{}
+	res := mustSave(t, db, "real", items)
+	if len(res.New) == 0 {
+		t.Fatal("nothing stored")
+	}
+	for _, want := range res.New {
+		got, ok, err := db.Item(want.ID)
+		if err != nil || !ok {
+			t.Fatalf("Item(%s) = ok %v, err %v", want.ID, ok, err)
+		}
+		if !got.Published.Equal(want.Published) || !got.FirstSeen.Equal(want.FirstSeen) {
+			t.Errorf("item %s times: got %v/%v, want %v/%v", want.ID, got.Published, got.FirstSeen, want.Published, want.FirstSeen)
+		}
+		_, gotOff := got.Published.Zone()
+		_, wantOff := want.Published.Zone()
+		if gotOff != wantOff {
+			t.Errorf("item %s offset: got %d, want %d", want.ID, gotOff, wantOff)
+		}
+		got.Published, got.Updated, got.FirstSeen = want.Published, want.Updated, want.FirstSeen
+		if len(got.Categories) == 0 && len(want.Categories) == 0 {
+			got.Categories = want.Categories
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("item %s:\ngot  %+v\nwant %+v", want.ID, got, want)
+		}
+	}
+	if _, ok, err := db.Item("missing"); ok || err != nil {
+		t.Errorf("Item(missing) = ok %v, err %v; want false, nil", ok, err)
+	}
+}
+
+func TestSaveFetch(t *testing.T) {
+	items := realItems(t, "f", t0)[:40]
+	edited := items[3]
+	edited.Title += " (corrected)"
+	edited.Normalize("f")
+	edited.FirstSeen = t0.Add(time.Hour) // the fetcher's clock; must not win
+
+	tests := []struct {
+		name          string
+		second        []aggregator.Item
+		wantNew       int
+		wantUpdated   []string
+		wantUnchanged int
+	}{
+		{"same batch twice stores nothing new", items, 0, nil, 40},
+		{"edited item is updated", []aggregator.Item{items[0], edited}, 0, []string{edited.ID}, 1},
+		{"duplicates within a batch are stored once", append(
+			synthItems(items, "f", 2, t0), synthItems(items, "f", 2, t0)...), 2, nil, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db := mustOpenDB(t)
+			first := mustSave(t, db, "f", items)
+			if len(first.New) != 40 || first.Unchanged != 0 {
+				t.Fatalf("first save: got %d new, %d unchanged; want 40, 0", len(first.New), first.Unchanged)
+			}
+			res := mustSave(t, db, "f", tc.second)
+			if len(res.New) != tc.wantNew || res.Unchanged != tc.wantUnchanged {
+				t.Errorf("got %d new, %d unchanged; want %d, %d", len(res.New), res.Unchanged, tc.wantNew, tc.wantUnchanged)
+			}
+			if got := ids(res.Updated); !reflect.DeepEqual(got, tc.wantUpdated) && len(got)+len(tc.wantUpdated) > 0 {
+				t.Errorf("updated: got %v, want %v", got, tc.wantUpdated)
+			}
+			for _, u := range res.Updated {
+				stored, _, err := db.Item(u.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !stored.FirstSeen.Equal(t0) || !u.FirstSeen.Equal(t0) {
+					t.Errorf("FirstSeen: stored %v, reported %v; want %v kept", stored.FirstSeen, u.FirstSeen, t0)
+				}
+				if stored.Title != edited.Title {
+					t.Errorf("stored title %q, want %q", stored.Title, edited.Title)
+				}
+			}
+			st, ok, err := db.FeedState("f")
+			if err != nil || !ok {
+				t.Fatalf("FeedState = %v, %v", ok, err)
+			}
+			if want := 40 + tc.wantNew; st.TotalItems != want {
+				t.Errorf("TotalItems = %d, want %d", st.TotalItems, want)
+			}
+		})
+	}
+}
+
+func TestSaveFetchRejects(t *testing.T) {
+	db := mustOpenDB(t)
+	items := realItems(t, "a", t0)[:2]
+	if _, err := db.SaveFetch(aggregator.FeedState{Name: "b"}, items); err == nil {
+		t.Error("items of feed a saved under feed b")
+	}
+	noID := []aggregator.Item{{Title: "x"}}
+	if _, err := db.SaveFetch(aggregator.FeedState{Name: "a"}, noID); err == nil {
+		t.Error("item without ID saved")
+	}
+	if _, ok, _ := db.FeedState("b"); ok {
+		t.Error("a rejected batch left a feed state behind")
+	}
+}
+
+func TestFeedStates(t *testing.T) {
+	db := mustOpenDB(t)
+	want := aggregator.FeedState{
+		Name: "news", URL: "http://127.0.0.1/news", ETag: `"abc"`, LastModified: "Mon, 02 Jan 2006 15:04:05 GMT",
+		LastFetch: t0, NextFetch: t0.Add(30 * time.Minute), LastStatus: 200, LastResult: "new",
+		TotalItems: 99, // ignored: storage counts
+	}
+	v0 := db.Version()
+	if err := db.PutFeedState(want); err != nil {
+		t.Fatal(err)
+	}
+	if db.Version() == v0 {
+		t.Error("Version unchanged after PutFeedState")
+	}
+	want.TotalItems = 0
+	got, ok, err := db.FeedState("news")
+	if err != nil || !ok {
+		t.Fatalf("FeedState = %v, %v", ok, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+	mustSave(t, db, "other", realItems(t, "other", t0)[:5])
+	all, err := db.FeedStates()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 || all["other"].TotalItems != 5 || all["news"].ETag != want.ETag {
+		t.Errorf("FeedStates = %+v", all)
+	}
+	lc, err := db.LastChange()
+	if err != nil || lc.IsZero() {
+		t.Errorf("LastChange = %v, %v; want a time", lc, err)
+	}
+}
+
+func TestTombstones(t *testing.T) {
+	db := mustOpenDB(t)
+	items := realItems(t, "f", t0)[:10]
+	mustSave(t, db, "f", items)
+	if err := db.SaveClusters([]aggregator.Membership{
+		{Item: items[0].ID, Cluster: "c0", Reason: aggregator.ReasonFirst},
+		{Item: items[1].ID, Cluster: "c0", Reason: aggregator.ReasonTitle},
+	}, nil, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteItem(items[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := db.Item(items[0].ID); ok {
+		t.Error("deleted item still stored")
+	}
+	if _, ok, _ := db.Membership(items[0].ID); ok {
+		t.Error("deleted item keeps its membership")
+	}
+	c, ok, err := db.Cluster("c0")
+	if err != nil || !ok || len(c.Members) != 1 || c.Representative != items[1].ID {
+		t.Errorf("cluster after delete = %+v, %v, %v; want only %s as member and representative", c, ok, err, items[1].ID)
+	}
+	v := db.Version()
+	res := mustSave(t, db, "f", items)
+	if db.Version() == v {
+		t.Error("Version unchanged after SaveFetch")
+	}
+	if len(res.New) != 0 || res.Deleted != 1 || res.Unchanged != 9 {
+		t.Errorf("refetch after DeleteItem: %d new, %d deleted, %d unchanged; want 0, 1, 9", len(res.New), res.Deleted, res.Unchanged)
+	}
+	if st, _, _ := db.FeedState("f"); st.TotalItems != 9 {
+		t.Errorf("TotalItems = %d, want 9", st.TotalItems)
+	}
+
+	mustSave(t, db, "g", realItems(t, "g", t0)[:3])
+	if err := db.DeleteFeed("f"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := db.FeedState("f"); ok {
+		t.Error("deleted feed keeps its state")
+	}
+	if _, ok, _ := db.Cluster("c0"); ok {
+		t.Error("cluster of a deleted feed's items survives")
+	}
+	res = mustSave(t, db, "f", items)
+	if len(res.New) != 0 || res.Deleted != 10 {
+		t.Errorf("refetch after DeleteFeed: %d new, %d deleted; want 0, 10", len(res.New), res.Deleted)
+	}
+	s, err := db.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := storage.Stats{Items: 3, Clusters: 0, Feeds: 2, Tombstones: 10, FileSize: s.FileSize}
+	if s != want || s.FileSize <= 0 {
+		t.Errorf("Stats = %+v, want %+v", s, want)
+	}
+}

@@ -1,0 +1,215 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"aggregator"
+)
+
+// recentBatch is how many items Recent decodes per read transaction. fn
+// runs between transactions, so it may call any DB method (a write from
+// inside a bbolt read transaction on the same goroutine can deadlock),
+// and a long start-up does not pin old pages for its whole duration.
+const recentBatch = 2048
+
+// Item returns the stored item with the given ID.
+func (db *DB) Item(id string) (it aggregator.Item, ok bool, err error) {
+	err = db.view(func(tx *bolt.Tx) error {
+		var e error
+		it, ok, e = getItem(tx, id)
+		return e
+	})
+	if err != nil {
+		return aggregator.Item{}, false, fmt.Errorf("item %s: %w", id, err)
+	}
+	return it, ok, nil
+}
+
+// Unclustered returns the stored items that have no membership, ordered by
+// (Item.Time, ID): the ones a crash between SaveFetch and SaveClusters left
+// behind, to be clustered at start-up.
+func (db *DB) Unclustered() ([]aggregator.Item, error) {
+	var out []aggregator.Item
+	err := db.view(func(tx *bolt.Tx) error {
+		timeB, memB := tx.Bucket(bucketItemTime), tx.Bucket(bucketMemTime)
+		if timeB == nil {
+			return nil
+		}
+		c := timeB.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if memB.Get(k) != nil {
+				continue
+			}
+			it, err := decodeItem(v)
+			if err != nil {
+				return fmt.Errorf("item %s: %w", k[timeKeyLen:], err)
+			}
+			out = append(out, it)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("unclustered: %w", err)
+	}
+	return out, nil
+}
+
+type recentEntry struct {
+	it aggregator.Item
+	m  aggregator.Membership
+}
+
+// Recent calls fn for every clustered item with Item.Time() >= since, with
+// its membership, ordered by (Item.Time, ID). The dedupe index is rebuilt
+// from it at start-up. It seeks the time index to since and reads forward,
+// in batches of separate read transactions, so fn may call other DB
+// methods; an item written meanwhile may or may not be seen. An error from
+// fn stops the walk and is returned as is.
+func (db *DB) Recent(since time.Time, fn func(aggregator.Item, aggregator.Membership) error) error {
+	start := appendTimeKey(nil, since)
+	batch := make([]recentEntry, 0, recentBatch)
+	for {
+		batch = batch[:0]
+		var next []byte
+		err := db.view(func(tx *bolt.Tx) error {
+			timeB, memB := tx.Bucket(bucketItemTime), tx.Bucket(bucketMemTime)
+			if timeB == nil {
+				return nil
+			}
+			// Both buckets share keys, so the item cursor follows the
+			// membership cursor with a step or two of Next, seeking only
+			// past a run of unclustered items.
+			mc, ic := memB.Cursor(), timeB.Cursor()
+			var ik, iv []byte
+			for k, mv := mc.Seek(start); k != nil; k, mv = mc.Next() {
+				if len(batch) == recentBatch {
+					next = bytes.Clone(k)
+					return nil
+				}
+				for step := 0; ik != nil && step < 4 && bytes.Compare(ik, k) < 0; step++ {
+					ik, iv = ic.Next()
+				}
+				if ik == nil || bytes.Compare(ik, k) < 0 {
+					ik, iv = ic.Seek(k)
+				}
+				if !bytes.Equal(ik, k) {
+					return fmt.Errorf("membership of %s: %w: no item", k[timeKeyLen:], errCorrupt)
+				}
+				m, err := decodeMembership(mv)
+				if err != nil {
+					return fmt.Errorf("membership %s: %w", k[timeKeyLen:], err)
+				}
+				it, err := decodeItem(iv)
+				if err != nil {
+					return fmt.Errorf("item %s: %w", k[timeKeyLen:], err)
+				}
+				batch = append(batch, recentEntry{it, m})
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("recent: %w", err)
+		}
+		for i := range batch {
+			if err := fn(batch[i].it, batch[i].m); err != nil {
+				return err
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		start = next
+	}
+}
+
+// StoryQuery selects stories for Stories.
+type StoryQuery struct {
+	// Include selects feeds; nil means all. A cluster is included when any
+	// member's feed is, and then only the included members are returned in
+	// Story.Items and Story.Members.
+	Include func(feed string) bool
+	// Since keeps clusters with Published >= Since; zero means no limit.
+	Since time.Time
+	// Limit caps the number of stories; 0 means no limit.
+	Limit int
+}
+
+// Stories returns clusters newest first (Cluster.Published descending,
+// then ID ascending) with their member items resolved: Story.Items follow
+// Story.Members. Story.Feeds is left nil for the caller to fill from its
+// configuration. It walks the Published index from the newest end and
+// stops at Limit or Since, so its cost follows the result, not the
+// database. A member whose item is missing is left out.
+func (db *DB) Stories(q StoryQuery) ([]aggregator.Story, error) {
+	var out []aggregator.Story
+	err := db.view(func(tx *bolt.Tx) error {
+		pubB, clB := tx.Bucket(bucketClusterPub), tx.Bucket(bucketClusters)
+		if pubB == nil {
+			return nil
+		}
+		var stop []byte
+		if !q.Since.IsZero() {
+			// Keys at or past this prefix are older than Since.
+			stop = appendNewestFirstKey(nil, q.Since.Add(-time.Nanosecond))
+		}
+		c := pubB.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if stop != nil && bytes.Compare(k[:timeKeyLen], stop) >= 0 {
+				break
+			}
+			id := k[timeKeyLen:]
+			st, ok, err := resolveStory(tx, clB.Get(id), q.Include)
+			if err != nil {
+				return fmt.Errorf("cluster %s: %w", id, err)
+			}
+			if !ok {
+				continue
+			}
+			out = append(out, st)
+			if q.Limit > 0 && len(out) >= q.Limit {
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stories: %w", err)
+	}
+	return out, nil
+}
+
+func resolveStory(tx *bolt.Tx, raw []byte, include func(string) bool) (aggregator.Story, bool, error) {
+	if raw == nil {
+		return aggregator.Story{}, false, nil
+	}
+	var st aggregator.Story
+	if err := json.Unmarshal(raw, &st.Cluster); err != nil {
+		return aggregator.Story{}, false, err
+	}
+	members := st.Members[:0]
+	st.Items = make([]aggregator.Item, 0, len(st.Members))
+	for _, m := range st.Members {
+		it, ok, err := getItem(tx, m.Item)
+		if err != nil {
+			return aggregator.Story{}, false, err
+		}
+		if !ok {
+			continue
+		}
+		if include != nil && !include(it.Feed) {
+			continue
+		}
+		members = append(members, m)
+		st.Items = append(st.Items, it)
+	}
+	st.Members = members
+	if len(st.Items) == 0 {
+		return aggregator.Story{}, false, nil
+	}
+	return st, true, nil
+}
