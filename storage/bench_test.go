@@ -141,8 +141,21 @@ func BenchmarkSaveFetch(b *testing.B) {
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "items/s")
 }
 
+// benchItems is the database size for BenchmarkStories and BenchmarkRecent:
+// 100k by default, STORAGE_BENCH_ITEMS to check the extrapolation to 1M.
+func benchItems(b *testing.B) int {
+	if v := os.Getenv("STORAGE_BENCH_ITEMS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatalf("STORAGE_BENCH_ITEMS: %v", err)
+		}
+		return n
+	}
+	return 100_000
+}
+
 func BenchmarkStories(b *testing.B) {
-	db, _ := bigDB(b, 100_000)
+	db, _ := bigDB(b, benchItems(b))
 	for b.Loop() {
 		got, err := db.Stories(storage.StoryQuery{Limit: 100})
 		if err != nil || len(got) != 100 {
@@ -152,7 +165,7 @@ func BenchmarkStories(b *testing.B) {
 }
 
 func BenchmarkRecent(b *testing.B) {
-	db, _ := bigDB(b, 100_000)
+	db, _ := bigDB(b, benchItems(b))
 	n := 0
 	for b.Loop() {
 		err := db.Recent(time.Time{}, func(aggregator.Item, aggregator.Membership) error { n++; return nil })

@@ -258,9 +258,18 @@ func (cs *clusterSet) flush() error {
 	sort.Strings(ids)
 	clusters := cs.tx.Bucket(bucketClusters)
 	pub := cs.tx.Bucket(bucketClusterPub)
+	delta := 0
 	for _, id := range ids {
 		e := cs.m[id]
-		if e.oldKey != nil {
+		stored := e.oldKey != nil
+		live := e.exists && !e.deleted
+		switch {
+		case stored && !live:
+			delta--
+		case !stored && live:
+			delta++
+		}
+		if stored {
 			if err := pub.Delete(e.oldKey); err != nil {
 				return err
 			}
@@ -285,5 +294,5 @@ func (cs *clusterSet) flush() error {
 			return err
 		}
 	}
-	return nil
+	return addCount(cs.tx, keyClusterCount, delta)
 }

@@ -126,6 +126,9 @@ func TestSaveClusters(t *testing.T) {
 	if _, ok, _ := db.Cluster("s9"); ok {
 		t.Error("cluster created for a missing item")
 	}
+	if s, err := db.Stats(); err != nil || s.Clusters != 1 || s.Items != 12 {
+		t.Errorf("Stats = %+v, %v; want 1 cluster, 12 items", s, err)
+	}
 }
 
 func TestClusterPublishedFollowsEditedDate(t *testing.T) {

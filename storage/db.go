@@ -49,6 +49,9 @@ var (
 
 	keySchema     = []byte("schema")
 	keyLastChange = []byte("last_change")
+	// keyClusterCount keeps the number of clusters, so that Stats (polled
+	// by /healthz and /metrics) does not walk a bucket of a million keys.
+	keyClusterCount = []byte("clusters")
 )
 
 // Options configure Open. The zero value means the documented defaults.
@@ -264,6 +267,25 @@ func (db *DB) update(fn func(tx *bolt.Tx) error) error {
 	return nil
 }
 
+// batch is update for writers that run concurrently (one per fetched
+// feed): bbolt coalesces the calls of a few milliseconds into one
+// transaction and one fsync, while each fn still commits all or nothing
+// with the others. fn may run more than once (when another fn of its batch
+// fails) and must be idempotent: reset what it computes at its start.
+func (db *DB) batch(fn func(tx *bolt.Tx) error) error {
+	err := db.bolt.Batch(func(tx *bolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyLastChange, appendTime(nil, time.Now()))
+	})
+	if err != nil {
+		return err
+	}
+	db.version.Add(1)
+	return nil
+}
+
 // view runs fn in a read transaction. Buckets are nil in a read-only
 // database nobody has initialised; readers treat that as empty.
 func (db *DB) view(fn func(tx *bolt.Tx) error) error {
@@ -272,12 +294,26 @@ func (db *DB) view(fn func(tx *bolt.Tx) error) error {
 
 // Stats are counts for status displays.
 type Stats struct {
-	Items      int
-	Clusters   int
-	Feeds      int
-	Tombstones int
+	Items      int `json:"items"`
+	Clusters   int `json:"clusters"`
+	Feeds      int `json:"feeds"`
+	Tombstones int `json:"tombstones"`
 	// FileSize is the size of the database file in bytes.
-	FileSize int64
+	FileSize int64 `json:"file_size"`
+}
+
+// addCount adds delta to the counter stored in meta under key.
+func addCount(tx *bolt.Tx, key []byte, delta int) error {
+	if delta == 0 {
+		return nil
+	}
+	meta := tx.Bucket(bucketMeta)
+	var n int64
+	if v := meta.Get(key); len(v) == 8 {
+		n = int64(binary.BigEndian.Uint64(v))
+	}
+	n = max(n+int64(delta), 0)
+	return meta.Put(key, binary.BigEndian.AppendUint64(nil, uint64(n)))
 }
 
 // Stats counts what the database holds.
@@ -290,8 +326,21 @@ func (db *DB) Stats() (Stats, error) {
 			}
 			return 0
 		}
-		s.Items = count(bucketItems)
-		s.Clusters = count(bucketClusters)
+		// Items and clusters are counted as they change: walking those
+		// buckets would cost milliseconds per call on a large database.
+		if b := tx.Bucket(bucketFeedCounts); b != nil {
+			b.ForEach(func(_, v []byte) error {
+				if len(v) == 8 {
+					s.Items += int(binary.BigEndian.Uint64(v))
+				}
+				return nil
+			})
+		}
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			if v := meta.Get(keyClusterCount); len(v) == 8 {
+				s.Clusters = int(binary.BigEndian.Uint64(v))
+			}
+		}
 		s.Feeds = count(bucketFeeds)
 		s.Tombstones = count(bucketTombstones)
 		s.FileSize = tx.Size()

@@ -129,7 +129,8 @@ type SaveResult struct {
 
 // SaveFetch stores one fetched feed in one write transaction: its new
 // fetch state and its items, so a crash can never keep one without the
-// other.
+// other. Calls made at the same moment from several goroutines may share
+// that transaction, which saves an fsync per feed.
 //
 // Items are keyed by Item.ID and must belong to st.Name (an empty
 // Item.Feed is set to it). A new ID is stored as given: the caller sets
@@ -151,7 +152,8 @@ func (db *DB) SaveFetch(st aggregator.FeedState, items []aggregator.Item) (SaveR
 		}
 	}
 	var res SaveResult
-	err := db.update(func(tx *bolt.Tx) error {
+	// Concurrent fetches share a transaction (and its fsync): see batch.
+	err := db.batch(func(tx *bolt.Tx) error {
 		res = SaveResult{}
 		var (
 			feedB = tx.Bucket(bucketFeedItems)

@@ -212,3 +212,16 @@ func TestTombstones(t *testing.T) {
 		t.Errorf("Stats = %+v, want %+v", s, want)
 	}
 }
+
+func TestLatest(t *testing.T) {
+	db := mustOpenDB(t)
+	if got, err := db.Latest(); err != nil || !got.IsZero() {
+		t.Errorf("Latest of an empty DB = %v, %v; want zero", got, err)
+	}
+	items := synthItems(realItems(t, "x", t0), "f", 5, t0)
+	items[2].Published = t0.Add(48 * time.Hour) // newest, not last in the batch
+	mustSave(t, db, "f", items)
+	if got, err := db.Latest(); err != nil || !got.Equal(items[2].Published) {
+		t.Errorf("Latest = %v, %v; want %v", got, err, items[2].Published)
+	}
+}

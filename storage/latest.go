@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -15,15 +14,18 @@ import (
 func (db *DB) Latest() (time.Time, error) {
 	var t time.Time
 	err := db.view(func(tx *bolt.Tx) error {
-		k, _ := tx.Bucket(bucketItemTime).Cursor().Last()
+		b := tx.Bucket(bucketItemTime)
+		if b == nil {
+			return nil // a read-only open of an uninitialised file
+		}
+		k, _ := b.Cursor().Last()
 		if k == nil {
 			return nil
 		}
 		if len(k) < timeKeyLen {
 			return fmt.Errorf("item time key %x: %w", k, errCorrupt)
 		}
-		sec := int64(binary.BigEndian.Uint64(k[:8]) ^ (1 << 63))
-		t = time.Unix(sec, int64(binary.BigEndian.Uint32(k[8:timeKeyLen]))).UTC()
+		t = timeFromKey(k)
 		return nil
 	})
 	if err != nil {

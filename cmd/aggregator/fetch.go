@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -30,8 +32,20 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	fs.Var(&only, "feed", "fetch only the feed with this `name` (repeatable)")
 	force := fs.Bool("force", false, "fetch even the feeds that are not due yet")
 	quiet := fs.Bool("quiet", false, "print only the totals")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the pass to `file` (for developers: go tool pprof)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return usageErr(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if fs.NArg() > 0 {
 		return usageErr(fmt.Errorf("fetch takes no arguments, got %q", fs.Args()))
@@ -59,7 +73,7 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	defer db.Close()
 	log := newLogger(e.stderr, slog.LevelWarn)
 	p := newPipeline(cfg, db, log)
-	if err := p.start(cfg.Dedupe.Window.Duration); err != nil {
+	if err := p.start(); err != nil {
 		return err
 	}
 	states, err := db.FeedStates()
@@ -83,6 +97,7 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	}
 
 	client := fetcher.New(fetcherOptions(cfg))
+	stopClusterer := p.startClusterer()
 	prog := newProgress(e.stderr, len(jobs))
 	var mu sync.Mutex
 	var done []outcome
@@ -94,6 +109,7 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 		prog.step(o)
 		mu.Unlock()
 	})
+	stopClusterer()
 	prog.finish()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("fetch interrupted after %d of %d feeds: %w", len(done), len(jobs), err)

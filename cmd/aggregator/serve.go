@@ -56,7 +56,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 // serve runs the daemon on an open database until ctx is cancelled.
 func serve(ctx context.Context, e *env, cfg *Config, db *storage.DB, log *slog.Logger) error {
 	p := newPipeline(cfg, db, log)
-	if err := p.start(cfg.Dedupe.Window.Duration); err != nil {
+	if err := p.start(); err != nil {
 		return err
 	}
 	states, err := db.FeedStates()
@@ -116,7 +116,9 @@ func serve(ctx context.Context, e *env, cfg *Config, db *storage.DB, log *slog.L
 
 	sched := fetcher.NewScheduler(client, cfg.feeds(), states)
 	changed := make(chan struct{}, 1)
+	stopClusterer := p.startClusterer()
 	wg.Go(func() {
+		defer stopClusterer() // after the scheduler: no more ingest calls
 		err := sched.Run(runCtx, func(r fetcher.Result) {
 			o := p.ingest(r)
 			logOutcome(log, o)

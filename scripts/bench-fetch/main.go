@@ -47,6 +47,7 @@ func run() error {
 	nItems := flag.Int("items", 40, "items per feed")
 	rounds := flag.Int("rounds", 3, "repetitions of each measurement (the median is reported)")
 	data := flag.String("data", "", "path of dev-rich.jsonl (default: found in ../shared)")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the first full pass to `file`")
 	flag.Parse()
 
 	if *data == "" {
@@ -104,7 +105,11 @@ func run() error {
 	var peak int64
 	for r := range *rounds {
 		db := filepath.Join(dir, fmt.Sprintf("bench-%d.db", r))
-		d, rss, err := fetchPass(bin, cfg, db)
+		var extra []string
+		if r == 0 && *profile != "" {
+			extra = []string{"--cpuprofile", *profile}
+		}
+		d, rss, err := fetchPass(bin, cfg, db, extra...)
 		if err != nil {
 			return err
 		}
