@@ -61,7 +61,7 @@ type FeedState struct {
 	LastSuccess time.Time `json:"last_success,omitzero"`
 	// LastStatus is the HTTP status of the last response (0: none).
 	LastStatus int `json:"last_status,omitempty"`
-	// LastResult is "new", "unchanged" or "failed".
+	// LastResult is "ok" (a document was parsed), "unchanged" or "failed".
 	LastResult string `json:"last_result,omitempty"`
 	// LastError says what went wrong on the last fetch, empty on success.
 	LastError         string `json:"last_error,omitempty"`

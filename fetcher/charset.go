@@ -2,25 +2,28 @@ package fetcher
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"golang.org/x/net/html/charset"
 	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/encoding/unicode/utf32"
 )
 
 // toUTF8 returns body as UTF-8, so that the parser never has to guess.
-// The charset comes from, in order: a byte order mark (or the XML
-// spec's autodetection of UTF-16/32), the Content-Type header, the XML
-// declaration, else UTF-8. Two repairs for what servers get wrong in the
-// wild: a body that is not valid in the chosen UTF-8 falls back to the
-// declared charset or Windows-1252; and a header naming Latin-1 (the
-// default of many servers) does not override a body that is valid,
-// non-ASCII UTF-8 declared as such. The XML declaration of a converted
-// document is rewritten to say utf-8. The common case, valid UTF-8 that
-// says so, is returned without copying.
+//
+// A byte order mark (or the XML spec's autodetection of UTF-16/32) is
+// decisive. Otherwise a body that is valid UTF-8 is taken as UTF-8 whatever
+// the labels say: servers and templates mislabel UTF-8 as ISO-8859-1 all
+// the time, while text in a legacy charset is almost never valid UTF-8 by
+// accident. Only a body that is not valid UTF-8 is decoded from a label:
+// the Content-Type header's charset, else the XML declaration's, else
+// Windows-1252. The XML declaration of the result is rewritten to say
+// utf-8. The common case, valid UTF-8 that says so, costs one validation
+// pass and no copy.
 func toUTF8(body []byte, contentType string) []byte {
 	body = bytes.TrimLeft(body, " \t\r\n")
 	if enc, n := sniffUnicode(body); enc != nil {
@@ -33,39 +36,14 @@ func toUTF8(body []byte, contentType string) []byte {
 	if len(body) >= 3 && body[0] == 0xef && body[1] == 0xbb && body[2] == 0xbf {
 		return declareUTF8(bytes.TrimLeft(body[3:], " \t\r\n"))
 	}
-	header := headerCharset(contentType)
-	if len(body) > 0 && (body[0] == '{' || body[0] == '[') {
-		// JSON is UTF-8 unless a header insists otherwise.
-		if e, name := lookup(header); e != nil && name != "utf-8" && !utf8.Valid(body) {
-			if out, err := e.NewDecoder().Bytes(body); err == nil {
-				return out
-			}
-		}
-		return body
-	}
-	declared := declaredCharset(body)
-	enc, name := lookup(header)
-	if enc == nil {
-		enc, name = lookup(declared)
-	}
-	if enc == nil {
-		name = "utf-8"
-	}
-	valid := utf8.Valid(body)
-	switch {
-	case name == "utf-8" && valid:
+	if utf8.Valid(body) {
 		return declareUTF8(body)
-	case name == "utf-8":
-		if d, dn := lookup(declared); d != nil && dn != "utf-8" {
-			enc = d
-		} else {
-			enc, _ = lookup("windows-1252")
-		}
-	case valid && isASCII(body):
-		return declareUTF8(body) // every ASCII-compatible charset agrees
-	case valid && name == "windows-1252":
-		if _, dn := lookup(declared); declared == "" || dn == "utf-8" {
-			return declareUTF8(body)
+	}
+	var enc encoding.Encoding
+	for _, label := range []string{headerCharset(contentType), declaredCharset(body), "windows-1252"} {
+		if e, name := lookup(label); e != nil && name != "utf-8" {
+			enc = e
+			break
 		}
 	}
 	out, err := enc.NewDecoder().Bytes(body)
@@ -204,11 +182,58 @@ func declareUTF8(b []byte) []byte {
 	return append(out, b[e:]...)
 }
 
-func isASCII(b []byte) bool {
-	for _, c := range b {
-		if c >= utf8.RuneSelf {
+// demoronize repairs text written in Windows-1252 but labelled as
+// Unicode, a mistake old publishing tools make: the code points 0x80–0x9F
+// (C1 controls in Unicode, never meant literally in a feed) and the
+// numeric references &#128;–&#159; stand for Windows-1252's curly quotes,
+// dashes and the euro sign. Strings without them are returned as they
+// are, without allocating.
+func demoronize(s string) string {
+	if !hasC1(s) && !strings.Contains(s, "&#1") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		if s[i] == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f {
+			b.WriteRune(cp1252(s[i+1]))
+			i += 2
+			continue
+		}
+		if s[i] == '&' && strings.HasPrefix(s[i:], "&#1") {
+			if end := strings.IndexByte(s[i:min(len(s), i+7)], ';'); end > 0 {
+				if n, err := strconv.Atoi(s[i+2 : i+end]); err == nil && n >= 0x80 && n <= 0x9f {
+					b.WriteString("&#x" + strconv.FormatInt(int64(cp1252(byte(n))), 16) + ";")
+					i += end + 1
+					continue
+				}
+			}
+		}
+		b.WriteByte(s[i])
+		i++
+	}
+	return b.String()
+}
+
+func hasC1(s string) bool {
+	for i := strings.IndexByte(s, 0xc2); i >= 0 && i+1 < len(s); {
+		if c := s[i+1]; c >= 0x80 && c <= 0x9f {
+			return true
+		}
+		j := strings.IndexByte(s[i+1:], 0xc2)
+		if j < 0 {
 			return false
 		}
+		i += 1 + j
 	}
-	return true
+	return false
+}
+
+// cp1252 maps a byte 0x80–0x9F to the character Windows-1252 gives it
+// (the byte itself as a code point where Windows-1252 leaves it unused).
+func cp1252(c byte) rune {
+	if r := charmap.Windows1252.DecodeByte(c); r != '\ufffd' {
+		return r
+	}
+	return rune(c)
 }

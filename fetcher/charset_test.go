@@ -84,9 +84,10 @@ func TestCorpusCharsets(t *testing.T) {
 	}
 }
 
-// TestHeaderCharset serves one document with different Content-Type
-// headers: the header's charset wins over the XML declaration, except
-// that a Latin-1 header does not garble a body that is valid UTF-8.
+// TestHeaderCharset serves documents with different Content-Type
+// headers: for a body that is not valid UTF-8, the header's charset wins
+// over the XML declaration; a body that is valid UTF-8 is not garbled by
+// a Latin-1 label in either.
 func TestHeaderCharset(t *testing.T) {
 	latin1 := "<?xml version=\"1.0\" encoding=\"iso-8859-1\"?><rss version=\"2.0\"><channel><title>Caf\xe9</title></channel></rss>"
 	utf8doc := "<?xml version=\"1.0\" encoding=\"utf-8\"?><rss version=\"2.0\"><channel><title>Café – ok</title></channel></rss>"
@@ -98,6 +99,7 @@ func TestHeaderCharset(t *testing.T) {
 		{"header latin-1 over declaration", latin1, "application/rss+xml; charset=windows-1252", "Café"},
 		{"header koi8-r over utf-8 declaration", koi8, "text/xml; charset=koi8-r", "Привет"},
 		{"utf-8 body under a latin-1 header", utf8doc, "text/xml; charset=ISO-8859-1", "Café – ok"},
+		{"utf-8 body declared latin-1", strings.Replace(utf8doc, "utf-8", "iso-8859-1", 1), "application/xml", "Café – ok"},
 		{"quoted header charset", latin1, `text/xml; charset="iso-8859-1"`, "Café"},
 		{"bogus header charset falls back to declaration", latin1, "text/xml; charset=x-bogus", "Café"},
 		{"undeclared latin-1", strings.Replace(latin1, ` encoding="iso-8859-1"`, "", 1), "application/xml", "Café"},

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -125,13 +126,21 @@ func (c *Client) jitter() float64 {
 // (the zero state for a new feed). It waits for the politeness limits
 // first. It never panics; failures are in Result.Err.
 func (c *Client) Fetch(ctx context.Context, f aggregator.Feed, st aggregator.FeedState) Result {
-	r, _ := c.fetch(ctx, f, st)
-	return r
+	res := Result{Feed: f, State: st, Status: StatusFailed}
+	delivered := false
+	c.fetch(ctx, f, st, func(r Result) { res, delivered = r, true })
+	if !delivered {
+		// Cancelled while waiting for the limiter: the state is untouched.
+		res.Err = fmt.Errorf("fetch %s: %w", f.Name, ctx.Err())
+	}
+	return res
 }
 
-// fetch is Fetch, also reporting whether the request started (false when
-// ctx ended while waiting for the limiter).
-func (c *Client) fetch(ctx context.Context, f aggregator.Feed, st aggregator.FeedState) (Result, bool) {
+// fetch fetches f and calls deliver with the result while still holding
+// its limiter slots, so that a slow consumer (storing, clustering) slows
+// fetching down instead of letting results pile up in memory. deliver is
+// not called when ctx ends while waiting for the limiter.
+func (c *Client) fetch(ctx context.Context, f aggregator.Feed, st aggregator.FeedState, deliver func(Result)) {
 	given := st
 	st = forURL(f, st)
 	target := f.URL
@@ -143,21 +152,31 @@ func (c *Client) fetch(ctx context.Context, f aggregator.Feed, st aggregator.Fee
 		err = fmt.Errorf("unsupported URL %q: want http or https", target)
 	}
 	if err != nil {
-		return c.finish(ctx, f, st, exchange{err: fmt.Errorf("feed %s: %w", f.Name, err)}, time.Now()), true
+		deliver(c.finish(ctx, f, st, exchange{err: fmt.Errorf("feed %s: %w", f.Name, err)}, time.Now()))
+		return
 	}
 	release, err := c.lim.acquire(ctx, u.Hostname())
 	if err != nil {
-		return Result{Feed: f, State: given, Status: StatusFailed, Err: fmt.Errorf("fetch %s: %w", f.Name, err)}, false
+		return
 	}
-	defer release()
+	c.m.inflight.Add(1)
+	defer func() {
+		c.m.inflight.Add(-1)
+		release()
+	}()
 	start := time.Now()
 	x := c.exchange(ctx, u, st)
 	if ctx.Err() != nil {
 		// The caller gave up (shutdown), not the feed: leave its state be.
-		c.m.record(Result{Status: StatusFailed, Err: ctx.Err(), Bytes: x.wire, Duration: time.Since(start)})
-		return Result{Feed: f, State: given, Status: StatusFailed, Err: fmt.Errorf("fetch %s: %w", f.Name, ctx.Err()), Bytes: x.wire, Duration: time.Since(start)}, true
+		if x.buf != nil {
+			c.putBuf(x)
+		}
+		r := Result{Feed: f, State: given, Status: StatusFailed, Err: fmt.Errorf("fetch %s: %w", f.Name, ctx.Err()), Bytes: x.wire, Duration: time.Since(start)}
+		c.m.record(r)
+		deliver(r)
+		return
 	}
-	return c.finish(ctx, f, st, x, start), true
+	deliver(c.finish(ctx, f, st, x, start))
 }
 
 // forURL returns st as it applies to f's configured URL: when the URL
@@ -237,6 +256,9 @@ func (c *Client) exchange(ctx context.Context, u *url.URL, st aggregator.FeedSta
 	}
 	log := &redirectLog{}
 	ctx = context.WithValue(withGuard(ctx, g), redirectKey{}, log)
+	if c.opts.Transport == nil && !c.opts.AllowPrivate && !g.origPrivate.Load() {
+		ctx = httptrace.WithClientTrace(ctx, c.trace(g))
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		x.err = err
@@ -253,7 +275,7 @@ func (c *Client) exchange(ctx context.Context, u *url.URL, st aggregator.FeedSta
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		x.err = plain(unwrapURLError(err))
+		x.err = fmt.Errorf("%s: %w", u, c.plain(unwrapURLError(err)))
 		return x
 	}
 	defer resp.Body.Close()
@@ -266,7 +288,7 @@ func (c *Client) exchange(ctx context.Context, u *url.URL, st aggregator.FeedSta
 		x.buf.Reset()
 		x.wire, x.err = readBody(resp, c.opts.MaxBody, x.buf)
 		if x.err != nil {
-			x.err = plain(x.err)
+			x.err = fmt.Errorf("%s: %w", x.url, c.plain(x.err))
 		}
 		x.body = x.buf.Bytes()
 		return x

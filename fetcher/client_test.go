@@ -160,6 +160,10 @@ func TestRequestHeaders(t *testing.T) {
 	if got := rec.get(1).Header.Get("User-Agent"); got != "custom/1" {
 		t.Errorf("configured User-Agent: got %q", got)
 	}
+	newClient(t, fetcher.Options{}).Fetch(context.Background(), feed(srv.URL), zeroState)
+	if got, want := rec.get(2).Header.Get("User-Agent"), "aggregator/"+fetcher.Version; got != want {
+		t.Errorf("User-Agent without a contact: got %q, want %q", got, want)
+	}
 }
 
 func compress(t *testing.T, coding string, b []byte) []byte {
@@ -388,5 +392,33 @@ func TestFeedServedAsHTML(t *testing.T) {
 	r := newClient(t, fetcher.Options{}).Fetch(context.Background(), feed(srv.URL), zeroState)
 	if r.Err != nil || len(r.Items) != 2 {
 		t.Errorf("got %v, %d items", r.Err, len(r.Items))
+	}
+}
+
+// TestBrokenBodyKeepsValidators: the validators of a document that failed
+// to parse are not stored, so the next request is not answered 304 for a
+// document we never read.
+func TestBrokenBodyKeepsValidators(t *testing.T) {
+	srv, rec := serve(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 1 {
+			w.Header().Set("ETag", `"good"`)
+			w.Write([]byte(rssDoc))
+			return
+		}
+		w.Header().Set("ETag", `"broken"`)
+		w.Write([]byte(`<rss version="2.0"><channel><item><title>cut o`))
+	})
+	c := newClient(t, fetcher.Options{})
+	r1 := c.Fetch(context.Background(), feed(srv.URL), zeroState)
+	r2 := c.Fetch(context.Background(), feed(srv.URL), r1.State)
+	if !errors.Is(r2.Err, fetcher.ErrParse) {
+		t.Fatalf("got %v, want ErrParse", r2.Err)
+	}
+	if r2.State.ETag != `"good"` || r2.State.BodyHash != r1.State.BodyHash {
+		t.Errorf("state after a broken body: ETag %q", r2.State.ETag)
+	}
+	c.Fetch(context.Background(), feed(srv.URL), r2.State)
+	if got := rec.get(2).Header.Get("If-None-Match"); got != `"good"` {
+		t.Errorf("If-None-Match after a broken body: %q", got)
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -23,9 +25,30 @@ type guard struct {
 	host string
 	// origPrivate is set once a connection to host is seen to be private.
 	origPrivate atomic.Bool
+	// first is set by the first connection the fetch gets, new or pooled:
+	// the one to host.
+	first atomic.Bool
+	// proxy is the hostname of the HTTP proxy the environment names, if
+	// any: dialling it is always allowed (the proxy connects onwards, so
+	// only literal private redirect targets are refused then).
+	proxy atomic.Pointer[string]
 }
 
 type guardKey struct{}
+
+// trace notes whether the fetch's first connection, dialled or taken from
+// the pool, reaches a private address: then the feed is a LAN source and
+// may redirect within the LAN.
+func (c *Client) trace(g *guard) *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if g.first.Swap(true) {
+			return
+		}
+		if ap, err := netip.ParseAddrPort(info.Conn.RemoteAddr().String()); err == nil && c.isPrivate(ap.Addr()) {
+			g.origPrivate.Store(true)
+		}
+	}}
+}
 
 func withGuard(ctx context.Context, g *guard) context.Context {
 	return context.WithValue(ctx, guardKey{}, g)
@@ -52,7 +75,7 @@ func (c *Client) newTransport() *http.Transport {
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		g, _ := ctx.Value(guardKey{}).(*guard)
 		host, _, _ := net.SplitHostPort(addr)
-		if c.opts.AllowPrivate || g == nil || g.origPrivate.Load() || strings.EqualFold(host, g.host) {
+		if c.opts.AllowPrivate || g == nil || g.origPrivate.Load() || strings.EqualFold(host, g.host) || g.isProxy(host) {
 			conn, err := plainDialer.DialContext(ctx, network, addr)
 			if err == nil && g != nil && strings.EqualFold(host, g.host) {
 				if ap, perr := netip.ParseAddrPort(conn.RemoteAddr().String()); perr == nil && c.isPrivate(ap.Addr()) {
@@ -64,7 +87,7 @@ func (c *Client) newTransport() *http.Transport {
 		return checked.DialContext(ctx, network, addr)
 	}
 	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
+		Proxy:                 proxy,
 		DialContext:           dial,
 		ForceAttemptHTTP2:     true,
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
@@ -76,6 +99,22 @@ func (c *Client) newTransport() *http.Transport {
 		MaxIdleConnsPerHost:   c.opts.PerHost,
 		IdleConnTimeout:       90 * time.Second,
 	}
+}
+
+// proxy is http.ProxyFromEnvironment, noting the proxy in the request's
+// guard so that dialling it is not mistaken for a redirect.
+func proxy(req *http.Request) (*url.URL, error) {
+	u, err := http.ProxyFromEnvironment(req)
+	if g, ok := req.Context().Value(guardKey{}).(*guard); ok && u != nil {
+		h := u.Hostname()
+		g.proxy.Store(&h)
+	}
+	return u, err
+}
+
+func (g *guard) isProxy(host string) bool {
+	p := g.proxy.Load()
+	return p != nil && strings.EqualFold(*p, host)
 }
 
 // isPrivate reports whether a is an address a public feed must not send

@@ -129,9 +129,19 @@ func ErrorKind(err error) string {
 	return "other"
 }
 
+// plainError is a sentence for people with the technical error kept
+// for errors.Is/As.
+type plainError struct {
+	msg string
+	err error
+}
+
+func (e *plainError) Error() string { return e.msg }
+func (e *plainError) Unwrap() error { return e.err }
+
 // plain rewrites transport errors into sentences a feed owner can act on,
 // keeping the original wrapped for errors.Is/As.
-func plain(err error) error {
+func (c *Client) plain(err error) error {
 	var (
 		dns  *net.DNSError
 		cert *tls.CertificateVerificationError
@@ -141,17 +151,24 @@ func plain(err error) error {
 	)
 	switch {
 	case errors.Is(err, ErrPrivateAddress), errors.Is(err, ErrTooManyRedirects),
-		errors.Is(err, ErrRedirectLoop):
+		errors.Is(err, ErrRedirectLoop), errors.Is(err, ErrTooLarge), errors.Is(err, ErrEncoding):
 		return err
 	case errors.As(err, &dns):
 		if dns.IsNotFound {
-			return fmt.Errorf("DNS: host %s not found: %w", dns.Name, err)
+			return &plainError{fmt.Sprintf("DNS: no such host %s", dns.Name), err}
 		}
-		return fmt.Errorf("DNS lookup of %s failed: %w", dns.Name, err)
+		if dns.IsTimeout {
+			return &plainError{fmt.Sprintf("DNS: lookup of %s timed out", dns.Name), err}
+		}
+		return &plainError{fmt.Sprintf("DNS: lookup of %s failed: %v", dns.Name, dns.Err), err}
 	case errors.As(err, &cert), errors.As(err, &una), errors.As(err, &host), errors.As(err, &inv):
-		return fmt.Errorf("TLS certificate not accepted: %w", err)
+		return fmt.Errorf("TLS: certificate not accepted: %w", err)
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("timed out: %w", err)
+		return &plainError{fmt.Sprintf("timed out after %v", c.opts.Timeout), err}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return &plainError{fmt.Sprintf("timed out: %v", err), err}
 	}
 	return err
 }

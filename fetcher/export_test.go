@@ -1,6 +1,10 @@
 package fetcher
 
-import "net/netip"
+import (
+	"net/netip"
+	"net/url"
+	"time"
+)
 
 // TreatAsPublic makes c treat addresses in p as public, so that tests can
 // play a "public" server on a loopback address (there is no internet).
@@ -8,3 +12,14 @@ func TreatAsPublic(c *Client, p netip.Prefix) { c.public = append(c.public, p) }
 
 // DialCheckOnly leaves private-address refusal to the dialer alone.
 func DialCheckOnly(c *Client) { c.dialCheckOnly = true }
+
+// ParseBody runs the document path of a fetch (charset, sniffing,
+// parsing, item conversion) on body without HTTP, for the fuzz target.
+func ParseBody(c *Client, body []byte, contentType string) (items int, err error) {
+	base, _ := url.Parse("http://feed.example/feed.xml")
+	p, err := c.parse(toUTF8(body, contentType), base.String(), contentType)
+	if err != nil {
+		return 0, err
+	}
+	return len(convertItems(p.feed, "fuzz", siteBase(p.feed, base), time.Time{})), nil
+}

@@ -203,6 +203,7 @@ func TestMetrics(t *testing.T) {
 		`aggregator_fetch_items_total 2`,
 		`aggregator_fetch_errors_total{kind="http_5xx"} 2`,
 		`aggregator_fetch_duration_seconds_count 4`,
+		`aggregator_fetches_in_flight 0`,
 		`aggregator_fetch_duration_seconds_bucket{le="+Inf"} 4`,
 		fmt.Sprintf("aggregator_fetch_bytes_total %d", len(rssDoc)),
 		"# TYPE aggregator_fetch_duration_seconds histogram",
@@ -210,5 +211,51 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("metrics lack %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestBackpressure: a fetch keeps its slot until its handler returns, so
+// a slow consumer holds fetching back instead of piling results up.
+func TestBackpressure(t *testing.T) {
+	srv, rec := serve(t, func(w http.ResponseWriter, r *http.Request, n int) { w.Write([]byte(rssDoc)) })
+	c := newClient(t, fetcher.Options{Concurrency: 2, PerHost: 4})
+	var urls []string
+	for i := range 6 {
+		urls = append(urls, fmt.Sprintf("%s/%d", srv.URL, i))
+	}
+	entered := make(chan struct{}, 6)
+	unblock := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		c.FetchAll(context.Background(), jobsFor(urls...), func(r fetcher.Result) {
+			entered <- struct{}{}
+			<-unblock
+		})
+		close(done)
+	}()
+	<-entered
+	<-entered
+	// Both slots are held by handlers: nothing else may reach the server.
+	// The handlers are blocked, so the count cannot grow until released.
+	if n := rec.count(); n != 2 {
+		t.Errorf("%d requests while both handlers block, want 2", n)
+	}
+	close(unblock)
+	<-done
+	if n := rec.count(); n != 6 {
+		t.Errorf("%d requests in all, want 6", n)
+	}
+}
+
+// TestFetchCancelledBeforeStart: Fetch with a dead context fails without
+// a request and without touching the state.
+func TestFetchCancelledBeforeStart(t *testing.T) {
+	srv, rec := serve(t, func(w http.ResponseWriter, r *http.Request, n int) { w.Write([]byte(rssDoc)) })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	st := aggregator.FeedState{Name: "test", URL: srv.URL, NextFetch: fixedNow, ConsecutiveErrors: 1}
+	r := newClient(t, fetcher.Options{}).Fetch(ctx, feed(srv.URL), st)
+	if !errors.Is(r.Err, context.Canceled) || r.State.NextFetch != fixedNow || r.State.ConsecutiveErrors != 1 || rec.count() != 0 {
+		t.Errorf("got %v, state %+v, %d requests", r.Err, r.State, rec.count())
 	}
 }

@@ -16,6 +16,7 @@ var durationBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 60}
 type metrics struct {
 	ok, unchanged, failed atomic.Int64
 	bytes, items          atomic.Int64
+	inflight              atomic.Int64 // requests holding a limiter slot
 
 	mu      sync.Mutex // guards the fields below
 	errors  map[string]int64
@@ -67,6 +68,8 @@ func (c *Client) WriteMetrics(w io.Writer) error {
 	p("aggregator_fetches_total{result=\"ok\"} %d\n", m.ok.Load())
 	p("aggregator_fetches_total{result=\"unchanged\"} %d\n", m.unchanged.Load())
 	p("aggregator_fetches_total{result=\"failed\"} %d\n", m.failed.Load())
+	p("# HELP aggregator_fetches_in_flight Fetches under way (holding a concurrency slot).\n# TYPE aggregator_fetches_in_flight gauge\n")
+	p("aggregator_fetches_in_flight %d\n", m.inflight.Load())
 	p("# HELP aggregator_fetch_bytes_total Bytes received from feeds (on the wire).\n# TYPE aggregator_fetch_bytes_total counter\n")
 	p("aggregator_fetch_bytes_total %d\n", m.bytes.Load())
 	p("# HELP aggregator_fetch_items_total Items parsed from fetched feeds.\n# TYPE aggregator_fetch_items_total counter\n")

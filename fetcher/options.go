@@ -19,8 +19,6 @@ const (
 	DefaultInterval    = 30 * time.Minute
 	DefaultMinInterval = 5 * time.Minute
 	DefaultMaxInterval = 24 * time.Hour
-	// DefaultContact is put in the User-Agent when Options.Contact is empty.
-	DefaultContact = "https://github.com/aggregator/aggregator"
 )
 
 // Options configure a Client. The zero value means the documented
@@ -40,7 +38,8 @@ type Options struct {
 	// no delay at all (a configuration's "0s").
 	HostDelay time.Duration
 	// UserAgent replaces the whole User-Agent header when set. By default
-	// it is "aggregator/<Version> (+<Contact>)".
+	// it is "aggregator/<Version> (+<Contact>)", or "aggregator/<Version>"
+	// without a Contact.
 	UserAgent string
 	// Contact is the URL (or mailto:) a publisher can reach us at, named in
 	// the default User-Agent.
@@ -83,11 +82,11 @@ func (o Options) withDefaults() Options {
 	case o.HostDelay < 0:
 		o.HostDelay = 0
 	}
-	if o.Contact == "" {
-		o.Contact = DefaultContact
-	}
 	if o.UserAgent == "" {
-		o.UserAgent = "aggregator/" + Version + " (+" + o.Contact + ")"
+		o.UserAgent = "aggregator/" + Version
+		if o.Contact != "" {
+			o.UserAgent += " (+" + o.Contact + ")"
+		}
 	}
 	if o.MaxBody <= 0 {
 		o.MaxBody = DefaultMaxBody

@@ -346,3 +346,28 @@ func TestPlainErrors(t *testing.T) {
 		t.Errorf("ftp URL: %v", r.Err)
 	}
 }
+
+// TestRetryAfterPerFeed: a Retry-After holds back the feed that got it,
+// not the other feeds of its host.
+func TestRetryAfterPerFeed(t *testing.T) {
+	srv, rec := serve(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if r.URL.Path == "/busy" {
+			w.Header().Set("Retry-After", "7200")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.Write([]byte(`<rss version="2.0"><channel><title>t</title></channel></rss>`))
+	})
+	c := newClient(t, fetcher.Options{Now: func() time.Time { return fixedNow }})
+	busy := c.Fetch(context.Background(), aggregator.Feed{Name: "busy", URL: srv.URL + "/busy"}, zeroState)
+	if busy.State.NextFetch.Before(fixedNow.Add(2 * time.Hour)) {
+		t.Errorf("busy feed due at %v, before its Retry-After", busy.State.NextFetch)
+	}
+	calm := c.Fetch(context.Background(), aggregator.Feed{Name: "calm", URL: srv.URL + "/calm"}, zeroState)
+	if calm.Err != nil || calm.State.NextFetch.After(fixedNow.Add(time.Hour)) {
+		t.Errorf("calm feed on the same host: %v, due at %v", calm.Err, calm.State.NextFetch)
+	}
+	if rec.count() != 2 || rec.get(1).URL.Path != "/calm" {
+		t.Errorf("server saw %d requests", rec.count())
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -44,11 +45,13 @@ func (c *Client) finish(_ context.Context, f aggregator.Feed, st aggregator.Feed
 			ns.LastModified = v
 		}
 	default:
-		ns.ETag = x.resp.Header.Get("ETag")
-		ns.LastModified = x.resp.Header.Get("Last-Modified")
+		// The validators of a 200 are stored only with a body we could
+		// use: a broken document must not become a 304 "unchanged" later.
+		etag, lastMod := x.resp.Header.Get("ETag"), x.resp.Header.Get("Last-Modified")
 		hash := bodyHash(x.body)
 		if hash == st.BodyHash && st.BodyHash != "" {
 			r.Status = StatusUnchanged
+			ns.ETag, ns.LastModified = etag, lastMod
 			break
 		}
 		ct := x.resp.Header.Get("Content-Type")
@@ -60,10 +63,15 @@ func (c *Client) finish(_ context.Context, f aggregator.Feed, st aggregator.Feed
 			}
 			break
 		}
+		its, cerr := safeConvert(p, f.Name, x.url, now)
+		if cerr != nil {
+			err = fmt.Errorf("%s: %w", x.url, cerr)
+			break
+		}
 		r.Status = StatusOK
 		ns.BodyHash = hash
-		base := siteBase(p.feed, x.url)
-		r.Items = convertItems(p.feed, f.Name, base, now)
+		ns.ETag, ns.LastModified = etag, lastMod
+		r.Items = its
 		ns.Title = demoronize(strings.TrimSpace(p.feed.Title))
 		ns.Link = resolve(x.url, strings.TrimSpace(p.feed.Link))
 		ns.Language = strings.TrimSpace(p.feed.Language)
@@ -145,4 +153,15 @@ func (c *Client) putBuf(x exchange) {
 	if x.buf.Cap() <= 4<<20 {
 		c.bufs.Put(x.buf)
 	}
+}
+
+// safeConvert converts the parsed items, turning a panic (a gofeed
+// structure we did not expect) into an error like a parser panic.
+func safeConvert(p parsed, feed string, docURL *url.URL, now time.Time) (its []aggregator.Item, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			its, err = nil, fmt.Errorf("%w: panic converting items: %v", ErrParse, r)
+		}
+	}()
+	return convertItems(p.feed, feed, siteBase(p.feed, docURL), now), nil
 }

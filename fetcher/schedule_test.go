@@ -158,3 +158,40 @@ func TestScheduleHintsKept(t *testing.T) {
 		t.Errorf("Saturday night: next %v, want %v", got, want)
 	}
 }
+
+// TestCacheHeaders: Cache-Control max-age and Expires (read relative to
+// the server's own Date, so its clock skew does not matter) are floors.
+func TestCacheHeaders(t *testing.T) {
+	skewed := fixedNow.Add(-10 * time.Hour) // the server's clock is 10h late
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+		want   time.Duration
+	}{
+		{"max-age", map[string]string{"Cache-Control": "public, max-age=7200"}, 2 * time.Hour},
+		{"expires with skewed date", map[string]string{"Date": skewed.Format(http.TimeFormat), "Expires": skewed.Add(3 * time.Hour).Format(http.TimeFormat)}, 3 * time.Hour},
+		{"max-age over expires", map[string]string{"Cache-Control": "max-age=14400", "Expires": fixedNow.Add(time.Hour).Format(http.TimeFormat)}, 4 * time.Hour},
+		{"no-cache", map[string]string{"Cache-Control": "no-cache"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, _ := serve(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				for k, v := range tc.header {
+					w.Header()[k] = []string{v}
+				}
+				w.Write([]byte(`<rss version="2.0"><channel><title>t</title></channel></rss>`))
+			})
+			r := newClient(t, fetcher.Options{Now: func() time.Time { return fixedNow }}).Fetch(context.Background(), feed(srv.URL), zeroState)
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+			d := r.State.NextFetch.Sub(fixedNow)
+			lo, hi := tc.want, tc.want*11/10
+			if tc.want == 0 {
+				lo, hi = 27*time.Minute, 33*time.Minute // the default interval
+			}
+			if d < lo || d > hi {
+				t.Errorf("next fetch in %v, want [%v, %v]", d, lo, hi)
+			}
+		})
+	}
+}

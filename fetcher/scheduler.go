@@ -18,17 +18,19 @@ type Job struct {
 // FetchAll fetches jobs concurrently within the Concurrency, PerHost and
 // HostDelay limits, calling handle with each result as it completes.
 // handle is called from several goroutines at once and must be safe for
-// that. FetchAll returns when every job is done or, once ctx is
-// cancelled, when the fetches in flight have ended: those are delivered
-// as failed with their state unchanged, and jobs that had not started
-// are not delivered at all.
+// that. A fetch keeps its concurrency slot until its handle returns, so a
+// slow handle slows fetching rather than letting results pile up (and
+// handle must not itself wait for a fetch of the same Client).
+//
+// FetchAll returns when every job is done or, once ctx is cancelled, when
+// the fetches in flight have ended: those are delivered as failed with
+// their state unchanged, and jobs that had not started are not delivered
+// at all.
 func (c *Client) FetchAll(ctx context.Context, jobs []Job, handle func(Result)) {
 	var wg sync.WaitGroup
 	for _, j := range jobs {
 		wg.Go(func() {
-			if r, started := c.fetch(ctx, j.Feed, j.State); started {
-				handle(r)
-			}
+			c.fetch(ctx, j.Feed, j.State, handle)
 		})
 	}
 	wg.Wait()
@@ -107,9 +109,15 @@ func (s *Scheduler) Run(ctx context.Context, handle func(Result)) error {
 		due, next := s.collect(now)
 		for _, j := range due {
 			wg.Go(func() {
-				r := s.c.Fetch(ctx, j.Feed, j.State)
-				s.done(r)
-				handle(r)
+				delivered := false
+				s.c.fetch(ctx, j.Feed, j.State, func(r Result) {
+					delivered = true
+					handle(r)
+					s.done(r)
+				})
+				if !delivered {
+					s.release(j.Feed.Name)
+				}
 			})
 		}
 		var tc <-chan time.Time
@@ -149,6 +157,13 @@ func (s *Scheduler) collect(now time.Time) (due []Job, next time.Time) {
 		}
 	}
 	return due, next
+}
+
+// release forgets a fetch that never started (Run is ending).
+func (s *Scheduler) release(name string) {
+	s.mu.Lock()
+	delete(s.running, name)
+	s.mu.Unlock()
 }
 
 // done records a finished fetch's state and wakes Run.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"aggregator"
+	"aggregator/fetcher"
 )
 
 const feedsHelp = `
@@ -90,7 +91,7 @@ func writeFeeds(w io.Writer, feeds []aggregator.Feed, states map[string]aggregat
 		if ok {
 			row = feedRow{Name: f.Name, URL: f.URL, LastFetch: st.LastFetch, Status: st.LastResult, HTTPStatus: st.LastStatus,
 				Items: st.Items, StoredItems: st.TotalItems, ConsecutiveErrors: st.ConsecutiveErrors, LastError: st.LastError,
-				NextFetch: st.NextFetch, Disabled: st.Disabled && st.URL == f.URL, DisabledReason: st.DisabledReason, FetchURL: st.FetchURL}
+				NextFetch: st.NextFetch, Disabled: fetcher.Disabled(f, st), DisabledReason: st.DisabledReason, FetchURL: st.FetchURL}
 		}
 		if asJSON {
 			if err := enc.Encode(row); err != nil {

@@ -87,7 +87,7 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	for _, f := range feeds {
 		st := states[f.Name]
 		switch {
-		case st.Disabled && st.URL == f.URL:
+		case fetcher.Disabled(f, st):
 			skipped = append(skipped, outcome{feed: f.Name, status: "disabled", state: st})
 		case *force || fetcher.Due(st, now):
 			jobs = append(jobs, fetcher.Job{Feed: f, State: st})
