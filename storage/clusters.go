@@ -74,6 +74,9 @@ func (db *DB) SaveClusters(ms []aggregator.Membership, reps map[string]string, n
 			if err := memB.Put(ref.key, encodeMembership(&m)); err != nil {
 				return err
 			}
+			if err := tx.Bucket(bucketPending).Delete([]byte(m.Item)); err != nil {
+				return err
+			}
 		}
 		for cid, rep := range reps {
 			c, ok, err := cs.get(cid)

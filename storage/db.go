@@ -38,6 +38,10 @@ var (
 	bucketItems      = []byte("items")
 	bucketItemTime   = []byte("itemtime")
 	bucketMemTime    = []byte("memtime")
+	// bucketPending holds the IDs of stored items not clustered yet, so
+	// that finding them after a crash costs what they number, not a scan
+	// of every item.
+	bucketPending    = []byte("pending")
 	bucketClusters   = []byte("clusters")
 	bucketClusterPub = []byte("clusterpub")
 	bucketTombstones = []byte("tombstones")
@@ -45,6 +49,7 @@ var (
 	allBuckets = [][]byte{
 		bucketMeta, bucketFeeds, bucketFeedCounts, bucketFeedItems, bucketItems,
 		bucketItemTime, bucketMemTime, bucketClusters, bucketClusterPub, bucketTombstones,
+		bucketPending,
 	}
 
 	keySchema     = []byte("schema")

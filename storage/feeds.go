@@ -179,6 +179,9 @@ func (db *DB) SaveFetch(st aggregator.FeedState, items []aggregator.Item) (SaveR
 				if err := feedB.Put(feedItemKey(st.Name, itemTimeKey(&it)), nil); err != nil {
 					return err
 				}
+				if err := tx.Bucket(bucketPending).Put([]byte(it.ID), nil); err != nil {
+					return err
+				}
 				res.New = append(res.New, it)
 				continue
 			}

@@ -2,8 +2,10 @@ package storage
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -32,30 +34,35 @@ func (db *DB) Item(id string) (it aggregator.Item, ok bool, err error) {
 
 // Unclustered returns the stored items that have no membership, ordered by
 // (Item.Time, ID): the ones a crash between SaveFetch and SaveClusters left
-// behind, to be clustered at start-up.
+// behind, to be clustered at start-up. It reads the pending index, so it
+// costs what they number.
 func (db *DB) Unclustered() ([]aggregator.Item, error) {
 	var out []aggregator.Item
 	err := db.view(func(tx *bolt.Tx) error {
-		timeB, memB := tx.Bucket(bucketItemTime), tx.Bucket(bucketMemTime)
-		if timeB == nil {
+		pendB := tx.Bucket(bucketPending)
+		if pendB == nil {
 			return nil
 		}
-		c := timeB.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if memB.Get(k) != nil {
-				continue
+		timeB, memB := tx.Bucket(bucketItemTime), tx.Bucket(bucketMemTime)
+		return pendB.ForEach(func(id, _ []byte) error {
+			ref, ok := lookup(tx, string(id))
+			if !ok || memB.Get(ref.key) != nil {
+				return nil
 			}
-			it, err := decodeItem(v)
+			it, err := decodeItem(timeB.Get(ref.key))
 			if err != nil {
-				return fmt.Errorf("item %s: %w", k[timeKeyLen:], err)
+				return fmt.Errorf("item %s: %w", id, err)
 			}
 			out = append(out, it)
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("unclustered: %w", err)
 	}
+	slices.SortFunc(out, func(a, b aggregator.Item) int {
+		return cmp.Or(a.Time().Compare(b.Time()), cmp.Compare(a.ID, b.ID))
+	})
 	return out, nil
 }
 
