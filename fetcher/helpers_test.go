@@ -1,34 +1,22 @@
 package fetcher_test
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"aggregator"
 	"aggregator/fetcher"
+	"aggregator/internal/shareddata"
 )
 
-// sharedData finds ../shared/data by walking up from the working
-// directory (CI clones the repository with shared/ beside it).
+// sharedData returns ../shared/data (see internal/shareddata).
 func sharedData(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	dir, err := shareddata.Dir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		p := filepath.Join(dir, "shared", "data")
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("shared/data not found in any parent of the working directory: clone the shared folder beside the repository (<x>/<clone>/ and <x>/shared/)")
-		}
-		dir = parent
-	}
+	return dir
 }
 
 // fixedNow is the clock of tests that check times.

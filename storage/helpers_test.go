@@ -13,6 +13,7 @@ import (
 	"github.com/mmcdole/gofeed"
 
 	"aggregator"
+	"aggregator/internal/shareddata"
 	"aggregator/storage"
 )
 
@@ -36,36 +37,17 @@ func mustOpenDB(t testing.TB) *storage.DB {
 // directory, as CI clones the repository with shared/ beside it.
 func sharedData(t testing.TB) string {
 	t.Helper()
-	dir, err := findSharedData()
+	dir, err := shareddata.Dir()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return dir
 }
 
-func findSharedData() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		p := filepath.Join(dir, "shared", "data")
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("shared/data not found in any parent of the working directory; " +
-				"clone the shared folder beside the repository")
-		}
-		dir = parent
-	}
-}
-
 // parsedFixtures caches the gofeed items of the shared RSS 2.0 fixtures:
 // parsing them all takes a second under -race, and every test wants them.
 var parsedFixtures = sync.OnceValues(func() ([]*gofeed.Item, error) {
-	dir, err := findSharedData()
+	dir, err := shareddata.Dir()
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"html"
@@ -33,6 +32,8 @@ import (
 	"time"
 
 	"github.com/mmcdole/gofeed"
+
+	"aggregator/internal/shareddata"
 )
 
 func main() {
@@ -51,7 +52,7 @@ func run() error {
 	flag.Parse()
 
 	if *data == "" {
-		p, err := findShared("data/dedupe/dev-rich.jsonl")
+		p, err := shareddata.Path("dedupe", "dev-rich.jsonl")
 		if err != nil {
 			return err
 		}
@@ -261,23 +262,4 @@ func medianDur(xs []time.Duration) time.Duration {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
-}
-
-// findShared looks for ../shared/<rel> from the working directory upwards.
-func findShared(rel string) (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		p := filepath.Join(dir, "shared", rel)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("cannot find shared/" + rel + " above the working directory; pass -data")
-		}
-		dir = parent
-	}
 }

@@ -13,7 +13,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"html"
@@ -26,6 +25,7 @@ import (
 	"time"
 
 	"aggregator/dedupe/score"
+	"aggregator/internal/shareddata"
 )
 
 func main() {
@@ -43,7 +43,7 @@ func run() error {
 		files = []string{*data}
 	} else {
 		for _, name := range []string{"dev.jsonl", "dev-rich.jsonl"} {
-			p, err := findShared(filepath.Join("data", "dedupe", name))
+			p, err := shareddata.Path("dedupe", name)
 			if err != nil {
 				return err
 			}
@@ -188,22 +188,4 @@ func rss(outlet string, items []score.Item) []byte {
 	}
 	b.WriteString("</channel></rss>\n")
 	return b.Bytes()
-}
-
-func findShared(rel string) (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		p := filepath.Join(dir, "shared", rel)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("cannot find shared/" + rel + " above the working directory; pass -data")
-		}
-		dir = parent
-	}
 }
