@@ -66,7 +66,6 @@ type Handler struct {
 	// cacheControl is the Cache-Control value, computed once.
 	cacheControl []string
 	opml         *variant
-	spool        spool
 
 	// group makes concurrent requests during a re-render wait for the one
 	// render in flight, keyed by output and version.
@@ -132,7 +131,8 @@ func (h *Handler) Export(ctx context.Context, w io.Writer, output string, f Form
 	if _, ok := h.outputs[output]; !ok {
 		return fmt.Errorf("export %q: %w", output, ErrUnknownOutput)
 	}
-	if _, err := ParseFormat(string(f)); err != nil {
+	f, err := ParseFormat(string(f))
+	if err != nil {
 		return fmt.Errorf("export %q: %w", output, err)
 	}
 	s, err := h.snapshot(ctx, output)

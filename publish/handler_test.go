@@ -38,12 +38,7 @@ func newTestServer(t *testing.T, src publish.Source, opts publish.Options) *test
 	ts := &testServer{Server: srv, h: publish.NewHandler(src, opts)}
 	srv.Config.Handler = ts.h
 	srv.Start()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := ts.h.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
+	t.Cleanup(srv.Close)
 	// No transparent decompression: the tests look at what is on the wire.
 	ts.client = &http.Client{
 		Transport:     &http.Transport{DisableCompression: true},
@@ -351,6 +346,9 @@ func TestExport(t *testing.T) {
 	err := ts.h.Export(context.Background(), io.Discard, "nope", publish.RSS)
 	if !errors.Is(err, publish.ErrUnknownOutput) {
 		t.Errorf("unknown output: got %v, want ErrUnknownOutput", err)
+	}
+	if err := ts.h.Export(context.Background(), io.Discard, "world", "ATOM"); err != nil {
+		t.Errorf("format in capitals: %v", err)
 	}
 	if err := ts.h.Export(context.Background(), io.Discard, "world", "xml"); err == nil {
 		t.Error("unknown format: got nil error")

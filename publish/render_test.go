@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -252,10 +253,10 @@ func TestRenderWellFormed(t *testing.T) {
 			var root string
 			for {
 				tok, err := dec.Token()
+				if err == io.EOF {
+					break
+				}
 				if err != nil {
-					if err.Error() == "EOF" {
-						break
-					}
 					t.Fatalf("not well-formed: %v", err)
 				}
 				if se, ok := tok.(xml.StartElement); ok && root == "" {
@@ -308,5 +309,76 @@ func TestParseFormat(t *testing.T) {
 				t.Errorf("content type: got %q, want %q", got.ContentType(), tc.ctype)
 			}
 		})
+	}
+}
+
+// FuzzRenderWellFormed: whatever bytes publishers send, RSS and Atom stay
+// well-formed XML and JSON Feed stays valid JSON.
+func FuzzRenderWellFormed(f *testing.F) {
+	f.Add("Title", "<p>Summary</p>", "Outlet", "https://example.com/a")
+	f.Add("Bad\x00\x0b\xff", "]]><![CDATA[", "\ufffe", "http://[::1]:namedport")
+	f.Fuzz(func(t *testing.T, title, summary, outlet, link string) {
+		st := richStory()
+		st.Items[0].Title, st.Items[0].Summary, st.Items[0].Content, st.Items[0].URL = title, summary, summary, link
+		st.Feeds[0].Title = outlet
+		for _, format := range []publish.Format{publish.RSS, publish.Atom, publish.JSON} {
+			var buf bytes.Buffer
+			if err := publish.Render(&buf, format, goldenMeta, []aggregator.Story{st}); err != nil {
+				t.Fatal(err)
+			}
+			if format == publish.JSON {
+				if !json.Valid(buf.Bytes()) {
+					t.Fatalf("invalid JSON for %q %q", title, summary)
+				}
+				continue
+			}
+			dec := xml.NewDecoder(&buf)
+			for {
+				_, err := dec.Token()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("%s not well-formed (%v) for title %q summary %q outlet %q", format, err, title, summary, outlet)
+				}
+			}
+		}
+	})
+}
+
+// TestRenderDegenerate: stories with missing parts still give entries that
+// readers accept (an id, a title, a date where one is known).
+func TestRenderDegenerate(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	noFeeds := richStory()
+	noFeeds.Feeds = nil
+	stories := []aggregator.Story{
+		{Cluster: aggregator.Cluster{ID: "empty", Updated: t0}},
+		{Cluster: aggregator.Cluster{ID: "nodates"}, Items: []aggregator.Item{{ID: "x", Feed: "f", Summary: "Only a summary, no title, no link, no date."}}},
+		noFeeds,
+	}
+	for _, f := range []publish.Format{publish.RSS, publish.Atom, publish.JSON} {
+		var buf bytes.Buffer
+		if err := publish.Render(&buf, f, goldenMeta, stories); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		feed, err := gofeed.NewParser().ParseString(buf.String())
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if len(feed.Items) != 3 {
+			t.Fatalf("%s: got %d items, want 3", f, len(feed.Items))
+		}
+		for i, it := range feed.Items {
+			if it.GUID != publish.EntryID(stories[i].ID) || it.Title == "" {
+				t.Errorf("%s item %d: id %q title %q", f, i, it.GUID, it.Title)
+			}
+		}
+		if got := feed.Items[1].Title; got != "Only a summary, no title, no link, no date." {
+			t.Errorf("%s: title from summary: got %q", f, got)
+		}
+		if !strings.Contains(feed.Items[2].Content, "wire") {
+			t.Errorf("%s: outlet without a configured feed must fall back to the item's feed name: %s", f, feed.Items[2].Content)
+		}
 	}
 }

@@ -155,17 +155,21 @@ func prepare(n *nethtml.Node, base *url.URL) {
 }
 
 // absolute resolves ref against base; without a base it returns ref as is
-// (the policy then drops it when it is relative).
+// (the policy then drops it when it is relative). An http(s) URL without a
+// host ("https:0") becomes "", which the policy drops.
 func absolute(ref string, base *url.URL) string {
 	ref = strings.TrimSpace(ref)
-	if base == nil || ref == "" {
-		return ref
-	}
 	u, err := url.Parse(ref)
-	if err != nil {
+	if err != nil || ref == "" {
 		return ref
 	}
-	return base.ResolveReference(u).String()
+	if base != nil {
+		u = base.ResolveReference(u)
+	}
+	if s := strings.ToLower(u.Scheme); (s == "http" || s == "https") && u.Host == "" {
+		return ""
+	}
+	return u.String()
 }
 
 // trackerHints are URL fragments of well-known open-tracking images.

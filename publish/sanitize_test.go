@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/html"
+
 	"aggregator"
 	"aggregator/publish"
 )
@@ -82,4 +84,64 @@ func TestSanitiseHostileHTML(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzSanitise feeds arbitrary publisher HTML through Render and checks that
+// what comes out, parsed as a browser would, holds only allowed elements,
+// no event handlers and only http(s)/mailto URLs.
+func FuzzSanitise(f *testing.F) {
+	for _, tc := range hostileCases {
+		f.Add(tc.summary)
+	}
+	f.Add(`<a href="  javascript:alert(1)">x</a><img src=x onerror=alert(1)>`)
+	f.Add(`<<script>script>alert(1)<</script>/script>`)
+	f.Add(`<svg><script>alert(1)</script></svg><math><style>*{}</style></math>`)
+	f.Add(`<noscript><p title="</noscript><img src=x onerror=alert(1)>"></noscript>`)
+	allowed := map[string]bool{}
+	for _, e := range strings.Fields(`html head body p br hr b strong i em u s del ins sub sup small mark code pre kbd samp var
+		ul ol li dl dt dd blockquote q cite abbr h1 h2 h3 h4 h5 h6 figure figcaption div span
+		table thead tbody tfoot tr th td caption time a img`) {
+		allowed[e] = true
+	}
+	f.Fuzz(func(t *testing.T, summary string) {
+		var buf bytes.Buffer
+		if err := publish.Render(&buf, publish.JSON, goldenMeta, []aggregator.Story{hostileStory(summary)}); err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Items []struct {
+				ContentHTML string `json:"content_html"`
+			} `json:"items"`
+		}
+		if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+			t.Fatalf("invalid JSON: %v", err)
+		}
+		root, err := html.Parse(strings.NewReader(doc.Items[0].ContentHTML))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var walk func(n *html.Node)
+		walk = func(n *html.Node) {
+			if n.Type == html.ElementNode {
+				if !allowed[n.Data] {
+					t.Errorf("element <%s> in %q", n.Data, doc.Items[0].ContentHTML)
+				}
+				for _, a := range n.Attr {
+					if strings.HasPrefix(strings.ToLower(a.Key), "on") || a.Key == "style" {
+						t.Errorf("attribute %s on <%s>", a.Key, n.Data)
+					}
+					if a.Key == "href" || a.Key == "src" || a.Key == "cite" {
+						u := strings.ToLower(strings.TrimSpace(a.Val))
+						if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "mailto:") {
+							t.Errorf("%s=%q on <%s>", a.Key, a.Val, n.Data)
+						}
+					}
+				}
+			}
+			for c := n.FirstChild; c != nil; c = c.NextSibling {
+				walk(c)
+			}
+		}
+		walk(root)
+	})
 }

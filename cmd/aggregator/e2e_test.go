@@ -33,6 +33,9 @@ func testFeeds(t *testing.T) *httptest.Server {
 	mux.HandleFunc("GET /down.xml", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "maintenance", http.StatusInternalServerError)
 	})
+	mux.HandleFunc("GET /gone.xml", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "this feed has moved on", http.StatusGone)
+	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
@@ -317,5 +320,68 @@ func TestServeAndDatabaseInUse(t *testing.T) {
 	// After shutdown the database opens again: nothing was left locked.
 	if _, errOut, code := runCmd(t, t.Context(), "clusters", "--config", cfg); code != 0 {
 		t.Errorf("clusters after shutdown: %s", errOut)
+	}
+}
+
+func TestFeedsStateEnableAndDelete(t *testing.T) {
+	ctx := t.Context()
+	srv := testFeeds(t)
+	cfg := writeTestConfig(t, srv.URL)
+	b, _ := os.ReadFile(cfg)
+	b = append(b, fmt.Sprintf("[[feeds]]\nname = \"gone\"\nurl = %q\n", srv.URL+"/gone.xml")...)
+	os.WriteFile(cfg, b, 0o644)
+
+	if _, errOut, code := runCmd(t, ctx, "fetch", "--config", cfg); code != 0 {
+		t.Fatalf("fetch: %s", errOut)
+	}
+	out, errOut, code := runCmd(t, ctx, "feeds", "--config", cfg, "--json")
+	if code != 0 {
+		t.Fatalf("feeds --json: %s", errOut)
+	}
+	rows := map[string]feedRow{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r feedRow
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("feeds --json line %q: %v", line, err)
+		}
+		rows[r.Name] = r
+	}
+	if r := rows["tigris-herald"]; r.Items != 5 || r.Status != "ok" || r.LastFetch.IsZero() || r.NextFetch.IsZero() {
+		t.Errorf("tigris-herald row: %+v", r)
+	}
+	if r := rows["down"]; r.ConsecutiveErrors != 1 || !strings.Contains(r.LastError, "500") {
+		t.Errorf("down row: %+v", r)
+	}
+	if r := rows["gone"]; !r.Disabled || r.DisabledReason == "" {
+		t.Errorf("gone row should be disabled with a reason: %+v", r)
+	}
+
+	out, _, _ = runCmd(t, ctx, "fetch", "--config", cfg, "--force", "--feed", "gone")
+	if !strings.Contains(out, "disabled") || !strings.Contains(out, "feeds enable gone") {
+		t.Errorf("a gone feed is skipped, saying how to re-enable it:\n%s", out)
+	}
+	if out, errOut, code := runCmd(t, ctx, "feeds", "enable", "gone", "--config", cfg); code != 0 || !strings.Contains(out, "enabled") {
+		t.Errorf("feeds enable: exit %d %s %s", code, out, errOut)
+	}
+	out, _, _ = runCmd(t, ctx, "fetch", "--config", cfg, "--feed", "gone")
+	if !strings.Contains(out, "1 feeds fetched") {
+		t.Errorf("an enabled feed is due at once:\n%s", out)
+	}
+
+	// Deleting a feed removes its items from the merged feed for good.
+	if out, errOut, code := runCmd(t, ctx, "feeds", "delete", "tigris-herald", "--config", cfg); code != 0 || !strings.Contains(out, "5 stored items") {
+		t.Fatalf("feeds delete: exit %d %s %s", code, out, errOut)
+	}
+	out, _, _ = runCmd(t, ctx, "fetch", "--config", cfg, "--force", "--feed", "tigris-herald")
+	if !strings.Contains(out, "(0 new items)") {
+		t.Errorf("deleted items came back as new:\n%s", out)
+	}
+	out, _, _ = runCmd(t, ctx, "clusters", "--config", cfg, "--json")
+	if strings.Contains(out, "tigris-herald") {
+		t.Errorf("clusters still list the deleted feed's items")
+	}
+	out, _, _ = runCmd(t, ctx, "export", "--config", cfg, "--format", "json")
+	if strings.Contains(out, "tigris-herald.example") {
+		t.Errorf("the merged feed still shows the deleted feed's items")
 	}
 }

@@ -17,32 +17,34 @@ consecutive errors, last error, next due time and whether it is disabled.
 
   aggregator feeds [--json]
   aggregator feeds enable NAME   re-enable a feed stopped by 410 Gone and
-                                 make it due now`
+                                 make it due now
+  aggregator feeds delete NAME   delete a feed's stored items and state
+                                 (for a feed removed from the config); its
+                                 items never come back as new`
 
 func runFeeds(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "feeds", "[--config feeds.toml] [--db PATH] [--json] | enable NAME", feedsHelp)
+	fs := newFlagSet(e, "feeds", "[--config feeds.toml] [--db PATH] [--json] | enable NAME | delete NAME", feedsHelp)
 	var cf commonFlags
 	cf.register(fs)
 	asJSON := fs.Bool("json", false, "one JSON object per feed per line")
-	if err := parseFlags(fs, args); err != nil {
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
 		return err
 	}
-	rest := fs.Args()
-	// Flags may also follow the subcommand: "feeds enable NAME --db x".
-	if len(rest) > 0 && rest[0] == "enable" {
-		sub := newFlagSet(e, "feeds enable", "NAME", "Re-enable a stopped feed and make it due now.")
-		sub.StringVar(&cf.config, "config", cf.config, "`path` of the config file")
-		sub.StringVar(&cf.db, "db", cf.db, "`path` of the database file")
-		if err := parseFlags(sub, rest[1:]); err != nil {
-			return err
+	if len(pos) > 0 {
+		switch pos[0] {
+		case "enable":
+			if len(pos) != 2 {
+				return usageErr(fmt.Errorf("feeds enable takes one feed name"))
+			}
+			return enableFeed(e.stdout, &cf, pos[1])
+		case "delete":
+			if len(pos) != 2 {
+				return usageErr(fmt.Errorf("feeds delete takes one feed name"))
+			}
+			return deleteFeed(e.stdout, &cf, pos[1])
 		}
-		if sub.NArg() != 1 {
-			return usageErr(fmt.Errorf("feeds enable takes one feed name"))
-		}
-		return enableFeed(e.stdout, &cf, sub.Arg(0))
-	}
-	if len(rest) > 0 {
-		return usageErr(fmt.Errorf("unknown feeds subcommand %q (only \"enable\")", rest[0]))
+		return usageErr(fmt.Errorf("unknown feeds subcommand %q (enable or delete)", pos[0]))
 	}
 	cfg, err := cf.load()
 	if err != nil {
@@ -147,5 +149,34 @@ func enableFeed(w io.Writer, cf *commonFlags, name string) error {
 		return err
 	}
 	fmt.Fprintf(w, "%s enabled; it is due now\n", name)
+	return nil
+}
+
+func deleteFeed(w io.Writer, cf *commonFlags, name string) error {
+	cfg, err := cf.load()
+	if err != nil {
+		return err
+	}
+	db, err := cf.open(cfg, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	st, ok, err := db.FeedState(name)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return usageErr(fmt.Errorf("no stored feed named %q", name))
+	}
+	if err := db.DeleteFeed(name); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "deleted feed %s and its %d stored items\n", name, st.TotalItems)
+	for _, f := range cfg.feeds() {
+		if f.Name == name {
+			fmt.Fprintf(w, "note: %s is still in %s; remove it there too, or it is fetched again (its old items stay deleted)\n", name, cfg.path)
+		}
+	}
 	return nil
 }

@@ -29,19 +29,15 @@ func runOPML(ctx context.Context, e *env, args []string) error {
 	var cf commonFlags
 	fs.StringVar(&cf.config, "config", "feeds.toml", "`path` of the config file")
 	write := fs.Bool("write", false, "import: append the new feeds to the config file")
-	if err := parseFlags(fs, args); err != nil {
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
 		return err
 	}
-	rest := fs.Args()
-	if len(rest) == 0 {
+	if len(pos) == 0 {
 		fs.Usage()
 		return usageErr(fmt.Errorf("opml needs a subcommand: import or export"))
 	}
-	// Flags may follow the subcommand too.
-	if err := parseFlags(fs, rest[1:]); err != nil {
-		return err
-	}
-	sub, params := rest[0], fs.Args()
+	sub, params := pos[0], pos[1:]
 	cfg, err := cf.load()
 	if err != nil {
 		return err

@@ -2,7 +2,10 @@
 // feed of 100 entries, beside nginx serving the very same bytes as static
 // files, with wrk on loopback. It reports requests/s for both and the ratio,
 // uncompressed and with gzip (nginx's gzip_static serves the same
-// pre-compressed bytes our handler does).
+// pre-compressed bytes our handler does), and the CPU time each server
+// spends per request: on a machine shared with other work, requests/s swing
+// with everything else running, while CPU per request does not.
+// Measurements alternate between the servers; medians are reported.
 //
 //	go run ./scripts/bench-serve                 # needs nginx and wrk
 //	go run ./scripts/bench-serve -duration 20s -connections 64
@@ -101,7 +104,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		BaseURL: base,
 		Outputs: []aggregator.Output{{Name: "all", Title: "Benchmark: all stories", Description: "Real stories from the dedupe development set", MaxItems: *entries}},
 	})
-	defer h.Close()
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
@@ -146,7 +148,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := os.WriteFile(filepath.Join(www, name+".gz"), gz, 0o644); err != nil {
 		return err
 	}
-	nginxAddr, stopNginx, err := startNginx(dir, www, f.ContentType())
+	nginxAddr, nginxPID, stopNginx, err := startNginx(dir, www, f.ContentType())
 	if err != nil {
 		return err
 	}
@@ -164,26 +166,72 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 	fmt.Fprintf(stdout, "%d entries, %s: %d bytes, %d gzipped; wrk -t%d -c%d -d%s\n", len(stories), name, len(plain), len(gz), *threads, *conns, *duration)
-	fmt.Fprintf(stdout, "%-12s %14s %14s %8s\n", "encoding", "handler req/s", "nginx req/s", "ratio")
+	fmt.Fprintf(stdout, "%-12s %14s %14s %8s\n", "encoding", "handler", "nginx", "ratio")
 	for _, enc := range []string{"identity", "gzip"} {
 		// Alternate the two servers so that load from elsewhere on the
 		// machine hits both alike; report medians.
-		var ours, theirs []float64
+		var ours, theirs, ourCPU, theirCPU []float64
 		for range *rounds {
-			o, err := wrk(ctx, base+"/"+name, enc, *threads, *conns, *duration)
+			c0 := selfCPU()
+			o, on, err := wrk(ctx, base+"/"+name, enc, *threads, *conns, *duration)
 			if err != nil {
 				return err
 			}
-			n, err := wrk(ctx, "http://"+nginxAddr+"/"+name, enc, *threads, *conns, *duration)
+			c1 := selfCPU()
+			n0 := processTreeCPU(nginxPID)
+			n, nn, err := wrk(ctx, "http://"+nginxAddr+"/"+name, enc, *threads, *conns, *duration)
 			if err != nil {
 				return err
 			}
+			n1 := processTreeCPU(nginxPID)
 			ours, theirs = append(ours, o), append(theirs, n)
+			ourCPU = append(ourCPU, float64((c1-c0).Microseconds())/float64(max(on, 1)))
+			theirCPU = append(theirCPU, float64((n1-n0).Microseconds())/float64(max(nn, 1)))
 		}
 		o, n := median(ours), median(theirs)
+		oc, nc := median(ourCPU), median(theirCPU)
 		fmt.Fprintf(stdout, "%-12s %14.0f %14.0f %7.0f%%   (runs: ours %v, nginx %v)\n", enc, o, n, 100*o/n, ints(ours), ints(theirs))
+		fmt.Fprintf(stdout, "%-12s %11.1f µs %11.1f µs %7.0f%%   CPU per request (nginx's / ours: efficiency, immune to load from elsewhere)\n", "", oc, nc, 100*nc/oc)
 	}
 	return nil
+}
+
+// selfCPU is the CPU time this process has used (user + system).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// processTreeCPU is the CPU time used by pid and its children (nginx's
+// master and workers), from /proc; clock ticks are 1/100 s on Linux.
+func processTreeCPU(pid int) time.Duration {
+	pids := []int{pid}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)); err == nil {
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, c)
+			}
+		}
+	}
+	var ticks int64
+	for _, p := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		// Fields after the command (which may hold spaces) start after ')'.
+		_, rest, _ := strings.Cut(string(b), ") ")
+		f := strings.Fields(rest)
+		if len(f) > 12 {
+			u, _ := strconv.ParseInt(f[11], 10, 64)
+			s, _ := strconv.ParseInt(f[12], 10, 64)
+			ticks += u + s
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
 
 func median(xs []float64) float64 {
@@ -222,10 +270,10 @@ func fetch(url, encoding string) ([]byte, error) {
 
 // startNginx runs nginx in the foreground on a free loopback port, serving
 // www with sendfile and gzip_static, and returns a function that stops it.
-func startNginx(dir, www, ctype string) (string, func(), error) {
+func startNginx(dir, www, ctype string) (string, int, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
@@ -257,15 +305,15 @@ http {
 `, dir, addr, www, mime, mime)
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	cmd := exec.Command("nginx", "-p", dir, "-c", path)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	stop := func() {
 		cmd.Process.Signal(os.Interrupt)
@@ -274,34 +322,41 @@ http {
 	for i := 0; i < 100; i++ {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return addr, stop, nil
+			return addr, cmd.Process.Pid, stop, nil
 		}
 		time.Sleep(50 * time.Millisecond) // waiting for an external process to listen
 	}
 	stop()
-	return "", nil, errors.New("nginx did not start listening")
+	return "", 0, nil, errors.New("nginx did not start listening")
 }
 
-var reqPerSec = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+var (
+	reqPerSec = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	requests  = regexp.MustCompile(`(\d+) requests in`)
+)
 
 // wrk runs one measurement and returns requests per second.
-func wrk(ctx context.Context, url, encoding string, threads, conns int, d time.Duration) (float64, error) {
+func wrk(ctx context.Context, url, encoding string, threads, conns int, d time.Duration) (rps float64, n int, err error) {
 	args := []string{"-t" + strconv.Itoa(threads), "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s"}
 	if encoding != "identity" {
 		args = append(args, "-H", "Accept-Encoding: "+encoding)
 	}
 	out, err := exec.CommandContext(ctx, "wrk", append(args, url)...).CombinedOutput()
 	if err != nil {
-		return 0, fmt.Errorf("wrk %s: %w\n%s", url, err, out)
+		return 0, 0, fmt.Errorf("wrk %s: %w\n%s", url, err, out)
 	}
 	if strings.Contains(string(out), "Non-2xx") {
-		return 0, fmt.Errorf("wrk %s: non-2xx responses\n%s", url, out)
+		return 0, 0, fmt.Errorf("wrk %s: non-2xx responses\n%s", url, out)
 	}
 	m := reqPerSec.FindSubmatch(out)
 	if m == nil {
-		return 0, fmt.Errorf("wrk %s: no Requests/sec in\n%s", url, out)
+		return 0, 0, fmt.Errorf("wrk %s: no Requests/sec in\n%s", url, out)
 	}
-	return strconv.ParseFloat(string(m[1]), 64)
+	rps, err = strconv.ParseFloat(string(m[1]), 64)
+	if m := requests.FindSubmatch(out); m != nil {
+		n, _ = strconv.Atoi(string(m[1]))
+	}
+	return rps, n, err
 }
 
 // findData walks up from the working directory to shared/data.

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"aggregator/publish"
+)
+
+const testOPML = `<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0">
+  <head><title>My subscriptions</title></head>
+  <body>
+    <outline text="World">
+      <outline type="rss" text="Already here" xmlUrl="https://a.example/feed"/>
+      <outline type="rss" text="Second Outlet" title="Second Outlet" xmlUrl="https://b.example/rss.xml" htmlUrl="https://b.example/"/>
+    </outline>
+    <outline type="rss" text="Third" xmlUrl="https://c.example/atom"/>
+  </body>
+</opml>`
+
+func TestOPMLImportExport(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "feeds.toml")
+	original := "# my feeds, with a comment to keep\n[[feeds]]\nname = \"a\" # inline comment\nurl = \"https://a.example/feed\"\n"
+	if err := os.WriteFile(cfg, []byte(original), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opml := filepath.Join(dir, "subs.opml")
+	if err := os.WriteFile(opml, []byte(testOPML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+
+	out, errOut, code := runCmd(t, ctx, "opml", "import", opml, "--config", cfg)
+	if code != 0 {
+		t.Fatalf("opml import: exit %d: %s", code, errOut)
+	}
+	if n := strings.Count(out, "[[feeds]]"); n != 2 {
+		t.Errorf("import printed %d [[feeds]] tables, want 2 (one is configured already):\n%s", n, out)
+	}
+	for _, want := range []string{"https://b.example/rss.xml", "https://c.example/atom", `"World"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("import output lacks %s:\n%s", want, out)
+		}
+	}
+	if b, _ := os.ReadFile(cfg); string(b) != original {
+		t.Error("import without --write changed the config")
+	}
+
+	if _, errOut, code := runCmd(t, ctx, "opml", "import", "--write", "--config", cfg, opml); code != 0 {
+		t.Fatalf("opml import --write: exit %d: %s", code, errOut)
+	}
+	b, _ := os.ReadFile(cfg)
+	if !strings.HasPrefix(string(b), original) {
+		t.Errorf("--write did not keep the file as it was (comments included):\n%s", b)
+	}
+	loaded, err := loadConfig(cfg)
+	if err != nil {
+		t.Fatalf("config after --write does not load: %v", err)
+	}
+	if len(loaded.Feeds) != 3 {
+		t.Errorf("config has %d feeds after import, want 3", len(loaded.Feeds))
+	}
+	// A second import adds nothing.
+	out, _, _ = runCmd(t, ctx, "opml", "import", "--write", "--config", cfg, opml)
+	if !strings.Contains(out, "nothing to add") {
+		t.Errorf("second import: %s", out)
+	}
+
+	out, errOut, code = runCmd(t, ctx, "opml", "export", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("opml export: exit %d: %s", code, errOut)
+	}
+	feeds, err := publish.ReadOPML(strings.NewReader(out))
+	if err != nil {
+		t.Fatalf("exported OPML does not read back: %v\n%s", err, out)
+	}
+	if len(feeds) != 3 {
+		t.Errorf("exported %d feeds, want 3", len(feeds))
+	}
+}
