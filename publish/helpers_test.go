@@ -12,29 +12,19 @@ import (
 	"time"
 
 	"aggregator"
+	"aggregator/internal/shareddata"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// sharedData returns ../shared/data, found by walking up from the working
-// directory (CI clones the repo with shared/ beside it).
+// sharedData returns ../shared/data (see internal/shareddata).
 func sharedData(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	dir, err := shareddata.Dir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		p := filepath.Join(dir, "shared", "data")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("shared/data not found in any parent of the working directory: clone the repo with shared/ beside it (<x>/<clone>/ and <x>/shared/)")
-		}
-		dir = parent
-	}
+	return dir
 }
 
 // richItem is one line of shared/data/dedupe/dev-rich.jsonl.
