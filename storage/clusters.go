@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -110,7 +109,7 @@ func (db *DB) Cluster(id string) (c aggregator.Cluster, ok bool, err error) {
 			return nil
 		}
 		ok = true
-		return json.Unmarshal(v, &c)
+		return decodeCluster(v, &c)
 	})
 	if err != nil {
 		return aggregator.Cluster{}, false, fmt.Errorf("cluster %s: %w", id, err)
@@ -166,7 +165,7 @@ func (cs *clusterSet) load(id string) (*clusterEntry, error) {
 	}
 	e := &clusterEntry{}
 	if v := cs.tx.Bucket(bucketClusters).Get([]byte(id)); v != nil {
-		if err := json.Unmarshal(v, &e.c); err != nil {
+		if err := decodeCluster(v, &e.c); err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", id, err)
 		}
 		e.exists = true
@@ -286,11 +285,7 @@ func (cs *clusterSet) flush() error {
 		if e.c.Representative == "" && len(e.c.Members) > 0 {
 			e.c.Representative = e.c.Members[0].Item
 		}
-		v, err := json.Marshal(&e.c)
-		if err != nil {
-			return fmt.Errorf("cluster %s: %w", id, err)
-		}
-		if err := clusters.Put([]byte(id), v); err != nil {
+		if err := clusters.Put([]byte(id), encodeCluster(&e.c)); err != nil {
 			return err
 		}
 		if err := pub.Put(clusterPubKey(&e.c), nil); err != nil {

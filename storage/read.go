@@ -3,7 +3,6 @@ package storage
 import (
 	"bytes"
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -195,7 +194,7 @@ func resolveStory(tx *bolt.Tx, raw []byte, include func(string) bool) (aggregato
 		return aggregator.Story{}, false, nil
 	}
 	var st aggregator.Story
-	if err := json.Unmarshal(raw, &st.Cluster); err != nil {
+	if err := decodeCluster(raw, &st.Cluster); err != nil {
 		return aggregator.Story{}, false, err
 	}
 	members := st.Members[:0]
