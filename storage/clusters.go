@@ -73,7 +73,7 @@ func (db *DB) SaveClusters(ms []aggregator.Membership, reps map[string]string, n
 			if err := memB.Put(ref.key, encodeMembership(&m)); err != nil {
 				return err
 			}
-			if err := tx.Bucket(bucketPending).Delete([]byte(m.Item)); err != nil {
+			if err := tx.Bucket(bucketPending).Delete(ref.key); err != nil {
 				return err
 			}
 		}

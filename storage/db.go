@@ -38,9 +38,10 @@ var (
 	bucketItems      = []byte("items")
 	bucketItemTime   = []byte("itemtime")
 	bucketMemTime    = []byte("memtime")
-	// bucketPending holds the IDs of stored items not clustered yet, so
-	// that finding them after a crash costs what they number, not a scan
-	// of every item.
+	// bucketPending holds the itemtime keys of stored items not clustered
+	// yet, in time order: the clusterer takes them oldest first, and
+	// finding them after a crash costs what they number, not a scan of
+	// every item.
 	bucketPending    = []byte("pending")
 	bucketClusters   = []byte("clusters")
 	bucketClusterPub = []byte("clusterpub")

@@ -88,7 +88,7 @@ func deleteItem(tx *bolt.Tx, cs *clusterSet, id string, now time.Time, countAndS
 		{bucketItemTime, ref.key},
 		{bucketMemTime, ref.key},
 		{bucketFeedItems, feedItemKey(it.Feed, ref.key)},
-		{bucketPending, key},
+		{bucketPending, ref.key},
 	} {
 		if err := tx.Bucket(del.bucket).Delete(del.key); err != nil {
 			return err

@@ -179,7 +179,7 @@ func (db *DB) SaveFetch(st aggregator.FeedState, items []aggregator.Item) (SaveR
 				if err := feedB.Put(feedItemKey(st.Name, itemTimeKey(&it)), nil); err != nil {
 					return err
 				}
-				if err := tx.Bucket(bucketPending).Put([]byte(it.ID), nil); err != nil {
+				if err := tx.Bucket(bucketPending).Put(itemTimeKey(&it), nil); err != nil {
 					return err
 				}
 				res.New = append(res.New, it)
@@ -232,6 +232,14 @@ func replaceItem(tx *bolt.Tx, oldKey []byte, it *aggregator.Item) error {
 	}
 	if err := feedB.Put(feedItemKey(it.Feed, newKey), nil); err != nil {
 		return err
+	}
+	if pendB := tx.Bucket(bucketPending); pendB.Get(oldKey) != nil {
+		if err := pendB.Delete(oldKey); err != nil {
+			return err
+		}
+		if err := pendB.Put(newKey, nil); err != nil {
+			return err
+		}
 	}
 	mv := memB.Get(oldKey)
 	if mv == nil {

@@ -2,9 +2,7 @@ package storage
 
 import (
 	"bytes"
-	"cmp"
 	"fmt"
-	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -31,11 +29,17 @@ func (db *DB) Item(id string) (it aggregator.Item, ok bool, err error) {
 	return it, ok, nil
 }
 
-// Unclustered returns the stored items that have no membership, ordered by
-// (Item.Time, ID): the ones a crash between SaveFetch and SaveClusters left
-// behind, to be clustered at start-up. It reads the pending index, so it
-// costs what they number.
-func (db *DB) Unclustered() ([]aggregator.Item, error) {
+// Unclustered returns the stored items that have no membership yet,
+// ordered by (Item.Time, ID).
+func (db *DB) Unclustered() ([]aggregator.Item, error) { return db.Pending(0) }
+
+// Pending returns up to limit (0: all) of the stored items not clustered
+// yet, oldest first by (Item.Time, ID): new items wait here between
+// SaveFetch and SaveClusters, so that they are clustered in time order
+// whatever order their feeds were fetched in, and so that a crash in
+// between loses nothing. It reads the pending index, so it costs what it
+// returns.
+func (db *DB) Pending(limit int) ([]aggregator.Item, error) {
 	var out []aggregator.Item
 	err := db.view(func(tx *bolt.Tx) error {
 		pendB := tx.Bucket(bucketPending)
@@ -43,25 +47,26 @@ func (db *DB) Unclustered() ([]aggregator.Item, error) {
 			return nil
 		}
 		timeB, memB := tx.Bucket(bucketItemTime), tx.Bucket(bucketMemTime)
-		return pendB.ForEach(func(id, _ []byte) error {
-			ref, ok := lookup(tx, string(id))
-			if !ok || memB.Get(ref.key) != nil {
-				return nil
+		c := pendB.Cursor()
+		for k, _ := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, _ = c.Next() {
+			if memB.Get(k) != nil {
+				continue
 			}
-			it, err := decodeItem(timeB.Get(ref.key))
+			v := timeB.Get(k)
+			if v == nil {
+				continue
+			}
+			it, err := decodeItem(v)
 			if err != nil {
-				return fmt.Errorf("item %s: %w", id, err)
+				return fmt.Errorf("item %s: %w", k[timeKeyLen:], err)
 			}
 			out = append(out, it)
-			return nil
-		})
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("unclustered: %w", err)
+		return nil, fmt.Errorf("pending items: %w", err)
 	}
-	slices.SortFunc(out, func(a, b aggregator.Item) int {
-		return cmp.Or(a.Time().Compare(b.Time()), cmp.Compare(a.ID, b.ID))
-	})
 	return out, nil
 }
 

@@ -78,9 +78,6 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 
 	// One pass first, so the merged feed is complete when its URL is shown.
 	p := newPipeline(&cfg, db, log)
-	if err := p.start(); err != nil {
-		return err
-	}
 	var jobs []fetcher.Job
 	for _, f := range cfg.feeds() {
 		jobs = append(jobs, fetcher.Job{Feed: f})
@@ -88,14 +85,15 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	var mu sync.Mutex
 	var done []outcome
 	t0 := time.Now()
-	stopClusterer := p.startClusterer()
 	fetcher.New(fetcherOptions(&cfg)).FetchAll(ctx, jobs, func(r fetcher.Result) {
 		o := p.ingest(r)
 		mu.Lock()
 		done = append(done, o)
 		mu.Unlock()
 	})
-	stopClusterer()
+	if err := p.clusterPending(); err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}

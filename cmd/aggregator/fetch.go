@@ -73,9 +73,6 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	defer db.Close()
 	log := newLogger(e.stderr, slog.LevelWarn)
 	p := newPipeline(cfg, db, log)
-	if err := p.start(); err != nil {
-		return err
-	}
 	states, err := db.FeedStates()
 	if err != nil {
 		return err
@@ -97,7 +94,6 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	}
 
 	client := fetcher.New(fetcherOptions(cfg))
-	stopClusterer := p.startClusterer()
 	prog := newProgress(e.stderr, len(jobs))
 	var mu sync.Mutex
 	var done []outcome
@@ -109,8 +105,12 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 		prog.step(o)
 		mu.Unlock()
 	})
-	stopClusterer()
 	prog.finish()
+	// Cluster the pass's new items (and any an interrupted run left) in
+	// time order, even when interrupted: what was stored gets its stories.
+	if err := p.clusterPending(); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("fetch interrupted after %d of %d feeds: %w", len(done), len(jobs), err)
 	}

@@ -16,11 +16,13 @@ import (
 )
 
 // pipeline joins the stages: a fetch result is stored (items and fetch
-// state in one transaction), then its new items are queued for the
-// clusterer, one goroutine that clusters whatever has queued up and stores
-// the decisions in one transaction per batch. Fetch workers never wait on
-// clustering or on its commits; a crash in between leaves items without a
-// cluster, which start() clusters on the next run.
+// state in one transaction), its new items wait in storage's pending
+// index, and clusterPending clusters them oldest first, storing the
+// decisions in one transaction per chunk. Fetch workers never wait on
+// clustering; items are clustered in time order whatever order their feeds
+// were fetched in, so a pass gives the same clusters however its fetches
+// interleave; and a crash in between loses nothing: the next run clusters
+// what is pending.
 type pipeline struct {
 	db    *storage.DB
 	feeds map[string]aggregator.Feed
@@ -37,9 +39,9 @@ type pipeline struct {
 	// the clock, so that archives and backfills cluster like live news.
 	latest time.Time
 
-	// pending carries new items from ingest to the clusterer goroutine,
-	// which startClusterer starts and its stop function ends.
-	pending chan []aggregator.Item
+	// wake tells the clusterer goroutine (runClusterer) that items are
+	// pending.
+	wake chan struct{}
 }
 
 func newPipeline(cfg *Config, db *storage.DB, log *slog.Logger) *pipeline {
@@ -48,70 +50,80 @@ func newPipeline(cfg *Config, db *storage.DB, log *slog.Logger) *pipeline {
 		feeds[f.Name] = f
 	}
 	return &pipeline{
-		db:      db,
-		feeds:   feeds,
-		log:     log,
-		now:     time.Now,
-		ix:      dedupe.New(dedupeOptions(cfg)),
-		window:  cfg.Dedupe.Window.Duration,
-		pending: make(chan []aggregator.Item, 256),
+		db:     db,
+		feeds:  feeds,
+		log:    log,
+		now:    time.Now,
+		ix:     dedupe.New(dedupeOptions(cfg)),
+		window: cfg.Dedupe.Window.Duration,
+		wake:   make(chan struct{}, 1),
 	}
 }
 
-// startClusterer starts the goroutine that clusters queued items. The
-// returned stop function must be called once no more ingest calls can
-// happen: it lets the clusterer finish what is queued and waits for it.
-func (p *pipeline) startClusterer() (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for batch := range p.pending {
-			items := batch
-		drain: // take everything queued so far: one transaction for all of it
-			for {
-				select {
-				case more, ok := <-p.pending:
-					if !ok {
-						break drain
-					}
-					items = append(items, more...)
-				default:
-					break drain
-				}
-			}
-			p.mu.Lock()
-			err := p.clusterLocked(items)
-			p.mu.Unlock()
-			if err != nil {
-				// The items are stored; start() clusters them on the next run.
-				p.log.Error("clustering failed", "items", len(items), "err", err)
-			}
+// clusterChunk is how many pending items one clustering transaction takes.
+const clusterChunk = 4096
+
+// clusterPending clusters every pending item, oldest first.
+func (p *pipeline) clusterPending() error {
+	for {
+		items, err := p.db.Pending(clusterChunk)
+		if err != nil {
+			return err
 		}
-	}()
-	return func() {
-		close(p.pending)
-		<-done
+		if len(items) == 0 {
+			return nil
+		}
+		p.mu.Lock()
+		err = p.clusterLocked(items)
+		p.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// runClusterer clusters pending items as fetches store them, until ctx is
+// done, then clusters what is left. It waits for a short lull after a
+// store (at most settle) so that feeds fetched together are clustered
+// together, in time order.
+func (p *pipeline) runClusterer(ctx context.Context, settle time.Duration, changed func()) {
+	for {
+		select {
+		case <-ctx.Done():
+			if err := p.clusterPending(); err != nil {
+				p.log.Error("clustering failed", "err", err)
+			}
+			return
+		case <-p.wake:
+		}
+		deadline := time.NewTimer(settle)
+	lull:
+		for {
+			quiet := time.NewTimer(settle / 5)
+			select {
+			case <-p.wake:
+				quiet.Stop()
+				continue
+			case <-quiet.C:
+			case <-deadline.C:
+				quiet.Stop()
+			case <-ctx.Done():
+				quiet.Stop()
+			}
+			break lull
+		}
+		deadline.Stop()
+		if err := p.clusterPending(); err != nil {
+			// The items stay pending; the next wake or run retries.
+			p.log.Error("clustering failed", "err", err)
+			continue
+		}
+		changed()
 	}
 }
 
 func dedupeOptions(cfg *Config) dedupe.Options {
 	return dedupe.Options{Window: cfg.Dedupe.Window.Duration, Threshold: cfg.Dedupe.Threshold}
-}
-
-// start clusters any stored item that has no cluster yet (left by a crash
-// between storing and clustering).
-func (p *pipeline) start() error {
-	pending, err := p.db.Unclustered()
-	if err != nil {
-		return fmt.Errorf("find unclustered items: %w", err)
-	}
-	if len(pending) == 0 {
-		return nil
-	}
-	p.log.Info("clustering items left over from an interrupted run", "items", len(pending))
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.clusterLocked(pending)
 }
 
 // loadIndexLocked rebuilds the in-memory dedupe index from the stored
@@ -148,9 +160,9 @@ type outcome struct {
 	state   aggregator.FeedState
 }
 
-// ingest stores one fetch result and queues its new items for clustering.
-// It is safe for concurrent use: fetch workers call it as results arrive.
-// The clusterer must be running.
+// ingest stores one fetch result; its new items wait in the pending index
+// for clusterPending. It is safe for concurrent use: fetch workers call it
+// as results arrive.
 func (p *pipeline) ingest(r fetcher.Result) outcome {
 	o := outcome{feed: r.Feed.Name, status: r.Status, err: r.Err, bytes: r.Bytes, dur: r.Duration, state: r.State}
 	var items []aggregator.Item
@@ -164,7 +176,10 @@ func (p *pipeline) ingest(r fetcher.Result) outcome {
 	}
 	o.new, o.updated = len(res.New), len(res.Updated)
 	if len(res.New) > 0 {
-		p.pending <- res.New
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
 	}
 	return o
 }
@@ -189,7 +204,9 @@ func (p *pipeline) clusterLocked(items []aggregator.Item) error {
 			p.latest = t
 		}
 	}
-	p.ix.Expire(p.latest)
+	// Keep a second window of history, so that items fetched a little out
+	// of time order still find their stories.
+	p.ix.Expire(p.latest.Add(-p.window))
 	ms := make([]aggregator.Membership, 0, len(items))
 	reps := map[string]string{}
 	for _, it := range items {

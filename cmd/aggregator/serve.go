@@ -56,7 +56,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 // serve runs the daemon on an open database until ctx is cancelled.
 func serve(ctx context.Context, e *env, cfg *Config, db *storage.DB, log *slog.Logger) error {
 	p := newPipeline(cfg, db, log)
-	if err := p.start(); err != nil {
+	if err := p.clusterPending(); err != nil { // what a crash left behind
 		return err
 	}
 	states, err := db.FeedStates()
@@ -116,17 +116,26 @@ func serve(ctx context.Context, e *env, cfg *Config, db *storage.DB, log *slog.L
 
 	sched := fetcher.NewScheduler(client, cfg.feeds(), states)
 	changed := make(chan struct{}, 1)
-	stopClusterer := p.startClusterer()
+	notify := func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	clusterCtx, stopClusterer := context.WithCancel(context.Background())
+	clusterDone := make(chan struct{})
+	go func() {
+		defer close(clusterDone)
+		p.runClusterer(clusterCtx, 5*time.Second, notify)
+	}()
 	wg.Go(func() {
-		defer stopClusterer() // after the scheduler: no more ingest calls
+		// The clusterer outlives the scheduler, to cluster its last results.
+		defer func() { stopClusterer(); <-clusterDone }()
 		err := sched.Run(runCtx, func(r fetcher.Result) {
 			o := p.ingest(r)
 			logOutcome(log, o)
-			if o.new > 0 || o.updated > 0 {
-				select {
-				case changed <- struct{}{}:
-				default:
-				}
+			if o.updated > 0 {
+				notify()
 			}
 		})
 		if err != nil && !errors.Is(err, context.Canceled) {
