@@ -66,6 +66,33 @@ func (db *DB) PutFeedState(st aggregator.FeedState) error {
 	return nil
 }
 
+// PutFeedStates stores several states in one transaction: the states of
+// fetches that brought no items, which the caller may gather for a moment
+// rather than pay a commit for each. TotalItems is set as in PutFeedState.
+func (db *DB) PutFeedStates(states []aggregator.FeedState) error {
+	for _, st := range states {
+		if st.Name == "" {
+			return fmt.Errorf("put feed states: empty feed name")
+		}
+	}
+	if len(states) == 0 {
+		return nil
+	}
+	err := db.update(func(tx *bolt.Tx) error {
+		for _, st := range states {
+			st.TotalItems = int(feedCount(tx, st.Name))
+			if err := putFeedState(tx, &st); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("put %d feed states: %w", len(states), err)
+	}
+	return nil
+}
+
 func getFeedState(tx *bolt.Tx, name string) (aggregator.FeedState, bool, error) {
 	b := tx.Bucket(bucketFeeds)
 	if b == nil {

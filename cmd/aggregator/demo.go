@@ -91,6 +91,9 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		done = append(done, o)
 		mu.Unlock()
 	})
+	if err := p.flushStates(); err != nil {
+		return err
+	}
 	if err := p.clusterPending(); err != nil {
 		return err
 	}

@@ -106,6 +106,9 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 		mu.Unlock()
 	})
 	prog.finish()
+	if err := p.flushStates(); err != nil {
+		return err
+	}
 	// Cluster the pass's new items (and any an interrupted run left) in
 	// time order, even when interrupted: what was stored gets its stories.
 	if err := p.clusterPending(); err != nil {

@@ -39,6 +39,11 @@ type pipeline struct {
 	// the clock, so that archives and backfills cluster like live news.
 	latest time.Time
 
+	// states holds the fetch states of results without items until
+	// flushStates writes them together.
+	statesMu sync.Mutex
+	states   map[string]aggregator.FeedState
+
 	// wake tells the clusterer goroutine (runClusterer) that items are
 	// pending.
 	wake chan struct{}
@@ -57,7 +62,28 @@ func newPipeline(cfg *Config, db *storage.DB, log *slog.Logger) *pipeline {
 		ix:     dedupe.New(dedupeOptions(cfg)),
 		window: cfg.Dedupe.Window.Duration,
 		wake:   make(chan struct{}, 1),
+		states: map[string]aggregator.FeedState{},
 	}
+}
+
+// stateBatch is how many gathered fetch states make ingest write them.
+const stateBatch = 256
+
+// flushStates writes the gathered fetch states in one transaction.
+func (p *pipeline) flushStates() error {
+	p.statesMu.Lock()
+	if len(p.states) == 0 {
+		p.statesMu.Unlock()
+		return nil
+	}
+	states := make([]aggregator.FeedState, 0, len(p.states))
+	for _, st := range p.states {
+		states = append(states, st)
+	}
+	clear(p.states)
+	p.statesMu.Unlock()
+	slices.SortFunc(states, func(a, b aggregator.FeedState) int { return cmp.Compare(a.Name, b.Name) })
+	return p.db.PutFeedStates(states)
 }
 
 // clusterChunk is how many pending items one clustering transaction takes.
@@ -165,11 +191,25 @@ type outcome struct {
 // as results arrive.
 func (p *pipeline) ingest(r fetcher.Result) outcome {
 	o := outcome{feed: r.Feed.Name, status: r.Status, err: r.Err, bytes: r.Bytes, dur: r.Duration, state: r.State}
-	var items []aggregator.Item
-	if r.Status == fetcher.StatusOK {
-		items = r.Items
+	if r.Status != fetcher.StatusOK || len(r.Items) == 0 {
+		// Nothing to store but the state: gather it with others (a pass
+		// where most feeds answer 304 then costs a few commits, not one
+		// per feed). Losing it in a crash only means an early refetch.
+		p.statesMu.Lock()
+		p.states[r.State.Name] = r.State
+		full := len(p.states) >= stateBatch
+		p.statesMu.Unlock()
+		if full {
+			if err := p.flushStates(); err != nil {
+				o.status, o.err = fetcher.StatusFailed, fmt.Errorf("store state: %w", err)
+			}
+		}
+		return o
 	}
-	res, err := p.db.SaveFetch(r.State, items)
+	p.statesMu.Lock()
+	delete(p.states, r.State.Name) // this result's state supersedes it
+	p.statesMu.Unlock()
+	res, err := p.db.SaveFetch(r.State, r.Items)
 	if err != nil {
 		o.status, o.err = fetcher.StatusFailed, fmt.Errorf("store: %w", err)
 		return o

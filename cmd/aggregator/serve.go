@@ -131,6 +131,11 @@ func serve(ctx context.Context, e *env, cfg *Config, db *storage.DB, log *slog.L
 	wg.Go(func() {
 		// The clusterer outlives the scheduler, to cluster its last results.
 		defer func() { stopClusterer(); <-clusterDone }()
+		defer func() {
+			if err := p.flushStates(); err != nil {
+				log.Error("store fetch states", "err", err)
+			}
+		}()
 		err := sched.Run(runCtx, func(r fetcher.Result) {
 			o := p.ingest(r)
 			logOutcome(log, o)
@@ -140,6 +145,21 @@ func serve(ctx context.Context, e *env, cfg *Config, db *storage.DB, log *slog.L
 		})
 		if err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("scheduler stopped", "err", err)
+		}
+	})
+	// Fetch states without items are gathered; write them every few seconds.
+	wg.Go(func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+				if err := p.flushStates(); err != nil {
+					log.Error("store fetch states", "err", err)
+				}
+			}
 		}
 	})
 	// The WebSub pinger: at most one ping round at a time, after changes.

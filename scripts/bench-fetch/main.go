@@ -48,7 +48,7 @@ func run() error {
 	nItems := flag.Int("items", 40, "items per feed")
 	rounds := flag.Int("rounds", 3, "repetitions of each measurement (the median is reported)")
 	data := flag.String("data", "", "path of dev-rich.jsonl (default: found in ../shared)")
-	profile := flag.String("cpuprofile", "", "write a CPU profile of the first full pass to `file`")
+	profile := flag.String("cpuprofile", "", "write CPU profiles of the first full and all-304 passes to `prefix`.full and prefix.304")
 	flag.Parse()
 
 	if *data == "" {
@@ -108,7 +108,7 @@ func run() error {
 		db := filepath.Join(dir, fmt.Sprintf("bench-%d.db", r))
 		var extra []string
 		if r == 0 && *profile != "" {
-			extra = []string{"--cpuprofile", *profile}
+			extra = []string{"--cpuprofile", *profile + ".full"}
 		}
 		d, rss, err := fetchPass(bin, cfg, db, extra...)
 		if err != nil {
@@ -116,7 +116,11 @@ func run() error {
 		}
 		full = append(full, d)
 		peak = max(peak, rss)
-		d, rss, err = fetchPass(bin, cfg, db, "--force")
+		extra = []string{"--force"}
+		if r == 0 && *profile != "" {
+			extra = append(extra, "--cpuprofile", *profile+".304")
+		}
+		d, rss, err = fetchPass(bin, cfg, db, extra...)
 		if err != nil {
 			return err
 		}
