@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"aggregator"
 )
@@ -13,17 +14,20 @@ import (
 // characters, not all digits) or the same canonical URL as an item in the
 // index joins that item's cluster; one with the same normalised title (of
 // at least TitleMinTerms informative terms) joins that item's cluster if
-// it is within the window; otherwise it joins the most similar cluster
-// within the window whose centroid it matches with at least Threshold
-// cosine and MinShared shared terms; otherwise it founds a cluster whose
-// ID is its own ID.
+// it is within the window; otherwise it joins the most similar candidate
+// cluster within the window whose centroid it matches with at least the
+// threshold (Threshold, ×SummaryFactor for an item with a summary, after
+// the time decay), MinShared shared terms and one core term; otherwise it
+// founds a cluster whose ID is its own ID.
 //
-// It returns the membership (Joined is it.FirstSeen) and the cluster's
-// representative after the join. Adding an ID that is already in the index
-// changes nothing and reports the item's cluster.
+// It returns the membership (Joined is it.FirstSeen; Score is rounded to
+// 4 decimals) and the cluster's representative after the join. Adding an
+// ID that is already in the index changes nothing and reports the item's
+// cluster; an item added again after it expired rejoins the cluster it
+// founded if that cluster still lives.
 func (ix *Index) Add(it aggregator.Item) (m aggregator.Membership, rep string) {
 	m = aggregator.Membership{Item: it.ID, Joined: it.FirstSeen}
-	if s, ok := ix.byID[it.ID]; ok {
+	if s, ok := ix.byID[hashTerm(it.ID)]; ok {
 		c := &ix.clusters[ix.items[s].cluster]
 		m.Cluster, m.Reason, m.Matched, m.Score = c.id, aggregator.ReasonGUID, it.ID, 1
 		return m, ix.items[c.rep].id
@@ -31,7 +35,12 @@ func (ix *Index) Add(it aggregator.Item) (m aggregator.Membership, rep string) {
 	f := extract(&ix.opts, it, &ix.sc)
 	t := it.Time().UnixNano()
 	ix.weigh(&f)
-	d := ix.decide(&f, t)
+	var d decision
+	if c, ok := ix.byCID[it.ID]; ok {
+		d = decision{cluster: c, reason: aggregator.ReasonGUID, matched: ix.items[ix.clusters[c].rep].id, score: 1}
+	} else {
+		d = ix.decide(&f, t)
+	}
 	c := d.cluster
 	if c < 0 {
 		c = ix.newCluster(it.ID)
@@ -51,10 +60,11 @@ func (ix *Index) Add(it aggregator.Item) (m aggregator.Membership, rep string) {
 // they were added rebuilds the state that run had, so later Adds decide
 // exactly as they would have without the restart; items restored in
 // another order (storage gives (Time, ID) order) rebuild the same
-// clusters, centroids and document frequencies, with IDF snapshots that
-// can differ in the last digits.
+// clusters, representatives and document frequencies, while the IDF
+// snapshots in the centroids (and so the heaviest terms kept) can differ
+// slightly.
 func (ix *Index) Restore(it aggregator.Item, m aggregator.Membership) {
-	if _, ok := ix.byID[it.ID]; ok {
+	if _, ok := ix.byID[hashTerm(it.ID)]; ok {
 		return
 	}
 	f := extract(&ix.opts, it, &ix.sc)
@@ -151,28 +161,8 @@ func (ix *Index) similar(f *features, t int64) (best int32, score float64, share
 	if len(f.terms) < 3 {
 		return best, 0, nil
 	}
-	// Probe with the ProbeTerms terms of most weight (IDF-weighted),
-	// kept sorted by insertion: ties go to the smaller hash.
-	probe := ix.probe[:0]
-	heavier := func(a, b int) bool {
-		x, y := f.terms[a], f.terms[b]
-		vx, vy := x.w*x.idf, y.w*y.idf
-		return vx > vy || vx == vy && x.h < y.h
-	}
-	for i := range f.terms {
-		if len(probe) == ix.opts.ProbeTerms && !heavier(i, probe[len(probe)-1]) {
-			continue
-		}
-		if len(probe) < ix.opts.ProbeTerms {
-			probe = append(probe, i)
-		}
-		j := len(probe) - 1
-		for ; j > 0 && heavier(i, probe[j-1]); j-- {
-			probe[j] = probe[j-1]
-		}
-		probe[j] = i
-	}
-	ix.probe = probe
+	probe := ix.top(f, ix.opts.ProbeTerms)
+	tm, wm := minutes(t), int32(ix.opts.Window/time.Minute)+1
 	for _, i := range probe {
 		e := f.ents[i]
 		if e < 0 {
@@ -183,26 +173,31 @@ func (ix *Index) similar(f *features, t int64) (best int32, score float64, share
 			post = post[len(post)-ix.opts.PostingScan:]
 		}
 		q := f.terms[i].w * f.terms[i].idf
-		for _, c := range post {
+		for _, p := range post {
+			// The posting's own time keeps members outside the window
+			// out without reading the cluster's record.
+			if d := p.m - tm; d > wm || d < -wm {
+				continue
+			}
+			c := p.c
 			if ix.acc[c] == 0 {
 				ix.touched = append(ix.touched, c)
 			}
 			ix.acc[c] += q
 		}
 	}
-	// Keep the Candidates clusters with the most shared IDF mass (ties:
-	// lower slot), by insertion into a short sorted list.
+	// Keep the clusters with the most shared IDF mass (ties: lower slot)
+	// by insertion into a short sorted list, then drop those dead or out
+	// of the window. Only the few kept are read: reading the record of
+	// every touched cluster would cost a cache miss each.
 	k := ix.opts.Candidates
+	m := 2*k + 2
 	cands := ix.cands[:0]
 	for _, c := range ix.touched {
-		cl := &ix.clusters[c]
-		if !cl.alive || !ix.inWindow(cl, t) {
+		if len(cands) == m && !better(ix.acc[c], c, ix.acc[cands[m-1]], cands[m-1]) {
 			continue
 		}
-		if len(cands) == k && !better(ix.acc[c], c, ix.acc[cands[k-1]], cands[k-1]) {
-			continue
-		}
-		if len(cands) < k {
+		if len(cands) < m {
 			cands = append(cands, c)
 		}
 		i := len(cands) - 1
@@ -212,6 +207,13 @@ func (ix *Index) similar(f *features, t int64) (best int32, score float64, share
 		cands[i] = c
 	}
 	ix.cands = cands
+	cands = slices.DeleteFunc(cands, func(c int32) bool {
+		cl := &ix.clusters[c]
+		return !cl.alive || !ix.inWindow(cl, t)
+	})
+	if len(cands) > k {
+		cands = cands[:k]
+	}
 	qn := vecNorm(f.terms)
 	th := ix.opts.Threshold
 	if f.hasSummary {
@@ -236,6 +238,39 @@ func (ix *Index) similar(f *features, t int64) (best int32, score float64, share
 		shared = sharedTerms(f, ix.centroid(&ix.clusters[best]))
 	}
 	return best, score, shared
+}
+
+// top returns the indexes of the n terms of f of most IDF-weighted weight
+// (ties: smaller hash), heaviest first, in scratch space of the index.
+func (ix *Index) top(f *features, n int) []int {
+	top := ix.probe[:0]
+	heavier := func(a, b int) bool {
+		x, y := f.terms[a], f.terms[b]
+		vx, vy := x.w*x.idf, y.w*y.idf
+		return vx > vy || vx == vy && x.h < y.h
+	}
+	for i := range f.terms {
+		if len(top) == n && !heavier(i, top[n-1]) {
+			continue
+		}
+		if len(top) < n {
+			top = append(top, i)
+		}
+		j := len(top) - 1
+		for ; j > 0 && heavier(i, top[j-1]); j-- {
+			top[j] = top[j-1]
+		}
+		top[j] = i
+	}
+	ix.probe = top
+	return top
+}
+
+// minutes converts Unix nanoseconds to minutes, the unit of posting
+// times (int32 minutes span ±4000 years).
+func minutes(t int64) int32 {
+	m := t / int64(time.Minute)
+	return int32(max(math.MinInt32, min(math.MaxInt32, m)))
 }
 
 func better(a float32, ca int32, b float32, cb int32) bool {

@@ -18,7 +18,7 @@ import (
 
 // synthetic makes n items of SYNTHETIC load from the real items of both
 // development sets. Copy k of the data relabels every word that is not
-// common in the data (in fewer than 1 in 200 items) with a pseudo-word
+// common in the data (found in 1 in 100 stories or more) with a pseudo-word
 // derived from the word and k, so each copy reports different stories
 // with the shape of the real ones (same lengths, same mix of big stories
 // and singletons) while common words stay shared and their posting lists
@@ -26,18 +26,25 @@ import (
 // title at random (rewording), and the times are spread over 60 hours so
 // that every item is in the default 72-hour window.
 func synthetic(t testing.TB, n int, seed uint64) []aggregator.Item {
-	base := append(loadSet(t, "dev.jsonl"), loadSet(t, "dev-rich.jsonl")...)
-	df := map[string]int{}
+	return syntheticFrom(append(loadSet(t, "dev.jsonl"), loadSet(t, "dev-rich.jsonl")...), n, seed)
+}
+
+func syntheticFrom(base []score.Item, n int, seed uint64) []aggregator.Item {
+	// A word is common when it appears in stories of many kinds: in at
+	// least 1 in 100 of the stories (and at least 5).
+	storiesOf := map[string]map[string]bool{}
+	stories := map[string]bool{}
 	for _, it := range base {
-		seen := map[string]bool{}
+		stories[it.Story] = true
 		for _, w := range strings.Fields(strings.ToLower(it.Title + " " + it.Summary)) {
-			if !seen[w] {
-				seen[w] = true
-				df[w]++
+			if storiesOf[w] == nil {
+				storiesOf[w] = map[string]bool{}
 			}
+			storiesOf[w][it.Story] = true
 		}
 	}
-	common := func(w string) bool { return df[strings.ToLower(w)]*200 >= len(base) }
+	minStories := max(5, len(stories)/100)
+	common := func(w string) bool { return len(storiesOf[strings.ToLower(w)]) >= minStories }
 	relabel := func(w string, k int) string {
 		if common(w) || len(w) < 3 {
 			return w
@@ -135,13 +142,30 @@ func BenchmarkAdd(b *testing.B) {
 	}
 }
 
+// BenchmarkRestore measures rebuilding an index at start-up: Restore of
+// 100k items of synthetic load, per item.
+func BenchmarkRestore(b *testing.B) {
+	items := synthetic(b, 100_000, 1)
+	ms := make([]aggregator.Membership, len(items))
+	ix := dedupe.New(dedupe.Options{})
+	for i, it := range items {
+		ms[i], _ = ix.Add(it)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		ix := dedupe.New(dedupe.Options{})
+		for i, it := range items {
+			ix.Restore(it, ms[i])
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(items)), "ns/item")
+}
+
 // TestSyntheticShape checks that the synthetic load keeps copies apart:
 // clustering two copies gives about twice the clusters of one.
 func TestSyntheticShape(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow")
-	}
-	n := 6304 // one copy of both sets
+	base := loadSet(t, "dev.jsonl")[:1500]
+	n := len(base)
 	count := func(items []aggregator.Item) int {
 		ix := dedupe.New(dedupe.Options{})
 		cl := map[string]bool{}
@@ -151,14 +175,12 @@ func TestSyntheticShape(t *testing.T) {
 		}
 		return len(cl)
 	}
-	one, two := count(synthetic(t, n, 1)), count(synthetic(t, 2*n, 1))
+	one, two := count(syntheticFrom(base, n, 1)), count(syntheticFrom(base, 2*n, 1))
 	if two < 2*one*95/100 {
 		t.Errorf("got %d clusters for two copies, %d for one: copies merge", two, one)
 	}
 	t.Logf("clusters: %d for one copy, %d for two", one, two)
 }
-
-var _ = score.Item{}
 
 // cpuTime is the user and system CPU time the process has used.
 func cpuTime() time.Duration {

@@ -69,8 +69,10 @@ type entry struct {
 
 // scratch holds buffers that extract reuses from one item to the next.
 type scratch struct {
-	ents []entry
-	tt   []string
+	ents     []entry
+	tt       []string
+	tws, sws []word
+	cur      []rune
 }
 
 // extract computes the features of it under opts. sc may be nil.
@@ -80,7 +82,8 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 	}
 	var f features
 	titleText := cleanText(it.Title, it.Feed)
-	tws, _ := splitWords(titleText, 0)
+	tws, _ := splitWordsInto(sc.tws[:0], &sc.cur, titleText, 0)
+	sc.tws = tws
 	// Capitalisation marks names only in sentence-case headlines; in
 	// Title Case every word is capitalised and the hint is worthless.
 	caps := 0
@@ -117,7 +120,8 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 	sum := cleanText(it.Summary, it.Feed)
 	// Stop words are about a third of a lead: 2×SummaryTerms words
 	// give SummaryTerms terms; the rest is only counted.
-	sw, sumWords := splitWords(sum, len(tws)+2*opts.SummaryTerms)
+	sw, sumWords := splitWordsInto(sc.sws[:0], &sc.cur, sum, len(tws)+2*opts.SummaryTerms)
+	sc.sws = sw
 	// Many feeds repeat the title at the start of the description.
 	if t := strings.TrimSpace(titleText); t != "" && strings.HasPrefix(sum, t) && len(sw) >= len(tws) {
 		sw = sw[len(tws):]

@@ -97,13 +97,13 @@ func TestAddExactDuplicates(t *testing.T) {
 func TestAddSimilarKeepsClusterIDAndExplains(t *testing.T) {
 	ix := dedupe.New(dedupe.Options{})
 	background(t, ix, 2000)
-	a := item("wire", "", "https://wire.example/1", "Malaysia Airlines jet vanishes over South China Sea with 239 aboard", "", t0)
-	b := item("paper", "", "https://paper.example/2", "Search for missing Malaysia Airlines jet widens in South China Sea", "", t0.Add(3*time.Hour))
-	c := item("tv", "", "https://tv.example/3", "Missing Malaysia Airlines jet: search in South China Sea enters third day",
-		"Ships and aircraft from ten countries widened the search for the Malaysia Airlines jet that vanished with 239 people aboard over the South China Sea.", t0.Add(5*time.Hour))
+	a := item("wire", "", "https://wire.example/1", "Volcano erupts near Grindavik as Iceland evacuates fishing town", "", t0)
+	b := item("paper", "", "https://paper.example/2", "Iceland volcano eruption spreads, Grindavik fishing town evacuated", "", t0.Add(3*time.Hour))
+	c := item("tv", "", "https://tv.example/3", "Grindavik eruption: Iceland volcano lava reaches evacuated fishing town",
+		"Lava from the volcano near Grindavik reached the edge of the fishing town on Wednesday, three days after Iceland evacuated its 3,700 residents.", t0.Add(5*time.Hour))
 	ma, rep := ix.Add(a)
 	if rep != a.ID {
-		t.Fatalf("founder: got rep %q, want %q", rep, a.ID)
+		t.Fatalf("founder: got rep %q, want %q (%+v)", rep, a.ID, ma)
 	}
 	mb, rep := ix.Add(b)
 	if mb.Cluster != ma.Cluster || mb.Reason != aggregator.ReasonSimilar {
@@ -115,8 +115,8 @@ func TestAddSimilarKeepsClusterIDAndExplains(t *testing.T) {
 	if mb.Score < ix.Options().Threshold || mb.Score > 1 || len(mb.Shared) < 2 || mb.Matched == "" {
 		t.Errorf("b: membership does not explain itself: %+v", mb)
 	}
-	if !strings.Contains(strings.Join(mb.Shared, " "), "malaysia") {
-		t.Errorf("b: got shared %q, want malaysia among them", mb.Shared)
+	if !strings.Contains(strings.Join(mb.Shared, " "), "grindavik") {
+		t.Errorf("b: got shared %q, want grindavik among them", mb.Shared)
 	}
 	mc, rep := ix.Add(c)
 	if mc.Cluster != ma.Cluster {
@@ -272,7 +272,7 @@ func TestOrder(t *testing.T) {
 			}
 		}
 		a, b := scoreOf(gold, base), scoreOf(gold, pred)
-		if d := a - b; d > 0.03 || d < -0.03 {
+		if d := a - b; d > 0.01 || d < -0.01 {
 			t.Errorf("seed %d: B-cubed F1 %.3f in file order, %.3f shuffled", seed, a, b)
 		}
 		t.Logf("seed %d: B-cubed F1 %.3f in file order, %.3f shuffled", seed, a, b)
@@ -305,7 +305,11 @@ func TestExpire(t *testing.T) {
 	if rep != b.ID {
 		t.Errorf("c: got rep %q, want %q (a expired)", rep, b.ID)
 	}
+	if again, _ := ix.Add(a); again.Cluster != ma.Cluster {
+		t.Errorf("a added again after expiry: got cluster %q, want the one it founded, %q", again.Cluster, ma.Cluster)
+	}
 	ix.Expire(t0.Add(100 * time.Hour))
+	ix.Expire(t0.Add(100 * time.Hour)) // twice is harmless
 	if ix.Len() != 0 {
 		t.Fatalf("got Len %d, want 0", ix.Len())
 	}

@@ -35,7 +35,8 @@ func (ix *Index) insert(id string, t int64, f *features, c int32) {
 	}
 	ix.items[s] = itemRec{id: id, cluster: c, alive: true, t: t, terms: f.terms,
 		keys: [3]uint64{f.guid, f.url, f.title}, rk: f.rk}
-	ix.byID[id] = s
+	ix.byID[hashTerm(id)] = s
+	tm := minutes(t)
 	ix.live++
 	ix.total++
 	for i, x := range f.terms {
@@ -50,11 +51,20 @@ func (ix *Index) insert(id string, t int64, f *features, c int32) {
 			}
 			ix.terms[x.h] = e
 		}
+		f.ents[i] = e
 		te := &ix.tents[e]
 		te.df++
 		te.seen++
-		if n := len(te.post); n == 0 || te.post[n-1] != c {
-			te.post = append(te.post, c)
+	}
+	// Only the item's heaviest terms go into the posting lists: lookups
+	// use the heaviest terms too, and the lighter ones (mostly summary
+	// words) would add postings that are never the way a story is found.
+	for _, i := range ix.top(f, ix.opts.PostTerms) {
+		te := &ix.tents[f.ents[i]]
+		if n := len(te.post); n > 0 && te.post[n-1].c == c {
+			te.post[n-1].m = max(te.post[n-1].m, tm)
+		} else {
+			te.post = append(te.post, posting{c: c, m: tm})
 		}
 	}
 	for _, k := range ix.items[s].keys {
@@ -169,7 +179,7 @@ func (ix *Index) Expire(now time.Time) {
 			continue
 		}
 		it.alive = false
-		delete(ix.byID, it.id)
+		delete(ix.byID, hashTerm(it.id))
 		ix.live--
 		for _, k := range it.keys {
 			if k != 0 && ix.exact[k] == int32(s) {
@@ -235,7 +245,7 @@ func (ix *Index) Expire(now time.Time) {
 	// Drop posting entries of dead clusters before their slots are reused.
 	for e := range deadTerms {
 		te := &ix.tents[e]
-		te.post = slices.DeleteFunc(te.post, func(c int32) bool { return !ix.clusters[c].alive })
+		te.post = slices.DeleteFunc(te.post, func(p posting) bool { return !ix.clusters[p.c].alive })
 	}
 	slices.Reverse(dead)
 	ix.cfree = append(ix.cfree, dead...)

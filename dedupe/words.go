@@ -16,8 +16,18 @@ import (
 // that [appendTerms] cuts it into bigrams. Only the first limit words are
 // returned (all when limit <= 0); total counts them all.
 func splitWords(s string, limit int) (out []word, total int) {
+	return splitWordsInto(nil, nil, s, limit)
+}
+
+// splitWordsInto is splitWords appending to dst, with buf as scratch
+// space for the current word.
+func splitWordsInto(dst []word, buf *[]rune, s string, limit int) (out []word, total int) {
+	if buf == nil {
+		buf = new([]rune)
+	}
+	out = dst
 	var (
-		cur   = make([]rune, 0, 32)
+		cur   = (*buf)[:0]
 		cap   bool
 		cjk   bool
 		ascii = true
@@ -25,7 +35,7 @@ func splitWords(s string, limit int) (out []word, total int) {
 	flush := func() {
 		if len(cur) > 0 {
 			total++
-			if limit <= 0 || len(out) < limit {
+			if limit <= 0 || len(out)-len(dst) < limit {
 				var t string
 				if ascii {
 					// Already lower-cased on the way in.
@@ -100,6 +110,7 @@ func splitWords(s string, limit int) (out []word, total int) {
 		}
 	}
 	flush()
+	*buf = cur
 	return out, total
 }
 
