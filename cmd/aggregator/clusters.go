@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
 	"aggregator"
-	"aggregator/dedupe"
 	"aggregator/storage"
 )
 
@@ -148,7 +148,14 @@ func explainPair(w io.Writer, cfg *Config, db *storage.DB, a, b string) error {
 	} else {
 		fmt.Fprintln(w, "They are in different stories.")
 	}
-	fmt.Fprintln(w, dedupe.Explain(dedupeOptions(cfg), ia, ib).String())
+	// Explain with the word statistics the clustering decided with.
+	p := newPipeline(cfg, db, newLogger(io.Discard, slog.LevelError))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.loadIndexLocked(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, p.ix.Explain(ia, ib).String())
 	return nil
 }
 

@@ -385,3 +385,34 @@ func TestFeedsStateEnableAndDelete(t *testing.T) {
 		t.Errorf("the merged feed still shows the deleted feed's items")
 	}
 }
+
+func TestClustersTextAndExplain(t *testing.T) {
+	ctx := t.Context()
+	srv := testFeeds(t)
+	cfg := writeTestConfig(t, srv.URL)
+	if _, errOut, code := runCmd(t, ctx, "fetch", "--config", cfg); code != 0 {
+		t.Fatalf("fetch: %s", errOut)
+	}
+	out, _, code := runCmd(t, ctx, "clusters", "--config", cfg, "--min-size", "2")
+	if code != 0 {
+		t.Fatal("clusters failed")
+	}
+	for _, want := range []string{"founded the story", "similar", "same url as", "5 outlet(s)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("clusters text lacks %q:\n%s", want, out)
+		}
+	}
+	// The GUIDs of two reports of the march, and of an unrelated story.
+	a, b, other := "tigris-herald:soleimani-anniversary-march", "meridian-wire:iraq-soleimani-rally", "meridian-wire:chess-final"
+	out, errOut, code := runCmd(t, ctx, "clusters", "--config", cfg, "--explain", a, b)
+	if code != 0 || !strings.Contains(out, "same story") {
+		t.Errorf("explain of two march reports: exit %d\n%s%s", code, out, errOut)
+	}
+	out, _, _ = runCmd(t, ctx, "clusters", "--config", cfg, "--explain", a, other)
+	if !strings.Contains(out, "different stories") {
+		t.Errorf("explain of unrelated reports:\n%s", out)
+	}
+	if _, errOut, code := runCmd(t, ctx, "clusters", "--config", cfg, "--explain", a, "no-such-item"); code != 2 || !strings.Contains(errOut, "no item") {
+		t.Errorf("explain of a missing item: exit %d %s", code, errOut)
+	}
+}

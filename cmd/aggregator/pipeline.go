@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -29,8 +30,9 @@ type pipeline struct {
 	log   *slog.Logger
 	now   func() time.Time
 
-	mu sync.Mutex // guards ix, loaded and latest: the index is not safe for concurrent use
-	ix *dedupe.Index
+	mu   sync.Mutex // guards ix, loaded and latest: the index is not safe for concurrent use
+	ix   *dedupe.Index
+	opts dedupe.Options
 	// loaded is set once ix holds the stored items of the window.
 	loaded bool
 	window time.Duration
@@ -60,6 +62,7 @@ func newPipeline(cfg *Config, db *storage.DB, log *slog.Logger) *pipeline {
 		log:    log,
 		now:    time.Now,
 		ix:     dedupe.New(dedupeOptions(cfg)),
+		opts:   dedupeOptions(cfg),
 		window: cfg.Dedupe.Window.Duration,
 		wake:   make(chan struct{}, 1),
 		states: map[string]aggregator.FeedState{},
@@ -164,12 +167,25 @@ func (p *pipeline) loadIndexLocked() error {
 		return fmt.Errorf("rebuild dedupe index: %w", err)
 	}
 	p.latest = minTime(latest, p.now())
-	if err := p.db.Recent(p.latest.Add(-p.window), func(it aggregator.Item, m aggregator.Membership) error {
-		p.ix.Restore(it, m)
+	var items []aggregator.Item
+	var ms []aggregator.Membership
+	restore := func() {
+		for i, pr := range prepareAll(p.opts, items) {
+			p.ix.RestorePrepared(pr, ms[i])
+		}
+		items, ms = items[:0], ms[:0]
+	}
+	err = p.db.Recent(p.horizon(), func(it aggregator.Item, m aggregator.Membership) error {
+		items, ms = append(items, it), append(ms, m)
+		if len(items) == clusterChunk {
+			restore()
+		}
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("rebuild dedupe index: %w", err)
 	}
+	restore()
 	p.loaded = true
 	return nil
 }
@@ -244,19 +260,39 @@ func (p *pipeline) clusterLocked(items []aggregator.Item) error {
 			p.latest = t
 		}
 	}
-	// Keep a second window of history, so that items fetched a little out
-	// of time order still find their stories.
-	p.ix.Expire(p.latest.Add(-p.window))
+	p.ix.Expire(p.latest.Add(-p.window)) // keeps items from p.horizon() on
 	ms := make([]aggregator.Membership, 0, len(items))
 	reps := map[string]string{}
-	for _, it := range items {
-		m, rep := p.ix.Add(it)
+	for _, pr := range prepareAll(p.opts, items) {
+		m, rep := p.ix.AddPrepared(pr)
 		ms = append(ms, m)
 		if rep != "" {
 			reps[m.Cluster] = rep
 		}
 	}
 	return p.db.SaveClusters(ms, reps, now)
+}
+
+// horizon is the oldest item time the index keeps: two windows before the
+// newest item, so that items fetched a little out of time order (a feed
+// that was down, a slow publisher) still find their stories.
+func (p *pipeline) horizon() time.Time { return p.latest.Add(-2 * p.window) }
+
+// prepareAll extracts the items' terms on every core: the half of
+// clustering that needs no index state.
+func prepareAll(opts dedupe.Options, items []aggregator.Item) []dedupe.Prepared {
+	out := make([]dedupe.Prepared, len(items))
+	workers := min(runtime.GOMAXPROCS(0), len(items)/64+1)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(items); i += workers {
+				out[i] = dedupe.Prepare(opts, items[i])
+			}
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 func minTime(a, b time.Time) time.Time {
