@@ -44,11 +44,26 @@ type Prepared struct {
 }
 
 // Prepare extracts the terms of it for an index made with opts. It is safe to
-// call from several goroutines at once.
+// call from several goroutines at once; a goroutine preparing many items
+// should use a Preparer, which reuses its buffers.
 func Prepare(opts Options, it aggregator.Item) Prepared {
-	o := opts.withDefaults()
-	var sc scratch
-	return Prepared{it: it, opts: o, f: extract(&o, it, &sc)}
+	return NewPreparer(opts).Prepare(it)
+}
+
+// Preparer prepares items for an index made with the same options,
+// reusing its buffers from one item to the next. It is not safe for
+// concurrent use: give each goroutine its own.
+type Preparer struct {
+	opts Options
+	sc   scratch
+}
+
+// NewPreparer returns a Preparer for indexes made with opts.
+func NewPreparer(opts Options) *Preparer { return &Preparer{opts: opts.withDefaults()} }
+
+// Prepare extracts the terms of it.
+func (p *Preparer) Prepare(it aggregator.Item) Prepared {
+	return Prepared{it: it, opts: p.opts, f: extract(&p.opts, it, &p.sc)}
 }
 
 // AddPrepared is Add for a prepared item.

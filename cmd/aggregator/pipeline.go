@@ -286,8 +286,9 @@ func prepareAll(opts dedupe.Options, items []aggregator.Item) []dedupe.Prepared 
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
+			pr := dedupe.NewPreparer(opts)
 			for i := w; i < len(items); i += workers {
-				out[i] = dedupe.Prepare(opts, items[i])
+				out[i] = pr.Prepare(items[i])
 			}
 		})
 	}
