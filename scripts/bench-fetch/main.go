@@ -103,7 +103,7 @@ func run() error {
 	}
 
 	var full, notModified []time.Duration
-	var peak int64
+	var peak, dbSize int64
 	for r := range *rounds {
 		db := filepath.Join(dir, fmt.Sprintf("bench-%d.db", r))
 		var extra []string
@@ -126,6 +126,9 @@ func run() error {
 		}
 		notModified = append(notModified, d)
 		peak = max(peak, rss)
+		if fi, err := os.Stat(db); err == nil {
+			dbSize = fi.Size()
+		}
 		os.Remove(db)
 	}
 	fullD, nmD := medianDur(full), medianDur(notModified)
@@ -133,7 +136,7 @@ func run() error {
 	fmt.Printf("gofeed parse only:   %8.0f items/s (median of %d, %d cores)\n", parseRate, *rounds, runtime.GOMAXPROCS(0))
 	fmt.Printf("full pass:           %8.0f items/s, %6.0f fetches/s, %s (median of %d)\n", ingestRate, float64(*nFeeds)/fullD.Seconds(), fullD.Round(time.Millisecond), *rounds)
 	fmt.Printf("all-304 pass:        %s = %.1f%% of a full pass\n", nmD.Round(time.Millisecond), 100*nmD.Seconds()/fullD.Seconds())
-	fmt.Printf("peak RSS:            %.0f MB\n", float64(peak)/1e6)
+	fmt.Printf("peak RSS:            %.0f MB (database file %.0f MB, mapped)\n", float64(peak)/1e6, float64(dbSize)/1e6)
 	fmt.Printf("ingest / parse-only: %.2f\n", ingestRate/parseRate)
 	return nil
 }
