@@ -8,32 +8,12 @@ import (
 
 	"aggregator/dedupe"
 	"aggregator/dedupe/score"
+	"aggregator/internal/shareddata"
 )
-
-// sharedData finds shared/data by walking up from the working directory
-// (CI clones the repository with shared/ beside it).
-func sharedData(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "data")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("shared/data not found in any parent of the working directory: clone the shared folder beside the repository")
-		}
-		dir = parent
-	}
-}
 
 func loadSet(t testing.TB, name string) []score.Item {
 	t.Helper()
-	f, err := os.Open(filepath.Join(sharedData(t), "dedupe", name))
+	f, err := os.Open(filepath.Join(shareddata.TestDir(t), "dedupe", name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"aggregator"
 	"aggregator/fetcher"
+	"aggregator/internal/shareddata"
 
 	"github.com/mmcdole/gofeed"
 )
@@ -29,7 +30,7 @@ import (
 // HTML with an <img>, as news feeds do.
 func benchFeed(b *testing.B) []byte {
 	b.Helper()
-	f, err := os.Open(filepath.Join(sharedData(b), "dedupe", "dev-rich.jsonl"))
+	f, err := os.Open(filepath.Join(shareddata.TestDir(b), "dedupe", "dev-rich.jsonl"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func BenchmarkIngest(b *testing.B) {
 		"simplepie-100":  "rss2/simplepie__feed_rss-2.0_for_file_mock.xml",
 		"miniflux-large": "rss2/miniflux__large_rss.xml",
 	} {
-		body, err := os.ReadFile(filepath.Join(sharedData(b), "feeds", file))
+		body, err := os.ReadFile(filepath.Join(shareddata.TestDir(b), "feeds", file))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"aggregator/fetcher"
+	"aggregator/internal/shareddata"
 )
 
 // expectRE matches the feedparser expectations this test can check: the
@@ -51,7 +52,7 @@ func pyUnescape(t *testing.T, s string) string {
 // expectations for the corpus's charset cases: legacy charsets declared in
 // the document, overridden by the HTTP header, or undeclared.
 func TestCorpusCharsets(t *testing.T) {
-	dir := filepath.Join(sharedData(t), "feeds")
+	dir := filepath.Join(shareddata.TestDir(t), "feeds")
 	rows := readManifest(t, dir)
 	srv, _ := serveCorpus(t, dir, rows)
 	c := newClient(t, fetcher.Options{})

@@ -19,6 +19,7 @@ import (
 
 	"aggregator"
 	"aggregator/fetcher"
+	"aggregator/internal/shareddata"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -95,7 +96,7 @@ func serveCorpus(t testing.TB, dir string, rows []manifestRow) (*httptest.Server
 // verdict for every document (including the malformed ones) is pinned by
 // that golden file. Nothing may panic or hang.
 func TestCorpus(t *testing.T) {
-	dir := filepath.Join(sharedData(t), "feeds")
+	dir := filepath.Join(shareddata.TestDir(t), "feeds")
 	rows := readManifest(t, dir)
 	srv, _ := serveCorpus(t, dir, rows)
 	c := newClient(t, fetcher.Options{Concurrency: 8, PerHost: 8})

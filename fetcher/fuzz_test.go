@@ -6,12 +6,13 @@ import (
 	"testing"
 
 	"aggregator/fetcher"
+	"aggregator/internal/shareddata"
 )
 
 // FuzzDocument feeds arbitrary bodies and Content-Types through the
 // document path: it must never panic, and errors must be ours.
 func FuzzDocument(f *testing.F) {
-	dir := filepath.Join(sharedData(f), "feeds")
+	dir := filepath.Join(shareddata.TestDir(f), "feeds")
 	for _, sub := range []string{"malformed", "encoding", "jsonfeed", "atom03"} {
 		entries, _ := os.ReadDir(filepath.Join(dir, sub))
 		for _, e := range entries {

@@ -6,18 +6,7 @@ import (
 
 	"aggregator"
 	"aggregator/fetcher"
-	"aggregator/internal/shareddata"
 )
-
-// sharedData returns ../shared/data (see internal/shareddata).
-func sharedData(t testing.TB) string {
-	t.Helper()
-	dir, err := shareddata.Dir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
 
 // fixedNow is the clock of tests that check times.
 var fixedNow = time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)

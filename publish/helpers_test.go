@@ -17,16 +17,6 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// sharedData returns ../shared/data (see internal/shareddata).
-func sharedData(t testing.TB) string {
-	t.Helper()
-	dir, err := shareddata.Dir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // richItem is one line of shared/data/dedupe/dev-rich.jsonl.
 type richItem struct {
 	ID        string    `json:"id"`
@@ -44,7 +34,7 @@ type richItem struct {
 // after their outlets.
 func realStories(t testing.TB, n, min int) []aggregator.Story {
 	t.Helper()
-	f, err := os.Open(filepath.Join(sharedData(t), "dedupe", "dev-rich.jsonl"))
+	f, err := os.Open(filepath.Join(shareddata.TestDir(t), "dedupe", "dev-rich.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/mmcdole/gofeed"
 
 	"aggregator"
+	"aggregator/internal/shareddata"
 	"aggregator/storage"
 )
 
@@ -52,7 +53,7 @@ func bigDB(b *testing.B, n int) (*storage.DB, time.Time) {
 // refDoc parses the yardstick document for ingest throughput: a real
 // RSS feed (lobste.rs, 25 items) from the shared data set.
 func refDoc(b *testing.B) ([]byte, []aggregator.Item) {
-	raw, err := os.ReadFile(filepath.Join(sharedData(b), "feeds", "rss2", "rss-funnel__lobste.rs.xml"))
+	raw, err := os.ReadFile(filepath.Join(shareddata.TestDir(b), "feeds", "rss2", "rss-funnel__lobste.rs.xml"))
 	if err != nil {
 		b.Fatal(err)
 	}

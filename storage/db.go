@@ -260,17 +260,7 @@ func (db *DB) LastChange() (time.Time, error) {
 // update runs fn in a write transaction, records the change time in it,
 // and bumps Version once it has committed.
 func (db *DB) update(fn func(tx *bolt.Tx) error) error {
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		if err := fn(tx); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketMeta).Put(keyLastChange, appendTime(nil, time.Now()))
-	})
-	if err != nil {
-		return err
-	}
-	db.version.Add(1)
-	return nil
+	return db.commit(db.bolt.Update, fn)
 }
 
 // batch is update for writers that run concurrently (one per fetched
@@ -279,7 +269,14 @@ func (db *DB) update(fn func(tx *bolt.Tx) error) error {
 // with the others. fn may run more than once (when another fn of its batch
 // fails) and must be idempotent: reset what it computes at its start.
 func (db *DB) batch(fn func(tx *bolt.Tx) error) error {
-	err := db.bolt.Batch(func(tx *bolt.Tx) error {
+	return db.commit(db.bolt.Batch, fn)
+}
+
+// commit runs fn through a bbolt write method (Update or Batch), records
+// the change time in the same transaction and bumps Version once it has
+// committed.
+func (db *DB) commit(write func(func(*bolt.Tx) error) error, fn func(tx *bolt.Tx) error) error {
+	err := write(func(tx *bolt.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}

@@ -33,17 +33,6 @@ func mustOpenDB(t testing.TB) *storage.DB {
 	return db
 }
 
-// sharedData finds ../shared/data by walking up from the working
-// directory, as CI clones the repository with shared/ beside it.
-func sharedData(t testing.TB) string {
-	t.Helper()
-	dir, err := shareddata.Dir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // parsedFixtures caches the gofeed items of the shared RSS 2.0 fixtures:
 // parsing them all takes a second under -race, and every test wants them.
 var parsedFixtures = sync.OnceValues(func() ([]*gofeed.Item, error) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"testing"
 )
 
 // ErrNotFound says shared/data is in no parent of the working directory.
@@ -40,4 +41,15 @@ func Path(elem ...string) (string, error) {
 		return "", err
 	}
 	return filepath.Join(append([]string{dir}, elem...)...), nil
+}
+
+// TestDir is Dir for tests and benchmarks: it fails tb when shared/data
+// cannot be found.
+func TestDir(tb testing.TB) string {
+	tb.Helper()
+	dir, err := Dir()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return dir
 }
