@@ -69,14 +69,24 @@ func (it Item) Identity() string {
 }
 
 // ItemID is the storage key of the item with the given identity in the named
-// feed: 16 hex digits of a SHA-256, stable across runs and machines.
+// feed, stable across runs and machines: 4 hex digits of a SHA-256 of the
+// feed name, then 16 of the feed name and identity. The feed prefix keeps
+// one feed's items side by side in storage's ID index, so storing a
+// fetched feed rewrites a page or two of it instead of one page per item.
 func ItemID(feed, identity string) string {
+	f := sha256.Sum256([]byte(feed))
 	h := sha256.New()
 	h.Write([]byte(feed))
 	h.Write([]byte{0})
 	h.Write([]byte(identity))
-	return hex.EncodeToString(h.Sum(nil)[:8])
+	var id [itemIDLen / 2]byte
+	copy(id[:], f[:2])
+	copy(id[2:], h.Sum(nil))
+	return hex.EncodeToString(id[:])
 }
+
+// itemIDLen is the length of an ItemID in hex digits.
+const itemIDLen = 20
 
 // ContentHash is a short digest of the given text fields, used both as the
 // identity of items with neither GUID nor link and to notice edits.

@@ -51,8 +51,11 @@ func TestItemIdentity(t *testing.T) {
 	if other.ID == guid.ID {
 		t.Error("the same GUID in two feeds must be two stored items (clustered together, not merged)")
 	}
-	if len(guid.ID) != 16 {
-		t.Errorf("ID %q is not 16 hex digits", guid.ID)
+	if len(guid.ID) != 20 {
+		t.Errorf("ID %q is not 20 hex digits", guid.ID)
+	}
+	if guid.ID[:4] != norm(aggregator.Item{GUID: "g-2"}).ID[:4] {
+		t.Errorf("items of one feed must share the ID prefix: %s, %s", guid.ID, norm(aggregator.Item{GUID: "g-2"}).ID)
 	}
 }
 

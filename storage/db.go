@@ -14,8 +14,13 @@ import (
 )
 
 // SchemaVersion is the layout version this package writes. Files with a
-// lower version are migrated on Open; files with a higher one are refused.
-const SchemaVersion = 1
+// lower version are migrated on Open where a migration exists; files with a
+// higher one are refused.
+//
+// Version 2 changed the item IDs (aggregator.ItemID gained a feed prefix)
+// and has no migration: version 1 was only ever written by development
+// builds.
+const SchemaVersion = 2
 
 // defaultTimeout is how long Open waits for another process's lock.
 const defaultTimeout = 2 * time.Second
@@ -52,6 +57,12 @@ var (
 		bucketItemTime, bucketMemTime, bucketClusters, bucketClusterPub, bucketTombstones,
 		bucketPending,
 	}
+
+	// timeOrdered are the buckets keyed by item time (within a feed for
+	// feeditems): new items land at or near their end, so their pages are
+	// filled almost full before they split instead of bbolt's default half,
+	// which halves the file and the pages a pass writes.
+	timeOrdered = [][]byte{bucketItemTime, bucketMemTime, bucketPending, bucketFeedItems}
 
 	keySchema     = []byte("schema")
 	keyLastChange = []byte("last_change")
@@ -209,7 +220,7 @@ func schemaError(v uint32) error {
 		return fmt.Errorf("%w: file has schema version %d, this program reads up to %d (upgrade aggregator)",
 			ErrSchema, v, SchemaVersion)
 	}
-	return fmt.Errorf("%w: file has schema version %d, which this program cannot migrate (current %d)",
+	return fmt.Errorf("%w: file has schema version %d from a development build, which this program cannot migrate (current %d): move the file aside and fetch again",
 		ErrSchema, v, SchemaVersion)
 }
 
@@ -260,23 +271,12 @@ func (db *DB) LastChange() (time.Time, error) {
 // update runs fn in a write transaction, records the change time in it,
 // and bumps Version once it has committed.
 func (db *DB) update(fn func(tx *bolt.Tx) error) error {
-	return db.commit(db.bolt.Update, fn)
-}
-
-// batch is update for writers that run concurrently (one per fetched
-// feed): bbolt coalesces the calls of a few milliseconds into one
-// transaction and one fsync, while each fn still commits all or nothing
-// with the others. fn may run more than once (when another fn of its batch
-// fails) and must be idempotent: reset what it computes at its start.
-func (db *DB) batch(fn func(tx *bolt.Tx) error) error {
-	return db.commit(db.bolt.Batch, fn)
-}
-
-// commit runs fn through a bbolt write method (Update or Batch), records
-// the change time in the same transaction and bumps Version once it has
-// committed.
-func (db *DB) commit(write func(func(*bolt.Tx) error) error, fn func(tx *bolt.Tx) error) error {
-	err := write(func(tx *bolt.Tx) error {
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		for _, name := range timeOrdered {
+			if b := tx.Bucket(name); b != nil {
+				b.FillPercent = timeOrderedFill
+			}
+		}
 		if err := fn(tx); err != nil {
 			return err
 		}
@@ -288,6 +288,10 @@ func (db *DB) commit(write func(func(*bolt.Tx) error) error, fn func(tx *bolt.Tx
 	db.version.Add(1)
 	return nil
 }
+
+// timeOrderedFill is the page fill of the timeOrdered buckets. Not 1.0:
+// an item dated between two stored ones would split a full page.
+const timeOrderedFill = 0.9
 
 // view runs fn in a read transaction. Buckets are nil in a read-only
 // database nobody has initialised; readers treat that as empty.

@@ -156,8 +156,8 @@ type SaveResult struct {
 
 // SaveFetch stores one fetched feed in one write transaction: its new
 // fetch state and its items, so a crash can never keep one without the
-// other. Calls made at the same moment from several goroutines may share
-// that transaction, which saves an fsync per feed.
+// other. To store many feeds, SaveFetches shares one transaction (and its
+// fsync) among them.
 //
 // Items are keyed by Item.ID and must belong to st.Name (an empty
 // Item.Feed is set to it). A new ID is stored as given: the caller sets
@@ -167,74 +167,137 @@ type SaveResult struct {
 // tombstoned ID is skipped. st.TotalItems is set to the feed's stored item
 // count.
 func (db *DB) SaveFetch(st aggregator.FeedState, items []aggregator.Item) (SaveResult, error) {
-	if st.Name == "" || strings.IndexByte(st.Name, 0) >= 0 {
-		return SaveResult{}, fmt.Errorf("save fetch: invalid feed name %q", st.Name)
-	}
-	for i := range items {
-		if items[i].ID == "" {
-			return SaveResult{}, fmt.Errorf("save fetch %q: item %d has no ID", st.Name, i)
+	res, errs := db.SaveFetches([]Fetched{{State: st, Items: items}})
+	return res[0], errs[0]
+}
+
+// Fetched is one feed's fetch for SaveFetches: its new state and the items
+// the feed gave (none for an unchanged or failed fetch).
+type Fetched struct {
+	State aggregator.FeedState
+	Items []aggregator.Item
+}
+
+// SaveFetches stores several fetched feeds, each as SaveFetch would, in
+// one write transaction: a fetch pass of thousands of feeds pays for tens
+// of commits, not thousands. Each feed is still all or nothing: when the
+// shared transaction fails, the feeds are stored one by one, so that one
+// feed's error (reported at its index) costs the others nothing.
+func (db *DB) SaveFetches(fs []Fetched) ([]SaveResult, []error) {
+	res := make([]SaveResult, len(fs))
+	errs := make([]error, len(fs))
+	var valid []int
+	for i := range fs {
+		if err := checkFetched(&fs[i]); err != nil {
+			errs[i] = err
+			continue
 		}
-		if items[i].Feed != "" && items[i].Feed != st.Name {
-			return SaveResult{}, fmt.Errorf("save fetch %q: item %s belongs to feed %q", st.Name, items[i].ID, items[i].Feed)
-		}
+		valid = append(valid, i)
 	}
-	var res SaveResult
-	// Concurrent fetches share a transaction (and its fsync): see batch.
-	err := db.batch(func(tx *bolt.Tx) error {
-		res = SaveResult{}
-		var (
-			feedB = tx.Bucket(bucketFeedItems)
-			tombB = tx.Bucket(bucketTombstones)
-			seen  = make(map[string]struct{}, len(items))
-		)
-		for i := range items {
-			it := items[i]
-			if _, dup := seen[it.ID]; dup {
-				continue
-			}
-			seen[it.ID] = struct{}{}
-			it.Feed = st.Name
-			if tombB.Get([]byte(it.ID)) != nil {
-				res.Deleted++
-				continue
-			}
-			ref, ok := lookup(tx, it.ID)
-			if !ok {
-				if err := putItem(tx, &it); err != nil {
-					return err
-				}
-				if err := feedB.Put(feedItemKey(st.Name, itemTimeKey(&it)), nil); err != nil {
-					return err
-				}
-				if err := tx.Bucket(bucketPending).Put(itemTimeKey(&it), nil); err != nil {
-					return err
-				}
-				res.New = append(res.New, it)
-				continue
-			}
-			if ref.hash == it.Hash {
-				res.Unchanged++
-				continue
-			}
-			prev, err := decodeItem(tx.Bucket(bucketItemTime).Get(ref.key))
+	if len(valid) == 0 {
+		return res, errs
+	}
+	err := db.update(func(tx *bolt.Tx) error {
+		for _, i := range valid {
+			r, err := saveFetchTx(tx, fs[i].State, fs[i].Items)
 			if err != nil {
-				return fmt.Errorf("item %s: %w", it.ID, err)
+				return fmt.Errorf("save fetch %q: %w", fs[i].State.Name, err)
 			}
-			it.FirstSeen = prev.FirstSeen
-			if err := replaceItem(tx, ref.key, &it); err != nil {
-				return fmt.Errorf("item %s: %w", it.ID, err)
-			}
-			res.Updated = append(res.Updated, it)
+			res[i] = r
 		}
-		n, err := addFeedCount(tx, st.Name, len(res.New))
-		if err != nil {
-			return err
-		}
-		st.TotalItems = int(n)
-		return putFeedState(tx, &st)
+		return nil
 	})
+	if err == nil {
+		return res, errs
+	}
+	if len(valid) == 1 {
+		res[valid[0]], errs[valid[0]] = SaveResult{}, err
+		return res, errs
+	}
+	for _, i := range valid {
+		res[i] = SaveResult{}
+		err := db.update(func(tx *bolt.Tx) error {
+			r, err := saveFetchTx(tx, fs[i].State, fs[i].Items)
+			res[i] = r
+			return err
+		})
+		if err != nil {
+			res[i], errs[i] = SaveResult{}, fmt.Errorf("save fetch %q: %w", fs[i].State.Name, err)
+		}
+	}
+	return res, errs
+}
+
+func checkFetched(f *Fetched) error {
+	st := &f.State
+	if st.Name == "" || strings.IndexByte(st.Name, 0) >= 0 {
+		return fmt.Errorf("save fetch: invalid feed name %q", st.Name)
+	}
+	for i := range f.Items {
+		if f.Items[i].ID == "" {
+			return fmt.Errorf("save fetch %q: item %d has no ID", st.Name, i)
+		}
+		if f.Items[i].Feed != "" && f.Items[i].Feed != st.Name {
+			return fmt.Errorf("save fetch %q: item %s belongs to feed %q", st.Name, f.Items[i].ID, f.Items[i].Feed)
+		}
+	}
+	return nil
+}
+
+// saveFetchTx is SaveFetch's work inside tx.
+func saveFetchTx(tx *bolt.Tx, st aggregator.FeedState, items []aggregator.Item) (SaveResult, error) {
+	var res SaveResult
+	var (
+		feedB = tx.Bucket(bucketFeedItems)
+		tombB = tx.Bucket(bucketTombstones)
+		seen  = make(map[string]struct{}, len(items))
+	)
+	for i := range items {
+		it := items[i]
+		if _, dup := seen[it.ID]; dup {
+			continue
+		}
+		seen[it.ID] = struct{}{}
+		it.Feed = st.Name
+		if tombB.Get([]byte(it.ID)) != nil {
+			res.Deleted++
+			continue
+		}
+		ref, ok := lookup(tx, it.ID)
+		if !ok {
+			if err := putItem(tx, &it); err != nil {
+				return SaveResult{}, err
+			}
+			if err := feedB.Put(feedItemKey(st.Name, itemTimeKey(&it)), nil); err != nil {
+				return SaveResult{}, err
+			}
+			if err := tx.Bucket(bucketPending).Put(itemTimeKey(&it), nil); err != nil {
+				return SaveResult{}, err
+			}
+			res.New = append(res.New, it)
+			continue
+		}
+		if ref.hash == it.Hash {
+			res.Unchanged++
+			continue
+		}
+		prev, err := decodeItem(tx.Bucket(bucketItemTime).Get(ref.key))
+		if err != nil {
+			return SaveResult{}, fmt.Errorf("item %s: %w", it.ID, err)
+		}
+		it.FirstSeen = prev.FirstSeen
+		if err := replaceItem(tx, ref.key, &it); err != nil {
+			return SaveResult{}, fmt.Errorf("item %s: %w", it.ID, err)
+		}
+		res.Updated = append(res.Updated, it)
+	}
+	n, err := addFeedCount(tx, st.Name, len(res.New))
 	if err != nil {
-		return SaveResult{}, fmt.Errorf("save fetch %q: %w", st.Name, err)
+		return SaveResult{}, err
+	}
+	st.TotalItems = int(n)
+	if err := putFeedState(tx, &st); err != nil {
+		return SaveResult{}, err
 	}
 	return res, nil
 }

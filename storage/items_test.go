@@ -118,6 +118,52 @@ func TestSaveFetchRejects(t *testing.T) {
 	}
 }
 
+// TestSaveFetches stores a pass's worth of feeds in one call: each feed is
+// stored as SaveFetch would, a rejected one costs the others nothing, and
+// an item-less fetch stores its state alone.
+func TestSaveFetches(t *testing.T) {
+	db := mustOpenDB(t)
+	real := realItems(t, "x", t0)
+	a := synthItems(real, "a", 30, t0)
+	c := synthItems(real, "c", 20, t0)
+	mustSave(t, db, "c", c[:5])
+	v0 := db.Version()
+	res, errs := db.SaveFetches([]storage.Fetched{
+		{State: aggregator.FeedState{Name: "a", ETag: `"a1"`}, Items: a},
+		{State: aggregator.FeedState{Name: "b"}, Items: a[:1]}, // feed a's item: rejected
+		{State: aggregator.FeedState{Name: "c"}, Items: c},
+		{State: aggregator.FeedState{Name: "d", LastResult: "unchanged"}},
+	})
+	if db.Version() != v0+1 {
+		t.Errorf("Version went from %d to %d; want one commit", v0, db.Version())
+	}
+	for i, want := range []struct {
+		new, unchanged int
+		err            bool
+	}{{30, 0, false}, {0, 0, true}, {15, 5, false}, {0, 0, false}} {
+		if (errs[i] != nil) != want.err {
+			t.Errorf("fetch %d: err = %v, want error %v", i, errs[i], want.err)
+		}
+		if len(res[i].New) != want.new || res[i].Unchanged != want.unchanged {
+			t.Errorf("fetch %d: %d new, %d unchanged; want %d, %d", i, len(res[i].New), res[i].Unchanged, want.new, want.unchanged)
+		}
+	}
+	states, err := db.FeedStates()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if states["a"].ETag != `"a1"` || states["a"].TotalItems != 30 || states["c"].TotalItems != 20 || states["d"].LastResult != "unchanged" {
+		t.Errorf("states = %+v", states)
+	}
+	if _, ok := states["b"]; ok {
+		t.Error("the rejected fetch left a feed state behind")
+	}
+	pending, err := db.Pending(1000)
+	if err != nil || len(pending) != 50 {
+		t.Errorf("Pending = %d items, %v; want 50", len(pending), err)
+	}
+}
+
 func TestFeedStates(t *testing.T) {
 	db := mustOpenDB(t)
 	want := aggregator.FeedState{

@@ -210,6 +210,7 @@ func TestOpenSchema(t *testing.T) {
 		{"current version", func(t *testing.T) string { return writeRawDB(t, version(storage.SchemaVersion), "meta") }, ""},
 		{"newer version", func(t *testing.T) string { return writeRawDB(t, version(storage.SchemaVersion+1), "meta") }, "upgrade aggregator"},
 		{"unknown older version", func(t *testing.T) string { return writeRawDB(t, version(0), "meta") }, "cannot migrate"},
+		{"development version 1", func(t *testing.T) string { return writeRawDB(t, version(1), "meta") }, "move the file aside"},
 		{"malformed version", func(t *testing.T) string { return writeRawDB(t, []byte("x"), "meta") }, "malformed"},
 		{"another program's file", func(t *testing.T) string { return writeRawDB(t, nil, "widgets") }, "not an aggregator database"},
 	}

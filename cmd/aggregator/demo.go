@@ -82,26 +82,24 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	for _, f := range cfg.feeds() {
 		jobs = append(jobs, fetcher.Job{Feed: f})
 	}
-	var mu sync.Mutex
-	var done []outcome
+	var done []outcome // appended to on the ingester's goroutine only
 	t0 := time.Now()
+	ing := p.startIngest()
 	fetcher.New(fetcherOptions(&cfg)).FetchAll(ctx, jobs, func(r fetcher.Result) {
-		o := p.ingest(r)
-		mu.Lock()
-		done = append(done, o)
-		mu.Unlock()
+		ing.store(r, func(o outcome) { done = append(done, o) })
 	})
-	if err := p.flushStates(); err != nil {
-		return err
-	}
+	ing.close()
+	t := passTimes{fetch: time.Since(t0)}
+	t1 := time.Now()
 	if err := p.clusterPending(); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	t.cluster = time.Since(t1)
 	fmt.Fprintf(e.stdout, "Fetched %d sample outlets from %s:\n", len(done), feedBase)
-	printSummary(e.stdout, done, nil, time.Since(t0), false)
+	printSummary(e.stdout, done, nil, t, false)
 	if err := printDemoStories(e.stdout, db); err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"aggregator"
@@ -95,20 +94,19 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 
 	client := fetcher.New(fetcherOptions(cfg))
 	prog := newProgress(e.stderr, len(jobs))
-	var mu sync.Mutex
-	var done []outcome
+	var done []outcome // appended to on the ingester's goroutine only
 	start := time.Now()
+	ing := p.startIngest()
 	client.FetchAll(ctx, jobs, func(r fetcher.Result) {
-		o := p.ingest(r)
-		mu.Lock()
-		done = append(done, o)
-		prog.step(o)
-		mu.Unlock()
+		ing.store(r, func(o outcome) {
+			done = append(done, o)
+			prog.step(o)
+		})
 	})
+	ing.close()
 	prog.finish()
-	if err := p.flushStates(); err != nil {
-		return err
-	}
+	t := passTimes{fetch: time.Since(start)}
+	clusterStart := time.Now()
 	// Cluster the pass's new items (and any an interrupted run left) in
 	// time order, even when interrupted: what was stored gets its stories.
 	if err := p.clusterPending(); err != nil {
@@ -117,7 +115,8 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("fetch interrupted after %d of %d feeds: %w", len(done), len(jobs), err)
 	}
-	printSummary(e.stdout, done, skipped, time.Since(start), *quiet)
+	t.cluster = time.Since(clusterStart)
+	printSummary(e.stdout, done, skipped, t, *quiet)
 	return nil
 }
 
@@ -141,8 +140,12 @@ func fetcherOptions(cfg *Config) fetcher.Options {
 	return o
 }
 
+// passTimes splits a pass's wall time into its two phases: fetching
+// (download, parse, store) and clustering the new items.
+type passTimes struct{ fetch, cluster time.Duration }
+
 // printSummary writes one line per feed, then the totals.
-func printSummary(w io.Writer, done, skipped []outcome, elapsed time.Duration, quiet bool) {
+func printSummary(w io.Writer, done, skipped []outcome, t passTimes, quiet bool) {
 	slices.SortFunc(done, func(a, b outcome) int { return cmp.Compare(a.feed, b.feed) })
 	var nNew, nItems, nUnchanged, nFailed int
 	var bytes int64
@@ -188,11 +191,11 @@ func printSummary(w io.Writer, done, skipped []outcome, elapsed time.Duration, q
 		}
 	}
 	fmt.Fprintf(w, "%d feeds fetched in %s: %d with new content (%d new items), %d unchanged, %d failed",
-		len(done), elapsed.Round(time.Millisecond), nNew, nItems, nUnchanged, nFailed)
+		len(done), t.fetch.Round(time.Millisecond), nNew, nItems, nUnchanged, nFailed)
 	if nSkipped > 0 {
 		fmt.Fprintf(w, ", %d skipped", nSkipped)
 	}
-	fmt.Fprintf(w, "; %s received\n", humanBytes(bytes))
+	fmt.Fprintf(w, "; %s received; clustered in %s\n", humanBytes(bytes), t.cluster.Round(time.Millisecond))
 }
 
 func oneLine(err error) string {

@@ -41,11 +41,6 @@ type pipeline struct {
 	// the clock, so that archives and backfills cluster like live news.
 	latest time.Time
 
-	// states holds the fetch states of results without items until
-	// flushStates writes them together.
-	statesMu sync.Mutex
-	states   map[string]aggregator.FeedState
-
 	// wake tells the clusterer goroutine (runClusterer) that items are
 	// pending.
 	wake chan struct{}
@@ -65,28 +60,7 @@ func newPipeline(cfg *Config, db *storage.DB, log *slog.Logger) *pipeline {
 		opts:   dedupeOptions(cfg),
 		window: cfg.Dedupe.Window.Duration,
 		wake:   make(chan struct{}, 1),
-		states: map[string]aggregator.FeedState{},
 	}
-}
-
-// stateBatch is how many gathered fetch states make ingest write them.
-const stateBatch = 256
-
-// flushStates writes the gathered fetch states in one transaction.
-func (p *pipeline) flushStates() error {
-	p.statesMu.Lock()
-	if len(p.states) == 0 {
-		p.statesMu.Unlock()
-		return nil
-	}
-	states := make([]aggregator.FeedState, 0, len(p.states))
-	for _, st := range p.states {
-		states = append(states, st)
-	}
-	clear(p.states)
-	p.statesMu.Unlock()
-	slices.SortFunc(states, func(a, b aggregator.FeedState) int { return cmp.Compare(a.Name, b.Name) })
-	return p.db.PutFeedStates(states)
 }
 
 // clusterChunk is how many pending items one clustering transaction takes.
@@ -202,42 +176,107 @@ type outcome struct {
 	state   aggregator.FeedState
 }
 
-// ingest stores one fetch result; its new items wait in the pending index
-// for clusterPending. It is safe for concurrent use: fetch workers call it
-// as results arrive.
-func (p *pipeline) ingest(r fetcher.Result) outcome {
-	o := outcome{feed: r.Feed.Name, status: r.Status, err: r.Err, bytes: r.Bytes, dur: r.Duration, state: r.State}
-	if r.Status != fetcher.StatusOK || len(r.Items) == 0 {
-		// Nothing to store but the state: gather it with others (a pass
-		// where most feeds answer 304 then costs a few commits, not one
-		// per feed). Losing it in a crash only means an early refetch.
-		p.statesMu.Lock()
-		p.states[r.State.Name] = r.State
-		full := len(p.states) >= stateBatch
-		p.statesMu.Unlock()
-		if full {
-			if err := p.flushStates(); err != nil {
-				o.status, o.err = fetcher.StatusFailed, fmt.Errorf("store state: %w", err)
+// An ingester stores fetch results on one goroutine. Fetch workers hand
+// their results over and go on fetching; the writer stores everything
+// that queued up while it was committing in one transaction. A pass over
+// thousands of feeds thus costs tens of commits (and fsyncs) instead of
+// one per feed, and no worker waits for the disk: the commits grow as the
+// disk gets slower. New items wait in storage's pending index for
+// clusterPending.
+type ingester struct {
+	p    *pipeline
+	in   chan ingestJob
+	done chan struct{}
+}
+
+type ingestJob struct {
+	r      fetcher.Result
+	report func(outcome)
+}
+
+const (
+	// ingestQueue is how many results may wait for the writer before
+	// fetch workers block: it bounds the parsed items held in memory.
+	ingestQueue = 64
+	// ingestGroup caps the items of one transaction, so that a backlog
+	// still commits (and frees its memory) in steps.
+	ingestGroup = 16384
+)
+
+// startIngest starts the writer goroutine; close stops it.
+func (p *pipeline) startIngest() *ingester {
+	g := &ingester{p: p, in: make(chan ingestJob, ingestQueue), done: make(chan struct{})}
+	go g.run()
+	return g
+}
+
+// store queues r; report is called with its outcome once it is stored (or
+// failed to be), on the writer goroutine. It is safe for concurrent use.
+func (g *ingester) store(r fetcher.Result, report func(outcome)) {
+	g.in <- ingestJob{r: r, report: report}
+}
+
+// close stores what is queued, then returns. No store may follow.
+func (g *ingester) close() {
+	close(g.in)
+	<-g.done
+}
+
+func (g *ingester) run() {
+	defer close(g.done)
+	var group []ingestJob
+	for job := range g.in {
+		group = append(group[:0], job)
+		n := len(job.r.Items)
+	drain:
+		for n < ingestGroup {
+			select {
+			case j, ok := <-g.in:
+				if !ok {
+					break drain
+				}
+				group = append(group, j)
+				n += len(j.r.Items)
+			default:
+				break drain
 			}
 		}
-		return o
+		g.p.storeGroup(group)
+		clear(group) // let the stored items go
 	}
-	p.statesMu.Lock()
-	delete(p.states, r.State.Name) // this result's state supersedes it
-	p.statesMu.Unlock()
-	res, err := p.db.SaveFetch(r.State, r.Items)
-	if err != nil {
-		o.status, o.err = fetcher.StatusFailed, fmt.Errorf("store: %w", err)
-		return o
+}
+
+// storeGroup stores the results of a group in one transaction and reports
+// each one's outcome.
+func (p *pipeline) storeGroup(group []ingestJob) {
+	fs := make([]storage.Fetched, len(group))
+	for i, j := range group {
+		fs[i] = storage.Fetched{State: j.r.State}
+		if j.r.Status == fetcher.StatusOK {
+			fs[i].Items = j.r.Items
+		}
 	}
-	o.new, o.updated = len(res.New), len(res.Updated)
-	if len(res.New) > 0 {
+	res, errs := p.db.SaveFetches(fs)
+	anyNew := false
+	for i, j := range group {
+		r := j.r
+		o := outcome{feed: r.Feed.Name, status: r.Status, err: r.Err, bytes: r.Bytes, dur: r.Duration, state: r.State}
+		if err := errs[i]; err != nil {
+			o.status, o.err = fetcher.StatusFailed, fmt.Errorf("store: %w", err)
+		} else {
+			o.new, o.updated = len(res[i].New), len(res[i].Updated)
+			anyNew = anyNew || o.new > 0
+		}
+		if j.report != nil {
+			j.report(o)
+		}
+	}
+	if anyNew {
 		select {
 		case p.wake <- struct{}{}:
 		default:
 		}
 	}
-	return o
 }
 
 // clusterLocked adds items to the index in a fixed order, so the same

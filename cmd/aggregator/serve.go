@@ -131,35 +131,18 @@ func serve(ctx context.Context, e *env, cfg *Config, db *storage.DB, log *slog.L
 	wg.Go(func() {
 		// The clusterer outlives the scheduler, to cluster its last results.
 		defer func() { stopClusterer(); <-clusterDone }()
-		defer func() {
-			if err := p.flushStates(); err != nil {
-				log.Error("store fetch states", "err", err)
-			}
-		}()
+		ing := p.startIngest()
+		defer ing.close() // before the clusterer stops: its last items get clustered
 		err := sched.Run(runCtx, func(r fetcher.Result) {
-			o := p.ingest(r)
-			logOutcome(log, o)
-			if o.updated > 0 {
-				notify()
-			}
+			ing.store(r, func(o outcome) {
+				logOutcome(log, o)
+				if o.updated > 0 {
+					notify()
+				}
+			})
 		})
 		if err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("scheduler stopped", "err", err)
-		}
-	})
-	// Fetch states without items are gathered; write them every few seconds.
-	wg.Go(func() {
-		t := time.NewTicker(2 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-t.C:
-				if err := p.flushStates(); err != nil {
-					log.Error("store fetch states", "err", err)
-				}
-			}
 		}
 	})
 	// The WebSub pinger: at most one ping round at a time, after changes.

@@ -17,6 +17,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"html"
@@ -25,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"sync"
@@ -49,6 +51,7 @@ func run() error {
 	rounds := flag.Int("rounds", 3, "repetitions of each measurement (the median is reported)")
 	data := flag.String("data", "", "path of dev-rich.jsonl (default: found in ../shared)")
 	profile := flag.String("cpuprofile", "", "write CPU profiles of the first full and all-304 passes to `prefix`.full and prefix.304")
+	keep := flag.String("keep", "", "copy the last round's database to `file` for inspection (e.g. with bbolt stats)")
 	flag.Parse()
 
 	if *data == "" {
@@ -102,7 +105,7 @@ func run() error {
 		return err
 	}
 
-	var full, notModified []time.Duration
+	var full, notModified, ingest, cluster []time.Duration
 	var peak, dbSize int64
 	for r := range *rounds {
 		db := filepath.Join(dir, fmt.Sprintf("bench-%d.db", r))
@@ -110,17 +113,18 @@ func run() error {
 		if r == 0 && *profile != "" {
 			extra = []string{"--cpuprofile", *profile + ".full"}
 		}
-		d, rss, err := fetchPass(bin, cfg, db, extra...)
+		d, rss, ph, err := fetchPass(bin, cfg, db, extra...)
 		if err != nil {
 			return err
 		}
 		full = append(full, d)
+		ingest, cluster = append(ingest, ph.fetch), append(cluster, ph.cluster)
 		peak = max(peak, rss)
 		extra = []string{"--force"}
 		if r == 0 && *profile != "" {
 			extra = append(extra, "--cpuprofile", *profile+".304")
 		}
-		d, rss, err = fetchPass(bin, cfg, db, extra...)
+		d, rss, _, err = fetchPass(bin, cfg, db, extra...)
 		if err != nil {
 			return err
 		}
@@ -129,21 +133,48 @@ func run() error {
 		if fi, err := os.Stat(db); err == nil {
 			dbSize = fi.Size()
 		}
+		if *keep != "" && r == *rounds-1 {
+			if err := os.Rename(db, *keep); err != nil {
+				return fmt.Errorf("keep database: %w", err)
+			}
+		}
 		os.Remove(db)
 	}
 	fullD, nmD := medianDur(full), medianDur(notModified)
-	ingestRate := float64(*nFeeds**nItems) / fullD.Seconds()
+	ingestD, clusterD := medianDur(ingest), medianDur(cluster)
+	n := float64(*nFeeds * *nItems)
+	ingestRate, passRate := n/ingestD.Seconds(), n/fullD.Seconds()
 	fmt.Printf("gofeed parse only:   %8.0f items/s (median of %d, %d cores)\n", parseRate, *rounds, runtime.GOMAXPROCS(0))
-	fmt.Printf("full pass:           %8.0f items/s, %6.0f fetches/s, %s (median of %d)\n", ingestRate, float64(*nFeeds)/fullD.Seconds(), fullD.Round(time.Millisecond), *rounds)
+	fmt.Printf("ingest:              %8.0f items/s, %6.0f fetches/s, %s: fetched, parsed and stored (median of %d)\n", ingestRate, float64(*nFeeds)/ingestD.Seconds(), ingestD.Round(time.Millisecond), *rounds)
+	fmt.Printf("clustering:          %8.0f items/s, %s, after the fetches\n", n/clusterD.Seconds(), clusterD.Round(time.Millisecond))
+	fmt.Printf("whole pass:          %8.0f items/s, %s wall time of the process\n", passRate, fullD.Round(time.Millisecond))
 	fmt.Printf("all-304 pass:        %s = %.1f%% of a full pass\n", nmD.Round(time.Millisecond), 100*nmD.Seconds()/fullD.Seconds())
 	fmt.Printf("peak RSS:            %.0f MB (database file %.0f MB, mapped)\n", float64(peak)/1e6, float64(dbSize)/1e6)
-	fmt.Printf("ingest / parse-only: %.2f\n", ingestRate/parseRate)
+	fmt.Printf("ingest / parse-only: %.2f (whole pass / parse-only: %.2f)\n", ingestRate/parseRate, passRate/parseRate)
 	return nil
 }
 
-// fetchPass runs one "aggregator fetch" and returns its wall time and peak
-// resident memory.
-func fetchPass(bin, cfg, db string, extra ...string) (time.Duration, int64, error) {
+// phases is how "aggregator fetch" splits its pass, read off its summary.
+type phases struct{ fetch, cluster time.Duration }
+
+var summaryRE = regexp.MustCompile(`feeds fetched in (\S+): .*; clustered in (\S+)`)
+
+func parsePhases(out []byte) (phases, error) {
+	m := summaryRE.FindSubmatch(out)
+	if m == nil {
+		return phases{}, fmt.Errorf("no summary line in output:\n%s", out)
+	}
+	f, err1 := time.ParseDuration(string(m[1]))
+	c, err2 := time.ParseDuration(string(m[2]))
+	if err := errors.Join(err1, err2); err != nil {
+		return phases{}, fmt.Errorf("summary line %q: %w", m[0], err)
+	}
+	return phases{f, c}, nil
+}
+
+// fetchPass runs one "aggregator fetch" and returns its wall time, peak
+// resident memory and phases.
+func fetchPass(bin, cfg, db string, extra ...string) (time.Duration, int64, phases, error) {
 	args := append([]string{"fetch", "--quiet", "--config", cfg, "--db", db}, extra...)
 	cmd := exec.Command(bin, args...)
 	var out bytes.Buffer
@@ -152,16 +183,20 @@ func fetchPass(bin, cfg, db string, extra ...string) (time.Duration, int64, erro
 	err := cmd.Run()
 	d := time.Since(start)
 	if err != nil {
-		return 0, 0, fmt.Errorf("%v: %w\n%s", args, err, out.String())
+		return 0, 0, phases{}, fmt.Errorf("%v: %w\n%s", args, err, out.String())
 	}
 	if !bytes.Contains(out.Bytes(), []byte(" 0 failed")) {
-		return 0, 0, fmt.Errorf("pass had failures:\n%s", out.String())
+		return 0, 0, phases{}, fmt.Errorf("pass had failures:\n%s", out.String())
+	}
+	ph, err := parsePhases(out.Bytes())
+	if err != nil {
+		return 0, 0, phases{}, err
 	}
 	var rss int64
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		rss = ru.Maxrss * 1024
 	}
-	return d, rss, nil
+	return d, rss, ph, nil
 }
 
 func writeConfig(path, base string, n int) error {
