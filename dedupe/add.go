@@ -78,7 +78,8 @@ func (ix *Index) AddPrepared(p Prepared) (m aggregator.Membership, rep string) {
 	return ix.add(p.it, &f)
 }
 
-// RestorePrepared is Restore for a prepared item.
+// RestorePrepared is Restore for a prepared item; [Index.RestoreBatch]
+// restores many at once.
 func (ix *Index) RestorePrepared(p Prepared, m aggregator.Membership) {
 	if p.opts != ix.opts {
 		ix.Restore(p.it, m)
@@ -132,7 +133,8 @@ func (ix *Index) add(it aggregator.Item, fp *features) (m aggregator.Membership,
 // another order (storage gives (Time, ID) order) rebuild the same
 // clusters, representatives and document frequencies, while the IDF
 // snapshots in the centroids (and so the heaviest terms kept) can differ
-// slightly.
+// slightly. To rebuild a whole index at start-up, [Index.RestoreBatch] is
+// the same in bulk and several times faster.
 func (ix *Index) Restore(it aggregator.Item, m aggregator.Membership) {
 	if _, ok := ix.byID[hashTerm(it.ID)]; ok {
 		return
@@ -162,7 +164,8 @@ func (ix *Index) restore(it aggregator.Item, fp *features, m aggregator.Membersh
 // It also remembers each term's entry (-1: new term), so that querying
 // and inserting do not look the terms up again.
 func (ix *Index) weigh(f *features) {
-	f.ents = make([]int32, len(f.terms))
+	ix.ents = slices.Grow(ix.ents[:0], len(f.terms))[:len(f.terms)]
+	f.ents = ix.ents
 	for i := range f.terms {
 		e, ok := ix.terms[f.terms[i].h]
 		var seen int32

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -142,23 +143,143 @@ func BenchmarkAdd(b *testing.B) {
 	}
 }
 
-// BenchmarkRestore measures rebuilding an index at start-up: Restore of
-// 100k items of synthetic load, per item.
-func BenchmarkRestore(b *testing.B) {
-	items := synthetic(b, 100_000, 1)
-	ms := make([]aggregator.Membership, len(items))
-	ix := dedupe.New(dedupe.Options{})
-	for i, it := range items {
-		ms[i], _ = ix.Add(it)
+// restoreInput is what storage gives back at start-up: items in the order
+// they were clustered, with the memberships Add gave them.
+type restoreInput struct {
+	items []aggregator.Item
+	ms    []aggregator.Membership
+}
+
+// restoreInputs caches the inputs per size across sub-benchmarks: making
+// the memberships of 1M items takes Adding them all.
+var restoreInputs = map[int]restoreInput{}
+
+func restoreData(b *testing.B, n int) restoreInput {
+	if in, ok := restoreInputs[n]; ok {
+		return in
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		ix := dedupe.New(dedupe.Options{})
-		for i, it := range items {
-			ix.Restore(it, ms[i])
+	in := restoreInput{items: synthetic(b, n, 1), ms: make([]aggregator.Membership, n)}
+	ix := dedupe.New(dedupe.Options{})
+	for i, it := range in.items {
+		in.ms[i], _ = ix.Add(it)
+	}
+	restoreInputs[n] = in
+	return in
+}
+
+// restoreChunk is how many items the start-up code reads from storage
+// and prepares at a time (cmd/aggregator's clusterChunk).
+const restoreChunk = 4096
+
+// restoreEach rebuilds an index the way start-up did before RestoreBatch:
+// each chunk prepared on workers goroutines, then restored item by item.
+func restoreEach(ix *dedupe.Index, in restoreInput, workers int) {
+	for lo := 0; lo < len(in.items); lo += restoreChunk {
+		hi := min(lo+restoreChunk, len(in.items))
+		for i, p := range prepareChunk(in.items[lo:hi], workers) {
+			ix.RestorePrepared(p, in.ms[lo+i])
 		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(items)), "ns/item")
+}
+
+// restoreBatch rebuilds an index with RestoreBatch, preparing the next
+// chunk on workers goroutines while the current one is inserted.
+func restoreBatch(ix *dedupe.Index, in restoreInput, workers int) {
+	var next chan []dedupe.Prepared
+	prepare := func(lo int) {
+		next = make(chan []dedupe.Prepared, 1)
+		hi := min(lo+restoreChunk, len(in.items))
+		go func(ch chan<- []dedupe.Prepared) { ch <- prepareChunk(in.items[lo:hi], workers) }(next)
+	}
+	prepare(0)
+	for lo := 0; lo < len(in.items); lo += restoreChunk {
+		ps := <-next
+		if lo+restoreChunk < len(in.items) {
+			prepare(lo + restoreChunk)
+		}
+		ix.RestoreBatch(ps, in.ms[lo:lo+len(ps)])
+	}
+}
+
+// prepareChunk prepares items on workers goroutines, each with its own
+// Preparer.
+func prepareChunk(items []aggregator.Item, workers int) []dedupe.Prepared {
+	out := make([]dedupe.Prepared, len(items))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			p := dedupe.NewPreparer(dedupe.Options{})
+			for i := w; i < len(items); i += workers {
+				out[i] = p.Prepare(items[i])
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// BenchmarkRestore measures rebuilding an index at start-up from 100k (and,
+// with DEDUPE_BENCH_1M=1, 1M) items of synthetic load and their stored
+// memberships, Prepare included, in chunks of 4096 as start-up reads them:
+// "each" is RestorePrepared item by item after each chunk is prepared,
+// "batch" is RestoreBatch with the next chunk prepared meanwhile; cpu=1
+// runs with GOMAXPROCS 1, cpu=N on every core. It reports ns/item,
+// cpu-ns/item (process CPU time, GC included) and B/item (allocated).
+//
+//	DEDUPE_BENCH_1M=1 go test ./dedupe -run '^$' -bench BenchmarkRestore -benchtime 3x
+func BenchmarkRestore(b *testing.B) {
+	sizes := []int{100_000}
+	if os.Getenv("DEDUPE_BENCH_1M") != "" {
+		sizes = append(sizes, 1_000_000)
+	}
+	methods := []struct {
+		name string
+		run  func(*dedupe.Index, restoreInput, int)
+	}{{"each", restoreEach}, {"batch", restoreBatch}}
+	for _, n := range sizes {
+		for _, m := range methods {
+			for _, procs := range []int{1, runtime.GOMAXPROCS(0)} {
+				b.Run(fmt.Sprintf("items=%d/%s/cpu=%d", n, m.name, procs), func(b *testing.B) {
+					in := restoreData(b, n)
+					defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+					runtime.GC()
+					var before, after runtime.MemStats
+					runtime.ReadMemStats(&before)
+					cpu0 := cpuTime()
+					runs := 0
+					for b.Loop() {
+						ix := dedupe.New(dedupe.Options{})
+						m.run(ix, in, procs)
+						if ix.Len() != n {
+							b.Fatalf("got Len %d, want %d", ix.Len(), n)
+						}
+						runs++
+					}
+					cpu := cpuTime() - cpu0
+					runtime.ReadMemStats(&after)
+					items := float64(runs * n)
+					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/items, "ns/item")
+					b.ReportMetric(float64(cpu.Nanoseconds())/items, "cpu-ns/item")
+					b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/items, "B/item")
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkPrepare measures extracting the terms of one item (an op) with
+// a Preparer, the part of Add and of restoring that runs on every core.
+func BenchmarkPrepare(b *testing.B) {
+	items := synthetic(b, 20_000, 1)
+	p := dedupe.NewPreparer(dedupe.Options{})
+	b.ReportAllocs()
+	i := 0
+	cpu0 := cpuTime()
+	for b.Loop() {
+		p.Prepare(items[i%len(items)])
+		i++
+	}
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(i), "cpu-ns/op")
 }
 
 // TestSyntheticShape checks that the synthetic load keeps copies apart:

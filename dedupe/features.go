@@ -53,16 +53,25 @@ func surfaceOf(w word, t string) string {
 // hashKey hashes an exact-duplicate key; kind keeps GUIDs, URLs and
 // titles apart. Never 0, which means "no key".
 func hashKey(kind, s string) uint64 {
-	if v := hashTerm(kind + "\x00" + s); v != 0 {
-		return v
+	// hashTerm(kind + "\x00" + s) without building the string.
+	h := hashTerm(kind)
+	h *= 1099511628211 // the zero byte: xor changes nothing
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	if h != 0 {
+		return h
 	}
 	return 1
 }
 
-// entry is one occurrence of a term while features are extracted.
+// entry is one occurrence of a term while features are extracted: its
+// hash, weight, whether it is in the title, and its position among the
+// occurrences (which names it: scratch.words[pos]).
 type entry struct {
 	h     uint64
-	word  string
+	pos   int32
 	w     float32
 	title bool
 }
@@ -70,9 +79,10 @@ type entry struct {
 // scratch holds buffers that extract reuses from one item to the next.
 type scratch struct {
 	ents     []entry
+	words    []string // the word of each entry, by entry.pos
 	tt       []string
 	tws, sws []word
-	cur      []rune
+	wb       wordBuf
 }
 
 // extract computes the features of it under opts. sc may be nil.
@@ -82,7 +92,7 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 	}
 	var f features
 	titleText := cleanText(it.Title, it.Feed)
-	tws, _ := splitWordsInto(sc.tws[:0], &sc.cur, titleText, 0)
+	tws, _ := splitWordsInto(sc.tws[:0], &sc.wb, titleText, 0)
 	sc.tws = tws
 	// Capitalisation marks names only in sentence-case headlines; in
 	// Title Case every word is capitalised and the hint is worthless.
@@ -96,8 +106,11 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 	// Collect (term, weight) entries, then merge equal terms: a title
 	// term counts once (with its largest weight), summary terms count
 	// sublinearly in their frequency, and a term in both gets both.
-	ents, tt := sc.ents[:0], sc.tt[:0]
-	defer func() { sc.ents, sc.tt = ents[:0], tt[:0] }()
+	ents, tt, words := sc.ents[:0], sc.tt[:0], sc.words[:0]
+	defer func() {
+		clear(words) // let the item's words go
+		sc.ents, sc.tt, sc.words = ents[:0], tt[:0], words[:0]
+	}()
 	var normTitle strings.Builder
 	for i, w := range tws {
 		if i > 0 {
@@ -111,7 +124,8 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 			wt += opts.NameBoost
 		}
 		for _, t := range tt[n:] {
-			ents = append(ents, entry{h: hashTerm(t), word: surfaceOf(w, t), w: float32(wt), title: true})
+			ents = append(ents, entry{h: hashTerm(t), pos: int32(len(ents)), w: float32(wt), title: true})
+			words = append(words, surfaceOf(w, t))
 		}
 	}
 	f.normTitle = normTitle.String()
@@ -120,7 +134,7 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 	sum := cleanText(it.Summary, it.Feed)
 	// Stop words are about a third of a lead: 2×SummaryTerms words
 	// give SummaryTerms terms; the rest is only counted.
-	sw, sumWords := splitWordsInto(sc.sws[:0], &sc.cur, sum, len(tws)+2*opts.SummaryTerms)
+	sw, sumWords := splitWordsInto(sc.sws[:0], &sc.wb, sum, len(tws)+2*opts.SummaryTerms)
 	sc.sws = sw
 	// Many feeds repeat the title at the start of the description.
 	if t := strings.TrimSpace(titleText); t != "" && strings.HasPrefix(sum, t) && len(sw) >= len(tws) {
@@ -135,14 +149,14 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 		tt = appendTerms(tt, w)
 		for _, t := range tt[n:] {
 			if nsum < opts.SummaryTerms {
-				ents = append(ents, entry{h: hashTerm(t), word: surfaceOf(w, t), w: 1})
+				ents = append(ents, entry{h: hashTerm(t), pos: int32(len(ents)), w: 1})
+				words = append(words, surfaceOf(w, t))
 				nsum++
 			}
 		}
 	}
 	f.hasSummary = nsum >= 5
-	// Sorted by hash (stable: the first occurrence names the term).
-	slices.SortStableFunc(ents, func(a, b entry) int { return cmpU64(a.h, b.h) })
+	sortEntries(ents)
 	f.terms = make([]tw, 0, len(ents))
 	f.names = make([]string, 0, len(ents))
 	for i := 0; i < len(ents); {
@@ -160,7 +174,7 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 			w += opts.SummaryWeight * (1 + math.Log(tf))
 		}
 		f.terms = append(f.terms, tw{h: ents[i].h, w: float32(w)})
-		f.names = append(f.names, ents[i].word)
+		f.names = append(f.names, words[ents[i].pos])
 		i = j
 	}
 
@@ -180,6 +194,28 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 		id:      it.ID,
 	}
 	return f
+}
+
+// sortEntries sorts ents by hash, then position (the first occurrence
+// names the term): by insertion, which keeps positions in order, for the
+// few dozen entries of a headline or lead.
+func sortEntries(ents []entry) {
+	if len(ents) > 64 {
+		slices.SortFunc(ents, func(a, b entry) int {
+			if c := cmpU64(a.h, b.h); c != 0 {
+				return c
+			}
+			return int(a.pos - b.pos)
+		})
+		return
+	}
+	for i := 1; i < len(ents); i++ {
+		x, j := ents[i], i
+		for ; j > 0 && ents[j-1].h > x.h; j-- {
+			ents[j] = ents[j-1]
+		}
+		ents[j] = x
+	}
 }
 
 // globalGUID reports whether a GUID is specific enough to identify a story

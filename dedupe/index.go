@@ -107,7 +107,7 @@ func (o Options) withDefaults() Options {
 // Index clusters items incrementally. It holds the items of the current
 // window: their terms, the clusters they form, an inverted index from
 // terms to clusters and the exact-duplicate keys. An Index is not safe for
-// concurrent use; callers serialise Add, Restore and Expire.
+// concurrent use; callers serialise Add, Restore, RestoreBatch and Expire.
 type Index struct {
 	opts Options
 
@@ -142,6 +142,11 @@ type Index struct {
 	probe   []int
 	sc      scratch
 	vals    []float32
+	cbufs   [2][]tw // centroids being built
+	ents    []int32 // features.ents of the item being added
+	// pending lists the clusters RestoreBatch has added members to whose
+	// centroids are not yet updated (clusterRec.pending).
+	pending []pendingCluster
 }
 
 type itemRec struct {
@@ -157,6 +162,7 @@ type itemRec struct {
 type clusterRec struct {
 	id         string
 	alive      bool
+	pending    bool  // in Index.pending
 	rep        int32 // item slot of the representative
 	minT, maxT int64
 	members    []int32

@@ -25,6 +25,39 @@ func (ix *Index) newCluster(id string) int32 {
 // insert records an item with features f (IDF already stamped) as a member
 // of cluster c.
 func (ix *Index) insert(id string, t int64, f *features, c int32) {
+	for i, x := range f.terms {
+		e := f.ents[i]
+		if e < 0 {
+			e = ix.newTerm(x.h)
+			f.ents[i] = e
+		}
+		te := &ix.tents[e]
+		te.df++
+		te.seen++
+	}
+	ix.total++
+	ix.place(id, hashTerm(id), t, f, c)
+	ix.join(&ix.clusters[c], f.terms)
+}
+
+// newTerm allocates the entry of a term not in the index.
+func (ix *Index) newTerm(h uint64) int32 {
+	var e int32
+	if n := len(ix.tfree); n > 0 {
+		e = ix.tfree[n-1]
+		ix.tfree = ix.tfree[:n-1]
+	} else {
+		e = int32(len(ix.tents))
+		ix.tents = append(ix.tents, termEntry{})
+	}
+	ix.terms[h] = e
+	return e
+}
+
+// place records an item whose terms are counted (f.ents set) in the item
+// table, the posting lists, the exact keys and cluster c, whose centroid
+// it leaves to the caller. hid is hashTerm(id).
+func (ix *Index) place(id string, hid uint64, t int64, f *features, c int32) {
 	var s int32
 	if n := len(ix.free); n > 0 {
 		s = ix.free[n-1]
@@ -35,30 +68,12 @@ func (ix *Index) insert(id string, t int64, f *features, c int32) {
 	}
 	ix.items[s] = itemRec{id: id, cluster: c, alive: true, t: t, terms: f.terms,
 		keys: [3]uint64{f.guid, f.url, f.title}, rk: f.rk}
-	ix.byID[hashTerm(id)] = s
-	tm := minutes(t)
+	ix.byID[hid] = s
 	ix.live++
-	ix.total++
-	for i, x := range f.terms {
-		e := f.ents[i]
-		if e < 0 {
-			if n := len(ix.tfree); n > 0 {
-				e = ix.tfree[n-1]
-				ix.tfree = ix.tfree[:n-1]
-			} else {
-				e = int32(len(ix.tents))
-				ix.tents = append(ix.tents, termEntry{})
-			}
-			ix.terms[x.h] = e
-		}
-		f.ents[i] = e
-		te := &ix.tents[e]
-		te.df++
-		te.seen++
-	}
 	// Only the item's heaviest terms go into the posting lists: lookups
 	// use the heaviest terms too, and the lighter ones (mostly summary
 	// words) would add postings that are never the way a story is found.
+	tm := minutes(t)
 	for _, i := range ix.top(f, ix.opts.PostTerms) {
 		te := &ix.tents[f.ents[i]]
 		if n := len(te.post); n > 0 && te.post[n-1].c == c {
@@ -81,11 +96,19 @@ func (ix *Index) insert(id string, t int64, f *features, c int32) {
 	if cl.rep < 0 || f.rk.better(ix.items[cl.rep].rk) {
 		cl.rep = s
 	}
+}
+
+// join adds the terms of cl's newest member to its centroid: nothing to
+// keep for a singleton, whose centroid is its member's terms; otherwise
+// the sum with the centroid so far, pruned to the heaviest terms.
+func (ix *Index) join(cl *clusterRec, terms []tw) {
 	if len(cl.members) == 1 {
-		cl.cent, cl.norm = nil, vecNorm(f.terms)
+		cl.cent, cl.norm = nil, vecNorm(terms)
 		return
 	}
-	cl.cent = ix.pruned(addTerms(ix.centroid(cl), f.terms, 1))
+	buf := addTermsTo(ix.cbufs[0][:0], ix.centroid(cl), terms, 1)
+	ix.cbufs[0] = buf
+	cl.cent = slices.Clone(ix.pruned(buf))
 	cl.norm = vecNorm(cl.cent)
 }
 
@@ -93,7 +116,11 @@ func (ix *Index) insert(id string, t int64, f *features, c int32) {
 // IDF snapshot taken from b where b has the term, terms whose weight falls
 // to (about) zero dropped.
 func addTerms(a, b []tw, sign float32) []tw {
-	out := make([]tw, 0, len(a)+len(b))
+	return addTermsTo(make([]tw, 0, len(a)+len(b)), a, b, sign)
+}
+
+// addTermsTo is addTerms appending to out, which must not overlap a or b.
+func addTermsTo(out, a, b []tw, sign float32) []tw {
 	i, j := 0, 0
 	for i < len(a) || j < len(b) {
 		switch {
@@ -124,18 +151,27 @@ func addTerms(a, b []tw, sign float32) []tw {
 // weight; among equal weights the smaller hashes), in place and still
 // sorted by hash.
 func (ix *Index) pruned(c []tw) []tw {
-	k := ix.opts.CentroidTerms
+	c, ix.vals = prune(c, ix.opts.CentroidTerms, ix.vals)
+	return c
+}
+
+// prune keeps the k heaviest terms of c (by IDF-weighted weight; among
+// equal weights the smaller hashes), in place and still sorted by hash. It
+// returns them (capacity clipped) and vals, scratch space for the next
+// call.
+func prune(c []tw, k int, vals []float32) ([]tw, []float32) {
 	if len(c) <= k {
-		return c
+		return c, vals
 	}
-	vals := ix.vals[:0]
+	vals = vals[:0]
 	for _, x := range c {
 		vals = append(vals, x.w*x.idf)
 	}
-	slices.Sort(vals)
-	kth := vals[len(vals)-k]
+	// The k-th heaviest weight is the (len-k)-th lightest: select it
+	// rather than sort (most calls drop a few terms of some 70).
+	kth := selectNth(vals, len(vals)-k)
 	above := 0 // terms strictly heavier than the k-th: all kept
-	for _, v := range vals[len(vals)-k:] {
+	for _, v := range vals {
 		if v > kth {
 			above++
 		}
@@ -151,8 +187,58 @@ func (ix *Index) pruned(c []tw) []tw {
 			ties--
 		}
 	}
-	ix.vals = vals
-	return out[:len(out):len(out)]
+	return out[:len(out):len(out)], vals
+}
+
+// selectNth returns the value that sorting v ascending would put at index
+// n, reordering v (quickselect, median of three pivots).
+func selectNth(v []float32, n int) float32 {
+	lo, hi := 0, len(v)-1
+	for hi > lo {
+		if hi-lo < 16 {
+			// Insertion sort of the short range left.
+			for i := lo + 1; i <= hi; i++ {
+				for j := i; j > lo && v[j] < v[j-1]; j-- {
+					v[j], v[j-1] = v[j-1], v[j]
+				}
+			}
+			return v[n]
+		}
+		mid := lo + (hi-lo)/2
+		if v[mid] < v[lo] {
+			v[mid], v[lo] = v[lo], v[mid]
+		}
+		if v[hi] < v[lo] {
+			v[hi], v[lo] = v[lo], v[hi]
+		}
+		if v[hi] < v[mid] {
+			v[hi], v[mid] = v[mid], v[hi]
+		}
+		p := v[mid]
+		i, j := lo, hi
+		for i <= j {
+			for v[i] < p {
+				i++
+			}
+			for v[j] > p {
+				j--
+			}
+			if i <= j {
+				v[i], v[j] = v[j], v[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case n <= j:
+			hi = j
+		case n >= i:
+			lo = i
+		default:
+			return v[n] // between j and i: equal to the pivot
+		}
+	}
+	return v[n]
 }
 
 // vecNorm is the norm of IDF-weighted terms.

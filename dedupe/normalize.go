@@ -209,8 +209,14 @@ var suffixSeparators = []string{" | ", " - ", " — ", " – ", " :: "}
 // agency, a host name, or any short segment after " | " (sites use the
 // pipe for their name, rarely for the story).
 func stripSuffix(s, feed string) string {
+	// A separator followed by more than 6 words is never the one: look
+	// only at the end of a long summary.
+	from := tailStart(s, 7)
 	for _, sep := range suffixSeparators {
-		i := strings.LastIndex(s, sep)
+		i := lastIndexSep(s[from:], sep)
+		if i >= 0 {
+			i += from
+		}
 		if i <= 0 {
 			continue
 		}
@@ -234,6 +240,44 @@ func stripSuffix(s, feed string) string {
 		return strings.TrimSpace(head)
 	}
 	return s
+}
+
+// tailStart returns the index of the space before the last n words of s
+// (0 if it has fewer), counting only space-separated runs with a visible
+// ASCII character, which are words to strings.Fields too: a separator
+// before that space is followed by at least n words.
+func tailStart(s string, n int) int {
+	words, visible := 0, false
+	for i := len(s) - 1; i >= 0; i-- {
+		switch c := s[i]; {
+		case c == ' ':
+			if visible {
+				if words++; words == n {
+					return i
+				}
+			}
+			visible = false
+		case c > ' ' && c < 0x7f:
+			visible = true
+		}
+	}
+	return 0
+}
+
+// lastIndexSep is strings.LastIndex(s, sep) for a separator of a space and
+// a rarer byte and more: it looks for that byte from the end, which is much
+// faster on long summaries than hashing every byte.
+func lastIndexSep(s, sep string) int {
+	for end := len(s); ; {
+		i := strings.LastIndexByte(s[:end], sep[1])
+		if i < 1 {
+			return -1
+		}
+		if strings.HasPrefix(s[i-1:], sep) {
+			return i - 1
+		}
+		end = i
+	}
 }
 
 // foldKey is a loose key for comparing outlet names.
@@ -263,9 +307,17 @@ func isHostName(s string) bool {
 func collapseSpace(s string) string {
 	clean := true
 	prevSpace := true
-	for _, r := range s {
-		sp := unicode.IsSpace(r)
-		if sp && (prevSpace || r != ' ') {
+	for i := 0; i < len(s); {
+		var sp, other bool // white space; white space but not ' '
+		if c := s[i]; c < utf8.RuneSelf {
+			sp, other = c == ' ' || c >= '\t' && c <= '\r', c != ' '
+			i++
+		} else {
+			r, n := utf8.DecodeRuneInString(s[i:])
+			sp, other = unicode.IsSpace(r), true
+			i += n
+		}
+		if sp && (prevSpace || other) {
 			clean = false
 			break
 		}

@@ -19,15 +19,29 @@ func splitWords(s string, limit int) (out []word, total int) {
 	return splitWordsInto(nil, nil, s, limit)
 }
 
+// wordBuf is scratch space for splitWordsInto.
+type wordBuf struct {
+	cur []rune // the current word
+	// ascii holds the plain ASCII words of the text one after the other,
+	// made into one string at the end rather than one per word; spans
+	// says which word of out takes which bytes.
+	ascii []byte
+	spans []wordSpan
+}
+
+type wordSpan struct{ i, lo, hi int }
+
 // splitWordsInto is splitWords appending to dst, with buf as scratch
-// space for the current word.
-func splitWordsInto(dst []word, buf *[]rune, s string, limit int) (out []word, total int) {
+// space (nil: none).
+func splitWordsInto(dst []word, buf *wordBuf, s string, limit int) (out []word, total int) {
 	if buf == nil {
-		buf = new([]rune)
+		buf = new(wordBuf)
 	}
 	out = dst
 	var (
-		cur   = (*buf)[:0]
+		cur   = buf.cur[:0]
+		bs    = buf.ascii[:0]
+		spans = buf.spans[:0]
 		cap   bool
 		cjk   bool
 		ascii = true
@@ -35,15 +49,29 @@ func splitWordsInto(dst []word, buf *[]rune, s string, limit int) (out []word, t
 	flush := func() {
 		if len(cur) > 0 {
 			total++
-			if limit <= 0 || len(out)-len(dst) < limit {
-				var t string
-				if ascii {
-					// Already lower-cased on the way in.
-					t = strings.Trim(string(cur), ".")
-				} else {
-					t = fold(string(cur))
+			switch {
+			case limit > 0 && len(out)-len(dst) >= limit:
+			case ascii:
+				// Already lower-cased on the way in; dots trimmed.
+				lo := len(bs)
+				for _, r := range cur {
+					bs = append(bs, byte(r))
 				}
-				if t != "" {
+				hi := len(bs)
+				for lo < hi && bs[lo] == '.' {
+					lo++
+				}
+				for hi > lo && bs[hi-1] == '.' {
+					hi--
+				}
+				if lo < hi {
+					spans = append(spans, wordSpan{len(out), lo, hi})
+					out = append(out, word{cap: cap})
+				} else {
+					total--
+				}
+			default:
+				if t := fold(string(cur)); t != "" {
 					out = append(out, word{text: t, cap: cap, cjk: cjk})
 				} else {
 					total--
@@ -110,7 +138,13 @@ func splitWordsInto(dst []word, buf *[]rune, s string, limit int) (out []word, t
 		}
 	}
 	flush()
-	*buf = cur
+	if len(spans) > 0 {
+		text := string(bs)
+		for _, sp := range spans {
+			out[sp.i].text = text[sp.lo:sp.hi]
+		}
+	}
+	buf.cur, buf.ascii, buf.spans = cur, bs, spans
 	return out, total
 }
 

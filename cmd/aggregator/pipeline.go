@@ -141,25 +141,43 @@ func (p *pipeline) loadIndexLocked() error {
 		return fmt.Errorf("rebuild dedupe index: %w", err)
 	}
 	p.latest = minTime(latest, p.now())
-	var items []aggregator.Item
-	var ms []aggregator.Membership
-	restore := func() {
-		for i, pr := range prepareAll(p.opts, items) {
-			p.ix.RestorePrepared(pr, ms[i])
+	// Chunks are restored in storage order; the terms of the next chunk
+	// are extracted on every core while this one is restored and the one
+	// after it is read.
+	var (
+		items []aggregator.Item
+		ms    []aggregator.Membership
+		next  chan []dedupe.Prepared // the chunk being prepared, if any
+		nextM []aggregator.Membership
+	)
+	restoreNext := func() {
+		if next != nil {
+			p.ix.RestoreBatch(<-next, nextM)
+			next, nextM = nil, nil
 		}
-		items, ms = items[:0], ms[:0]
+	}
+	prepare := func() {
+		chunk, ch := items, make(chan []dedupe.Prepared, 1)
+		go func() { ch <- prepareAll(p.opts, chunk) }()
+		restoreNext()
+		next, nextM = ch, ms
+		items, ms = nil, nil // the goroutine reads the old ones
 	}
 	err = p.db.Recent(p.horizon(), func(it aggregator.Item, m aggregator.Membership) error {
 		items, ms = append(items, it), append(ms, m)
 		if len(items) == clusterChunk {
-			restore()
+			prepare()
 		}
 		return nil
 	})
 	if err != nil {
+		if next != nil {
+			<-next // the goroutine ends; its chunk is dropped
+		}
 		return fmt.Errorf("rebuild dedupe index: %w", err)
 	}
-	restore()
+	prepare()
+	restoreNext()
 	p.loaded = true
 	return nil
 }
