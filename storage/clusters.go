@@ -89,6 +89,9 @@ func (db *DB) SaveClusters(ms []aggregator.Membership, reps map[string]string, n
 			c.Updated = now
 			cs.touch(cid)
 		}
+		if err := clusteringChanged(tx); err != nil {
+			return err
+		}
 		return cs.flush()
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -64,7 +65,12 @@ var (
 	// which halves the file and the pages a pass writes.
 	timeOrdered = [][]byte{bucketItemTime, bucketMemTime, bucketPending, bucketFeedItems}
 
-	keySchema     = []byte("schema")
+	keySchema = []byte("schema")
+	// keyInstance is a random ID made when the file is created, and
+	// keyClusterSeq counts the transactions that changed clustering
+	// decisions: together they are the ClusterStamp.
+	keyInstance   = []byte("instance")
+	keyClusterSeq = []byte("cluster_seq")
 	keyLastChange = []byte("last_change")
 	// keyClusterCount keeps the number of clusters, so that Stats (polled
 	// by /healthz and /metrics) does not walk a bucket of a million keys.
@@ -188,7 +194,10 @@ func initSchema(tx *bolt.Tx) error {
 		}
 		var v [4]byte
 		binary.BigEndian.PutUint32(v[:], SchemaVersion)
-		return tx.Bucket(bucketMeta).Put(keySchema, v[:])
+		if err := tx.Bucket(bucketMeta).Put(keySchema, v[:]); err != nil {
+			return err
+		}
+		return ensureInstance(tx.Bucket(bucketMeta))
 	}
 	v, err := schemaOf(meta)
 	if err != nil {
@@ -204,8 +213,55 @@ func initSchema(tx *bolt.Tx) error {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
 	}
-	return nil
+	return ensureInstance(tx.Bucket(bucketMeta))
 }
+
+func ensureInstance(meta *bolt.Bucket) error {
+	if len(meta.Get(keyInstance)) == 16 {
+		return nil
+	}
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return err
+	}
+	return meta.Put(keyInstance, id[:])
+}
+
+// ClusterStamp names the clustered state of a database: which file
+// (Instance, random, made when it was created) and how many transactions
+// have changed its clustering decisions (Seq: SaveClusters, deletions).
+// A copy of the dedupe index saved with a stamp is still exact as long as
+// the database's stamp is the same; storing fetched items, which wait
+// unclustered, leaves it alone.
+type ClusterStamp struct {
+	Instance [16]byte
+	Seq      uint64
+}
+
+// ClusterStamp returns the database's current stamp; its Instance is zero
+// for a file no writer has opened since this version, which matches no
+// saved index.
+func (db *DB) ClusterStamp() (ClusterStamp, error) {
+	var s ClusterStamp
+	err := db.view(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return nil
+		}
+		copy(s.Instance[:], meta.Get(keyInstance))
+		if v := meta.Get(keyClusterSeq); len(v) == 8 {
+			s.Seq = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return ClusterStamp{}, fmt.Errorf("cluster stamp: %w", err)
+	}
+	return s, nil
+}
+
+// clusteringChanged advances the ClusterStamp within tx.
+func clusteringChanged(tx *bolt.Tx) error { return addCount(tx, keyClusterSeq, 1) }
 
 func schemaOf(meta *bolt.Bucket) (uint32, error) {
 	raw := meta.Get(keySchema)

@@ -19,6 +19,9 @@ func (db *DB) DeleteItem(id string) error {
 		if err := deleteItem(tx, cs, id, now, true); err != nil {
 			return err
 		}
+		if err := clusteringChanged(tx); err != nil {
+			return err
+		}
 		return cs.flush()
 	})
 	if err != nil {
@@ -46,6 +49,9 @@ func (db *DB) DeleteFeed(name string) error {
 			}
 		}
 		if err := cs.flush(); err != nil {
+			return err
+		}
+		if err := clusteringChanged(tx); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketFeedCounts).Delete([]byte(name)); err != nil {

@@ -233,3 +233,46 @@ func TestOpenSchema(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterStamp checks that the stamp moves with clustering decisions
+// and deletions, not with stored fetches, and differs between files.
+func TestClusterStamp(t *testing.T) {
+	db := mustOpenDB(t)
+	stamp := func() storage.ClusterStamp {
+		t.Helper()
+		s, err := db.ClusterStamp()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s0 := stamp()
+	if s0.Instance == ([16]byte{}) {
+		t.Fatal("a new database has no instance ID")
+	}
+	items := realItems(t, "f", t0)[:3]
+	mustSave(t, db, "f", items)
+	if err := db.PutFeedState(aggregator.FeedState{Name: "g"}); err != nil {
+		t.Fatal(err)
+	}
+	if s := stamp(); s != s0 {
+		t.Errorf("storing fetches moved the stamp: %v -> %v", s0, s)
+	}
+	ms := []aggregator.Membership{{Item: items[0].ID, Cluster: items[0].ID}, {Item: items[1].ID, Cluster: items[0].ID}}
+	if err := db.SaveClusters(ms, nil, t0); err != nil {
+		t.Fatal(err)
+	}
+	s1 := stamp()
+	if s1.Instance != s0.Instance || s1.Seq <= s0.Seq {
+		t.Errorf("SaveClusters: stamp %v -> %v; want the same instance, a higher Seq", s0, s1)
+	}
+	if err := db.DeleteItem(items[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	if s := stamp(); s.Seq <= s1.Seq {
+		t.Errorf("DeleteItem: stamp %v -> %v; want a higher Seq", s1, s)
+	}
+	if other, _ := mustOpenDB(t).ClusterStamp(); other.Instance == s0.Instance {
+		t.Error("two databases share an instance ID")
+	}
+}
