@@ -116,6 +116,9 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("fetch interrupted after %d of %d feeds: %w", len(done), len(jobs), err)
 	}
 	t.cluster = time.Since(clusterStart)
+	if err := p.saveIndex(); err != nil {
+		log.Warn("the next run will rebuild the dedupe index from storage", "err", err)
+	}
 	printSummary(e.stdout, done, skipped, t, *quiet)
 	return nil
 }

@@ -35,6 +35,9 @@ type pipeline struct {
 	opts dedupe.Options
 	// loaded is set once ix holds the stored items of the window.
 	loaded bool
+	// saved is the database's ClusterStamp when ix was last saved or
+	// loaded from the saved copy.
+	saved  storage.ClusterStamp
 	window time.Duration
 	// latest is the newest item time clustered so far, capped at now. The
 	// index forgets items a window older than it, not a window older than
@@ -129,9 +132,10 @@ func dedupeOptions(cfg *Config) dedupe.Options {
 	return dedupe.Options{Window: cfg.Dedupe.Window.Duration, Threshold: cfg.Dedupe.Threshold}
 }
 
-// loadIndexLocked rebuilds the in-memory dedupe index from the stored
-// items of the window, the first time something needs clustering: a pass
-// where nothing is new never pays for it. p.mu must be held.
+// loadIndexLocked loads the saved dedupe index (see indexfile.go) or
+// rebuilds it from the stored items of the window, the first time
+// something needs clustering: a pass where nothing is new never pays for
+// it. p.mu must be held.
 func (p *pipeline) loadIndexLocked() error {
 	if p.loaded {
 		return nil
@@ -141,6 +145,14 @@ func (p *pipeline) loadIndexLocked() error {
 		return fmt.Errorf("rebuild dedupe index: %w", err)
 	}
 	p.latest = minTime(latest, p.now())
+	loaded, err := p.loadSavedIndexLocked()
+	if loaded {
+		p.loaded = true
+		return nil
+	}
+	if err != nil {
+		p.log.Warn("saved dedupe index not used; rebuilding it from storage", "err", err)
+	}
 	// Chunks are restored in storage order; the terms of the next chunk
 	// are extracted on every core while this one is restored and the one
 	// after it is read.

@@ -172,6 +172,9 @@ func serve(ctx context.Context, e *env, cfg *Config, db *storage.DB, log *slog.L
 	}
 	cancel()
 	wg.Wait()
+	if err := p.saveIndex(); err != nil {
+		log.Warn("the next start will rebuild the dedupe index from storage", "err", err)
+	}
 	select {
 	case err := <-srvErr:
 		return fmt.Errorf("http server: %w", err)

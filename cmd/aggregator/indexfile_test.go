@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"html"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"aggregator/dedupe/score"
+	"aggregator/internal/shareddata"
+	"aggregator/storage"
+)
+
+// TestSavedIndex fetches real items in two passes, the second with newer
+// items, and checks that the dedupe index saved by the first pass gives
+// the same stories as one pass over everything (the index a process that
+// never stopped would have), that a damaged copy is reported and replaced
+// by a rebuild from storage, and that the file follows the database.
+func TestSavedIndex(t *testing.T) {
+	f, err := os.Open(filepath.Join(shareddata.TestDir(t), "dedupe", "dev-rich.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := score.Load(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortStableFunc(items, func(a, b score.Item) int { return a.Published.Compare(b.Published) })
+	cut := items[len(items)/2].Published
+	var phase atomic.Int32 // 1: items before cut; 2: all
+	bySource := map[string][]score.Item{}
+	for _, it := range items {
+		bySource[it.Source] = append(bySource[it.Source], it)
+	}
+	var sources []string
+	for s := range bySource {
+		sources = append(sources, s)
+	}
+	slices.Sort(sources)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var i int
+		if _, err := fmt.Sscanf(r.URL.Path, "/s%d.xml", &i); err != nil || i >= len(sources) {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/rss+xml; charset=utf-8")
+		fmt.Fprintf(w, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>%s</title><link>https://s%d.example/</link><description>d</description>\n", html.EscapeString(sources[i]), i)
+		for _, it := range bySource[sources[i]] {
+			if phase.Load() == 1 && !it.Published.Before(cut) {
+				continue
+			}
+			fmt.Fprintf(w, "<item><title>%s</title><link>%s</link><guid isPermaLink=\"false\">%s</guid><description>%s</description><pubDate>%s</pubDate></item>\n",
+				html.EscapeString(it.Title), html.EscapeString(it.URL), it.ID, html.EscapeString(it.Summary), it.Published.Format(time.RFC1123Z))
+		}
+		io.WriteString(w, "</channel></rss>\n")
+	}))
+	defer srv.Close()
+
+	dir := t.TempDir()
+	var cfg strings.Builder
+	cfg.WriteString("[fetch]\nhost_delay = \"0s\"\nper_host = 8\n[dedupe]\nwindow = \"87600h\"\n")
+	for i := range sources {
+		fmt.Fprintf(&cfg, "[[feeds]]\nname = \"s%d\"\nurl = \"%s/s%d.xml\"\n", i, srv.URL, i)
+	}
+	config := filepath.Join(dir, "feeds.toml")
+	if err := os.WriteFile(config, []byte(cfg.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	fetch := func(db string) string {
+		t.Helper()
+		_, stderr, code := runCmd(t, ctx, "fetch", "--quiet", "--force", "--config", config, "--db", db)
+		if code != 0 {
+			t.Fatalf("fetch --db %s: exit %d\n%s", db, code, stderr)
+		}
+		return stderr
+	}
+	clusters := func(db string) string {
+		t.Helper()
+		out, stderr, code := runCmd(t, ctx, "clusters", "--json", "--config", config, "--db", db)
+		if code != 0 {
+			t.Fatalf("clusters --db %s: exit %d\n%s", db, code, stderr)
+		}
+		return out
+	}
+
+	// One pass over everything: the reference.
+	phase.Store(2)
+	ref := filepath.Join(dir, "ref.db")
+	fetch(ref)
+	want := clusters(ref)
+
+	// Two passes: the second loads the index the first saved.
+	phase.Store(1)
+	twice := filepath.Join(dir, "twice.db")
+	fetch(twice)
+	if _, err := os.Stat(twice + ".index"); err != nil {
+		t.Fatalf("the first pass saved no index: %v", err)
+	}
+	first := slices.IndexFunc(items, func(it score.Item) bool { return !it.Published.Before(cut) })
+	if n := savedIndexLen(t, config, twice); n != first {
+		t.Errorf("the saved index holds %d items, want the first pass's %d", n, first)
+	}
+	damaged := filepath.Join(dir, "damaged.db")
+	copyFile(t, twice, damaged)
+	copyFile(t, twice+".index", damaged+".index")
+	raw, err := os.ReadFile(damaged + ".index")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)/2] ^= 0xff
+	if err := os.WriteFile(damaged+".index", raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	phase.Store(2)
+	if stderr := fetch(twice); strings.Contains(stderr, "rebuild") {
+		t.Errorf("the saved index was not used:\n%s", stderr)
+	}
+	if got := clusters(twice); got != want {
+		t.Errorf("two passes with the saved index gave other stories than one pass:\n%s", diffLines(want, got))
+	}
+
+	// A damaged copy is reported and rebuilt from storage; the stories of
+	// every item are still found.
+	stderr := fetch(damaged)
+	if !strings.Contains(stderr, "saved dedupe index not used") {
+		t.Errorf("a damaged index was not reported; stderr:\n%s", stderr)
+	}
+	if got := strings.Count(clusters(damaged), `"feed":`); got != len(items) {
+		t.Errorf("after a rebuild, clusters lists %d items, want %d", got, len(items))
+	}
+}
+
+// savedIndexLen loads the index saved beside db as the pipeline would and
+// returns how many items it holds.
+func savedIndexLen(t *testing.T, config, db string) int {
+	t.Helper()
+	cfg, err := loadConfig(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdb, err := storage.Open(db, storage.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sdb.Close()
+	p := newPipeline(cfg, sdb, newLogger(io.Discard, slog.LevelError))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ok, err := p.loadSavedIndexLocked()
+	if !ok || err != nil {
+		t.Fatalf("saved index not loaded: %v", err)
+	}
+	return p.ix.Len()
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// diffLines lists the lines of a and b that the other lacks.
+func diffLines(a, b string) string {
+	as, bs := strings.Split(a, "\n"), strings.Split(b, "\n")
+	var out []string
+	for _, l := range as {
+		if !slices.Contains(bs, l) {
+			out = append(out, "- "+l)
+		}
+	}
+	for _, l := range bs {
+		if !slices.Contains(as, l) {
+			out = append(out, "+ "+l)
+		}
+	}
+	if len(out) > 20 {
+		out = append(out[:20], fmt.Sprintf("... and %d more", len(out)-20))
+	}
+	return strings.Join(out, "\n")
+}
