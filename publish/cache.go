@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -37,11 +38,20 @@ type variant struct {
 	// Header values are built once so that serving allocates little.
 	ctype, lastMod, rawETag, gzETag, brETag, rawLen, gzLen []string
 
+	// rawFile and gzFile hold raw and gz for sendfile; nil when the body is
+	// small or files are not available, and then it is written from memory.
+	rawFile, gzFile *fileBody
+
 	// br is compressed on the first request that asks for brotli: most
 	// readers never do, and brotli costs more CPU than gzip.
 	brOnce sync.Once
 	br     []byte
 	brLen  []string
+	brFile *fileBody
+
+	// fileMu guards retired and serialises setting brFile with retire.
+	fileMu  sync.Mutex
+	retired bool
 }
 
 func newVariant(raw []byte, ctype string, modified time.Time) *variant {
@@ -60,7 +70,20 @@ func newVariant(raw []byte, ctype string, modified time.Time) *variant {
 		rawLen:   []string{strconv.Itoa(len(raw))},
 	}
 	v.gzLen = []string{strconv.Itoa(len(v.gz))}
+	v.rawFile = newFileBody(v.raw)
+	v.gzFile = newFileBody(v.gz)
 	return v
+}
+
+// retire releases v's files once no snapshot serves v any more; responses
+// that still hold v carry on from memory.
+func (v *variant) retire() {
+	v.fileMu.Lock()
+	defer v.fileMu.Unlock()
+	v.retired = true
+	v.rawFile.close()
+	v.gzFile.close()
+	v.brFile.close()
 }
 
 func gzipBytes(b []byte) []byte {
@@ -71,7 +94,7 @@ func gzipBytes(b []byte) []byte {
 	return buf.Bytes()
 }
 
-func (v *variant) brotli() ([]byte, []string) {
+func (v *variant) brotli() ([]byte, []string, *fileBody) {
 	v.brOnce.Do(func() {
 		var buf bytes.Buffer
 		bw := brotli.NewWriterLevel(&buf, 9)
@@ -79,8 +102,26 @@ func (v *variant) brotli() ([]byte, []string) {
 		bw.Close()
 		v.br = buf.Bytes()
 		v.brLen = []string{strconv.Itoa(len(v.br))}
+		fb := newFileBody(v.br)
+		v.fileMu.Lock()
+		if v.retired {
+			fb.close()
+			fb = nil
+		}
+		v.brFile = fb
+		v.fileMu.Unlock()
 	})
-	return v.br, v.brLen
+	return v.br, v.brLen, v.brFile
+}
+
+// retire releases the files of the variants of s that next does not
+// serve; next may be nil.
+func (s *snapshot) retire(next *snapshot) {
+	for kind, v := range s.variants {
+		if next == nil || next.variants[kind] != v {
+			v.retire()
+		}
+	}
 }
 
 // snapshot returns the output's snapshot for the source's current version,
@@ -113,8 +154,19 @@ func (h *Handler) snapshot(ctx context.Context, name string) (*snapshot, error) 
 			return nil, err
 		}
 		h.mu.Lock()
-		if cur := h.cache[name]; cur == nil || cur.version <= version {
+		switch cur := h.cache[name]; {
+		case cur != nil && cur.version > version:
+			// A newer render was stored meanwhile: s only goes to the
+			// callers waiting on it.
+			s.retire(cur)
+		default:
 			h.cache[name] = s
+			if cur != nil {
+				cur.retire(s)
+			}
+			if h.closed {
+				s.retire(nil)
+			}
 		}
 		h.mu.Unlock()
 		return s, nil
@@ -202,26 +254,34 @@ func (h *Handler) finish(old *snapshot, kind string, raw []byte, ctype string, u
 	return newVariant(raw, ctype, modified)
 }
 
+// Header values shared by every response; net/http only reads them.
+var (
+	gzipValue    = []string{"gzip"}
+	brValue      = []string{"br"}
+	varyValue    = []string{"Accept-Encoding"}
+	nosniffValue = []string{"nosniff"}
+)
+
 // serveVariant writes v, negotiating the encoding and answering
 // conditional requests with 304.
 func (h *Handler) serveVariant(w http.ResponseWriter, r *http.Request, v *variant) {
 	hdr := w.Header()
-	body, etag, length := v.raw, v.rawETag, v.rawLen
+	body, etag, length, file := v.raw, v.rawETag, v.rawLen, v.rawFile
 	switch acceptedEncoding(r.Header.Get("Accept-Encoding")) {
 	case "br":
-		body, length = v.brotli()
+		body, length, file = v.brotli()
 		etag = v.brETag
-		hdr["Content-Encoding"] = []string{"br"}
+		hdr["Content-Encoding"] = brValue
 	case "gzip":
-		body, etag, length = v.gz, v.gzETag, v.gzLen
-		hdr["Content-Encoding"] = []string{"gzip"}
+		body, etag, length, file = v.gz, v.gzETag, v.gzLen, v.gzFile
+		hdr["Content-Encoding"] = gzipValue
 	}
 	hdr["Content-Type"] = v.ctype
 	hdr["Etag"] = etag
 	hdr["Last-Modified"] = v.lastMod
 	hdr["Cache-Control"] = h.cacheControl
-	hdr["Vary"] = []string{"Accept-Encoding"}
-	hdr["X-Content-Type-Options"] = []string{"nosniff"}
+	hdr["Vary"] = varyValue
+	hdr["X-Content-Type-Options"] = nosniffValue
 	if notModified(r, v) {
 		delete(hdr, "Content-Encoding")
 		w.WriteHeader(http.StatusNotModified)
@@ -232,9 +292,22 @@ func (h *Handler) serveVariant(w http.ResponseWriter, r *http.Request, v *varian
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	// One write of bytes already in memory. Serving them from a file
-	// through sendfile(2), and corking the connection, were both measured
-	// with scripts/bench-serve and saved no CPU per request on loopback.
+	// sendfile pays only corked (measured: uncorked, it cost more than the
+	// write below) and only through net/http's own ReadFrom, which a
+	// wrapping ResponseWriter would hide.
+	if _, ok := w.(io.ReaderFrom); ok && file != nil {
+		if tc := cork(r); tc != nil {
+			if f := file.get(); f != nil {
+				// Bounded by the size, ReadFrom calls sendfile(2) once,
+				// not once more to find the end.
+				io.Copy(w, &io.LimitedReader{R: f, N: file.size}) // a failed write means the client went away
+				uncork(tc)
+				file.put(f)
+				return
+			}
+			uncork(tc)
+		}
+	}
 	w.Write(body) // a failed write means the client went away
 }
 

@@ -23,6 +23,16 @@
 // Cache-Control, answering conditional requests with 304. Concurrent requests
 // that arrive during a re-render wait for the one render in flight.
 //
+// On Linux, each body of 128 KiB or more is also put once, per change, in a
+// sealed in-memory file (memfd) and sent from it with sendfile(2); with
+// [ConnContext] set on the http.Server, the connection is corked meanwhile
+// so that the headers and the body leave in full segments. Together they
+// cut the CPU per response of a 200 kB feed by about a fifth on loopback
+// (each alone saved nothing; scripts/bench-serve). The files of a replaced
+// render are released at once, the rest by [Handler.Close]; nothing is
+// ever written to disk. Smaller bodies, other systems, and bodies whose
+// file could not be made are written from memory.
+//
 // When WebSub hubs are configured, every format advertises rel="hub" and
 // rel="self", and [Handler.Ping] notifies the hubs of outputs that changed.
 //

@@ -70,9 +70,10 @@ type Handler struct {
 	// group makes concurrent requests during a re-render wait for the one
 	// render in flight, keyed by output and version.
 	group singleflight.Group
-	// mu guards cache: the newest snapshot per output name.
-	mu    sync.Mutex
-	cache map[string]*snapshot
+	// mu guards cache, the newest snapshot per output name, and closed.
+	mu     sync.Mutex
+	cache  map[string]*snapshot
+	closed bool
 
 	// pingMu guards pinged: per output, the content hash the hubs were last
 	// told about. It also serialises Ping calls.
@@ -120,6 +121,20 @@ func NewHandler(src Source, opts Options) *Handler {
 	}
 	h.opml = newVariant([]byte(b.String()), "text/x-opml; charset=utf-8", h.now().UTC())
 	return h
+}
+
+// Close releases the in-memory files that rendered outputs are sent from
+// with sendfile(2); call it once the server using h has shut down. The
+// handler stays usable: it then serves everything from its heap.
+func (h *Handler) Close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for _, s := range h.cache {
+		s.retire(nil)
+	}
+	h.opml.retire()
+	return nil
 }
 
 // ErrUnknownOutput is returned by Export for an output name that is not

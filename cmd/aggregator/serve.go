@@ -82,6 +82,7 @@ func serve(ctx context.Context, e *env, cfg *Config, db *storage.DB, log *slog.L
 		Hubs:    cfg.Publish.Hubs,
 		Logger:  log,
 	})
+	defer h.Close()
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
@@ -101,6 +102,8 @@ func serve(ctx context.Context, e *env, cfg *Config, db *storage.DB, log *slog.L
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Large rendered feeds go out corked through sendfile(2).
+		ConnContext: publish.ConnContext,
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)

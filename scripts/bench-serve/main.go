@@ -4,18 +4,30 @@
 // uncompressed and with gzip (nginx's gzip_static serves the same
 // pre-compressed bytes our handler does), and the CPU time each server
 // spends per request: on a machine shared with other work, requests/s swing
-// with everything else running, while CPU per request does not.
+// with everything else running, while CPU per request swings less.
 // Measurements alternate between the servers; medians are reported.
 //
-//	go run ./scripts/bench-serve                 # needs nginx and wrk
-//	go run ./scripts/bench-serve -duration 20s -connections 64
+// Both servers run as child processes, wired as in production (ours with
+// publish.ConnContext, so large bodies go out corked through sendfile;
+// nginx with sendfile, tcp_nopush, keepalive and no access log). By default
+// (-pin, on machines with two or more CPUs) each server runs on CPU 0 with
+// one worker (GOMAXPROCS=1, worker_processes 1) and wrk on CPU 1 with one
+// thread, with taskset: unpinned, on two cores, the server and wrk fight
+// for the same CPUs and the scheduler's choices weigh as much as the
+// server. Pinned, a 200 kB response can leave the server below full load
+// (wrk receiving the bytes is the limit): then the requests/s ratio is
+// near 100% and the CPU per request tells the servers apart. -pin=false
+// gives the unpinned figures (nginx: worker_processes auto).
+//
+//	go run ./scripts/bench-serve                 # needs nginx, wrk, taskset
+//	go run ./scripts/bench-serve -duration 5s -rounds 5 [-pin=false]
 //	go run ./scripts/bench-serve -serve 127.0.0.1:8765   # just serve, for
 //	        shared/tools/check-feed-clients.sh http://127.0.0.1:8765/all.rss
 //
 // The 100 stories are real: headlines, leads, outlets and links from
 // ../shared/data/dedupe/dev-rich.jsonl grouped by their story label. Only
 // 127.0.0.1 is used. Install the tools with
-// `apt-get install -y nginx-light wrk`.
+// `apt-get install -y nginx-light wrk util-linux`.
 package main
 
 import (
@@ -33,6 +45,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -72,7 +85,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	serve := fs.String("serve", "", "only serve the feeds on this `address` until interrupted")
 	duration := fs.Duration("duration", 10*time.Second, "wrk run length per measurement")
 	conns := fs.Int("connections", 50, "wrk connections")
-	threads := fs.Int("threads", 2, "wrk threads")
+	threads := fs.Int("threads", 0, "wrk threads (default: 1 with -pin, else 2)")
+	pin := fs.Bool("pin", runtime.NumCPU() >= 2, "pin each server (ours, nginx) to CPU 0 with one worker and wrk to CPU 1, with taskset")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the handler's process to `file`")
 	rounds := fs.Int("rounds", 3, "measurements per server and encoding, alternating (the median counts)")
 	format := fs.String("format", "rss", "feed format to measure: rss, atom or json")
@@ -88,36 +102,45 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	stories, err := loadStories(*data, *entries)
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if *serve != "" {
-		ln, err = net.Listen("tcp", *serve)
+		return serveOnly(ctx, stdout, *serve, *data, *entries, *cpuprofile)
 	}
-	if err != nil {
-		return err
-	}
-	base := "http://" + ln.Addr().String()
-	h := publish.NewHandler(staticSource{stories}, publish.Options{
-		BaseURL: base,
-		Outputs: []aggregator.Output{{Name: "all", Title: "Benchmark: all stories", Description: "Real stories from the dedupe development set", MaxItems: *entries}},
-	})
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-
-	if *serve != "" {
-		fmt.Fprintf(stdout, "serving %d stories:\n  %s/\n  %s/all.rss\n  %s/all.atom\n  %s/all.json\n", len(stories), base, base, base, base)
-		<-ctx.Done()
-		return nil
-	}
-	for _, tool := range []string{"nginx", "wrk"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s not found: apt-get install -y nginx-light wrk", tool)
+	if *threads <= 0 {
+		*threads = 2
+		if *pin {
+			*threads = 1
 		}
 	}
+	tools := []string{"nginx", "wrk"}
+	if *pin {
+		tools = append(tools, "taskset")
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s not found: apt-get install -y nginx-light wrk util-linux", tool)
+		}
+	}
+	// Both servers run as child processes alike, on CPU 0 when pinned,
+	// and wrk on CPU 1: on two cores, a server and its load generator
+	// otherwise fight for the same CPU, and whichever wins decides the
+	// numbers more than the server does.
+	var serverCPU, loadCPU []string
+	if *pin {
+		serverCPU, loadCPU = []string{"taskset", "-c", "0"}, []string{"taskset", "-c", "1"}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	childArgs := []string{self, "-serve", "127.0.0.1:0", "-data", *data, "-entries", strconv.Itoa(*entries)}
+	if *cpuprofile != "" {
+		childArgs = append(childArgs, "-cpuprofile", *cpuprofile)
+	}
+	base, ourPID, stopOurs, err := startOurs(append(slices.Clone(serverCPU), childArgs...))
+	if err != nil {
+		return err
+	}
+	defer stopOurs()
 
 	// Give nginx the exact bytes we serve, identity and gzip.
 	dir, err := os.MkdirTemp("", "bench-serve-")
@@ -148,38 +171,35 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := os.WriteFile(filepath.Join(www, name+".gz"), gz, 0o644); err != nil {
 		return err
 	}
-	nginxAddr, nginxPID, stopNginx, err := startNginx(dir, www, f.ContentType())
+	workers := "auto"
+	if *pin {
+		workers = "1"
+	}
+	nginxAddr, nginxPID, stopNginx, err := startNginx(serverCPU, workers, dir, www, f.ContentType())
 	if err != nil {
 		return err
 	}
 	defer stopNginx()
 
-	if *cpuprofile != "" {
-		pf, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	pinned := "unpinned"
+	if *pin {
+		pinned = "servers on CPU 0 (one worker / GOMAXPROCS=1), wrk on CPU 1"
 	}
-	fmt.Fprintf(stdout, "%d entries, %s: %d bytes, %d gzipped; wrk -t%d -c%d -d%s\n", len(stories), name, len(plain), len(gz), *threads, *conns, *duration)
+	fmt.Fprintf(stdout, "%d entries, %s: %d bytes, %d gzipped; wrk -t%d -c%d -d%s; %s\n", *entries, name, len(plain), len(gz), *threads, *conns, *duration, pinned)
 	fmt.Fprintf(stdout, "%-12s %14s %14s %8s\n", "encoding", "handler", "nginx", "ratio")
 	for _, enc := range []string{"identity", "gzip"} {
 		// Alternate the two servers so that load from elsewhere on the
 		// machine hits both alike; report medians.
 		var ours, theirs, ourCPU, theirCPU []float64
 		for range *rounds {
-			c0 := selfCPU()
-			o, on, err := wrk(ctx, base+"/"+name, enc, *threads, *conns, *duration)
+			c0 := processTreeCPU(ourPID)
+			o, on, err := wrk(ctx, loadCPU, base+"/"+name, enc, *threads, *conns, *duration)
 			if err != nil {
 				return err
 			}
-			c1 := selfCPU()
+			c1 := processTreeCPU(ourPID)
 			n0 := processTreeCPU(nginxPID)
-			n, nn, err := wrk(ctx, "http://"+nginxAddr+"/"+name, enc, *threads, *conns, *duration)
+			n, nn, err := wrk(ctx, loadCPU, "http://"+nginxAddr+"/"+name, enc, *threads, *conns, *duration)
 			if err != nil {
 				return err
 			}
@@ -196,13 +216,75 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-// selfCPU is the CPU time this process has used (user + system).
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+// serveOnly serves the benchmark output on addr until ctx is done. The
+// measuring process runs it as a child, so that our server and nginx are
+// alike separate processes that can be pinned to a CPU.
+func serveOnly(ctx context.Context, stdout io.Writer, addr, data string, entries int, cpuprofile string) error {
+	stories, err := loadStories(data, entries)
+	if err != nil {
+		return err
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	h := publish.NewHandler(staticSource{stories}, publish.Options{
+		BaseURL: base,
+		Outputs: []aggregator.Output{{Name: "all", Title: "Benchmark: all stories", Description: "Real stories from the dedupe development set", MaxItems: entries}},
+	})
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ConnContext: publish.ConnContext}
+	defer h.Close()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	if cpuprofile != "" {
+		pf, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	fmt.Fprintf(stdout, "serving %d stories:\n  %s/\n  %s/all.rss\n  %s/all.atom\n  %s/all.json\n", len(stories), base, base, base, base)
+	select {
+	case <-ctx.Done():
+	case err := <-done:
+		return err
+	}
+	srv.Close()
+	<-done
+	return nil
+}
+
+// startOurs starts the handler's process (argv, possibly under taskset),
+// waits for it to print its address and returns that base URL, its pid and
+// a function that stops it.
+func startOurs(argv []string) (string, int, func(), error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", 0, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", 0, nil, err
+	}
+	stop := func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if u, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "http://"); ok {
+			// The child writes nothing more to its stdout.
+			return "http://" + strings.TrimSuffix(u, "/"), cmd.Process.Pid, stop, nil
+		}
+	}
+	stop()
+	return "", 0, nil, fmt.Errorf("%s did not say where it listens", argv[0])
 }
 
 // processTreeCPU is the CPU time used by pid and its children (nginx's
@@ -270,7 +352,8 @@ func fetch(url, encoding string) ([]byte, error) {
 
 // startNginx runs nginx in the foreground on a free loopback port, serving
 // www with sendfile and gzip_static, and returns a function that stops it.
-func startNginx(dir, www, ctype string) (string, int, func(), error) {
+// prefix (taskset) pins it; workers is worker_processes.
+func startNginx(prefix []string, workers, dir, www, ctype string) (string, int, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", 0, nil, err
@@ -279,7 +362,7 @@ func startNginx(dir, www, ctype string) (string, int, func(), error) {
 	ln.Close()
 	mime, _, _ := strings.Cut(ctype, ";")
 	conf := fmt.Sprintf(`daemon off;
-worker_processes auto;
+worker_processes %[6]s;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
 events { worker_connections 1024; }
@@ -302,7 +385,7 @@ http {
     add_header Cache-Control "public, max-age=60";
   }
 }
-`, dir, addr, www, mime, mime)
+`, dir, addr, www, mime, mime, workers)
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return "", 0, nil, err
@@ -310,7 +393,8 @@ http {
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
 		return "", 0, nil, err
 	}
-	cmd := exec.Command("nginx", "-p", dir, "-c", path)
+	argv := append(slices.Clone(prefix), "nginx", "-p", dir, "-c", path)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return "", 0, nil, err
@@ -336,12 +420,14 @@ var (
 )
 
 // wrk runs one measurement and returns requests per second.
-func wrk(ctx context.Context, url, encoding string, threads, conns int, d time.Duration) (rps float64, n int, err error) {
-	args := []string{"-t" + strconv.Itoa(threads), "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s"}
+// prefix (taskset) pins it.
+func wrk(ctx context.Context, prefix []string, url, encoding string, threads, conns int, d time.Duration) (rps float64, n int, err error) {
+	args := []string{"wrk", "-t" + strconv.Itoa(threads), "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s"}
 	if encoding != "identity" {
 		args = append(args, "-H", "Accept-Encoding: "+encoding)
 	}
-	out, err := exec.CommandContext(ctx, "wrk", append(args, url)...).CombinedOutput()
+	argv := append(slices.Clone(prefix), append(args, url)...)
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
 	if err != nil {
 		return 0, 0, fmt.Errorf("wrk %s: %w\n%s", url, err, out)
 	}
