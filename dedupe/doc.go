@@ -101,14 +101,15 @@
 // normalising, signing, querying and inserting, on one goroutine. It
 // reports ns/op, cpu-ns/op (process CPU time per Add, GC included),
 // heap-B/item (live heap of the filled index per item, item IDs not
-// counted) and B/op. Measured on a shared 2-core VM (load 1–3):
+// counted) and B/op. Measured on the shared 2-core VM, quiet (load
+// under 2; under a load of 1–3 the same code took 15–18 µs):
 //
 //	window   ns/op    cpu-ns/op   heap-B/item
-//	10k      17 400   20 700      814
-//	100k     15 100   15 200      870
-//	1M       18 100   18 000      842
+//	10k      11 600   13 900      798
+//	100k     11 100   11 700      855
+//	1M       11 700   12 300      825
 //
-//	DEDUPE_BENCH_1M=1 go test ./dedupe -run '^$' -bench BenchmarkAdd -benchtime 20000x
+//	DEDUPE_BENCH_1M=1 go test ./dedupe -run '^$' -bench BenchmarkAdd
 //
 // The cost stays flat because an Add reads a bounded number of postings;
 // the memory is the items' terms (16 bytes each), postings (8 bytes, 16
@@ -180,13 +181,13 @@
 // storage cannot recover those.
 //
 // Measured with 1M items of synthetic load (431 bytes per item on disk)
-// on the shared 2-core VM under a load of 3–4: loading in a new process,
-// as at start-up, took about 5 s of wall time and 4.8 µs of CPU per
-// item, and about 2.2 s when the machine was quiet; RestoreBatch took
-// 14 s and 14 µs per item. Most of the cost is the operating system
-// mapping some 780 MB of fresh memory and one cache miss per map entry;
-// decoding is a small part. Writing took 0.7–1.8 s, during which the
-// index cannot be used.
+// on the shared 2-core VM: loading in a new process, as at start-up,
+// took 2.3 s of wall time (4.0 µs of CPU per item) when the machine was
+// quiet and about 5 s under a load of 3–4; in a process that had already
+// used that much memory, 1.3 s. RestoreBatch took 14 s and 14 µs per
+// item. Most of the cost is the operating system mapping some 780 MB of
+// fresh memory and one cache miss per map entry; decoding is a small
+// part. Writing took 0.7–1.8 s, during which the index cannot be used.
 //
 //	DEDUPE_BENCH_1M=1 go test ./dedupe -run '^$' -bench BenchmarkSnapshot -benchtime 3x
 //
