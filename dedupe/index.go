@@ -22,12 +22,13 @@ type Options struct {
 	Threshold float64
 	// SummaryFactor multiplies Threshold for an item that has a summary:
 	// title and lead share more incidental vocabulary with unrelated
-	// stories than a headline does, so they must agree more. Default 1.6.
+	// stories than a headline does, so they must agree more. Default
+	// 0.19/0.13 (about 1.46).
 	SummaryFactor float64
 	// Decay lowers the similarity of a cluster by this fraction per full
 	// window between the item and the cluster's nearest member (linear),
 	// so that a later development of a topic starts its own story.
-	// Default 0.5; negative disables.
+	// Default 1; negative disables.
 	Decay float64
 	// MinShared is the number of terms an item must share with a
 	// cluster's centroid to join it by similarity. Default 2.
@@ -41,7 +42,7 @@ type Options struct {
 	// capitalised inside a sentence-case headline (a name). Default 0.5.
 	NameBoost float64
 	// SummaryWeight is the weight of a summary term relative to a title
-	// term (1). Default 0.35.
+	// term (1). Default 0.5.
 	SummaryWeight float64
 	// SummaryTerms caps how many terms of the summary are used: leads say
 	// what happened first. Default 50.
@@ -85,7 +86,7 @@ func (o Options) withDefaults() Options {
 	}
 	deff(&o.Threshold, 0.13)
 	def(&o.MinShared, 2)
-	deff(&o.SummaryFactor, 0.20/0.13)
+	deff(&o.SummaryFactor, 0.19/0.13)
 	if o.Decay == 0 {
 		o.Decay = 1
 	}
@@ -94,7 +95,7 @@ func (o Options) withDefaults() Options {
 	}
 	def(&o.TitleMinTerms, 4)
 	deff(&o.NameBoost, 0.5)
-	deff(&o.SummaryWeight, 0.7)
+	deff(&o.SummaryWeight, 0.5)
 	def(&o.SummaryTerms, 50)
 	def(&o.ProbeTerms, 12)
 	def(&o.PostingScan, 24)
