@@ -94,6 +94,7 @@ func New(opts Options) *Client {
 	c := &Client{opts: opts.withDefaults(), parser: newParser()}
 	c.rnd = rand.New(rand.NewPCG(uint64(c.opts.Seed), 0x9e3779b97f4a7c15))
 	c.lim = newLimiter(c.opts.Concurrency, c.opts.PerHost, c.opts.HostDelay, time.Now)
+	c.lim.loopbackNoDelay = c.opts.LoopbackNoDelay
 	c.bufs.New = func() any { return new(bytes.Buffer) }
 	rt := c.opts.Transport
 	if rt == nil {

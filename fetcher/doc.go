@@ -16,8 +16,9 @@
 //   - Every request, whoever issues it (Fetch, FetchAll or the Scheduler),
 //     goes through one limiter: at most Options.Concurrency in flight, at
 //     most Options.PerHost per host, and Options.HostDelay between request
-//     starts to one host. Waiting for the limiter does not count against
-//     Options.Timeout.
+//     starts to one host (a host on this machine is spared the delay with
+//     Options.LoopbackNoDelay). Waiting for the limiter does not count
+//     against Options.Timeout.
 //   - The next fetch time is a pure function of (now, state, response
 //     facts): [NextFetch]. Only the jitter is random, drawn from a source
 //     seeded by Options.Seed.

@@ -2,6 +2,7 @@ package fetcher
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -19,7 +20,9 @@ type limiter struct {
 	global  chan struct{}
 	perHost int
 	delay   time.Duration
-	now     func() time.Time
+	// loopbackNoDelay exempts loopback hosts from delay.
+	loopbackNoDelay bool
+	now             func() time.Time
 
 	mu    sync.Mutex // guards hosts
 	hosts map[string]*hostLimit
@@ -30,6 +33,7 @@ type limiter struct {
 type hostLimit struct {
 	slots     chan struct{}
 	start     chan struct{} // capacity 1: the start token
+	delay     time.Duration
 	lastStart time.Time
 }
 
@@ -49,7 +53,10 @@ func (l *limiter) host(name string) *hostLimit {
 	defer l.mu.Unlock()
 	h := l.hosts[name]
 	if h == nil {
-		h = &hostLimit{slots: make(chan struct{}, l.perHost), start: make(chan struct{}, 1)}
+		h = &hostLimit{slots: make(chan struct{}, l.perHost), start: make(chan struct{}, 1), delay: l.delay}
+		if l.loopbackNoDelay && isLoopbackHost(name) {
+			h.delay = 0
+		}
 		l.hosts[name] = h
 	}
 	return h
@@ -72,7 +79,7 @@ func (l *limiter) acquire(ctx context.Context, host string) (release func(), err
 		fail()
 		return nil, ctx.Err()
 	}
-	if wait := h.lastStart.Add(l.delay).Sub(l.now()); l.delay > 0 && !h.lastStart.IsZero() && wait > 0 {
+	if wait := h.lastStart.Add(h.delay).Sub(l.now()); h.delay > 0 && !h.lastStart.IsZero() && wait > 0 {
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
@@ -93,4 +100,15 @@ func (l *limiter) acquire(ctx context.Context, host string) (release func(), err
 	h.lastStart = l.now()
 	<-h.start
 	return func() { <-l.global; <-h.slots }, nil
+}
+
+// isLoopbackHost reports whether the host name of a URL (lower case, no
+// port, no brackets) names this machine: localhost and its subdomains
+// (RFC 6761), 127.0.0.0/8 or ::1. Names are not resolved.
+func isLoopbackHost(name string) bool {
+	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
+		return true
+	}
+	addr, err := netip.ParseAddr(name)
+	return err == nil && addr.Unmap().IsLoopback()
 }

@@ -134,6 +134,28 @@ func TestHostDelay(t *testing.T) {
 	}
 }
 
+// TestHostDelayLoopback: with LoopbackNoDelay, requests to a server on
+// this machine are not spaced by HostDelay, but PerHost still holds.
+func TestHostDelayLoopback(t *testing.T) {
+	g := newGate()
+	close(g.release)
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	const delay = 2 * time.Second
+	c := newClient(t, fetcher.Options{PerHost: 1, HostDelay: delay, LoopbackNoDelay: true})
+	start := time.Now()
+	c.FetchAll(context.Background(), jobsFor(srv.URL+"/1", srv.URL+"/2", srv.URL+"/3", srv.URL+"/4"), func(r fetcher.Result) {})
+	if n := len(g.starts["127.0.0.1"]); n != 4 {
+		t.Fatalf("%d requests", n)
+	}
+	if took := time.Since(start); took >= delay {
+		t.Errorf("4 requests to 127.0.0.1 took %v: the host delay (%v) was applied", took, delay)
+	}
+	if n := g.maxHost["127.0.0.1"]; n > 1 {
+		t.Errorf("%d requests in flight to one host, PerHost is 1", n)
+	}
+}
+
 // TestFetchAllCancel: cancelling stops the fetches in flight, delivers
 // them as failed with their state unchanged, and never starts the rest.
 func TestFetchAllCancel(t *testing.T) {

@@ -37,6 +37,11 @@ type Options struct {
 	// one host (default 1s). 0 means the default; a negative value means
 	// no delay at all (a configuration's "0s").
 	HostDelay time.Duration
+	// LoopbackNoDelay exempts feeds on this machine (localhost, 127.0.0.0/8,
+	// ::1, by the URL's host name) from HostDelay: the delay spares other
+	// people's servers, and a local server is the user's own. PerHost and
+	// Concurrency still apply.
+	LoopbackNoDelay bool
 	// UserAgent replaces the whole User-Agent header when set. By default
 	// it is "aggregator/<Version> (+<Contact>)", or "aggregator/<Version>"
 	// without a Contact.

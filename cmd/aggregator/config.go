@@ -58,6 +58,10 @@ type FetchConfig struct {
 	Contact      string   `toml:"contact"`
 	MaxBody      ByteSize `toml:"max_body"`
 	AllowPrivate bool     `toml:"allow_private"`
+
+	// hostDelaySet records that the file sets host_delay: only then does
+	// it apply to feeds on this machine too.
+	hostDelaySet bool
 }
 
 // DedupeConfig is [dedupe].
@@ -213,6 +217,7 @@ func parseConfig(path string, data []byte) (*Config, error) {
 		}
 		return nil, &ConfigError{File: path, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
 	}
+	cfg.Fetch.hostDelaySet = md.IsDefined("fetch", "host_delay")
 	var errs []error
 	for _, k := range md.Undecoded() {
 		key := k.String()

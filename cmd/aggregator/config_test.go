@@ -77,6 +77,29 @@ func TestConfigDefaultsAndExample(t *testing.T) {
 	}
 }
 
+// TestHostDelayScope: the default host delay spares feeds on this machine;
+// a host_delay written in the file applies to every host.
+func TestHostDelayScope(t *testing.T) {
+	for _, tc := range []struct {
+		file         string
+		delay        time.Duration
+		loopbackFree bool
+	}{
+		{"", time.Second, true},
+		{"[fetch]\nhost_delay = \"1s\"\n", time.Second, false},
+		{"[fetch]\nhost_delay = \"250ms\"\n", 250 * time.Millisecond, false},
+	} {
+		cfg, err := parseConfig("feeds.toml", []byte(tc.file))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.file, err)
+		}
+		o := fetcherOptions(cfg)
+		if o.HostDelay != tc.delay || o.LoopbackNoDelay != tc.loopbackFree {
+			t.Errorf("%q: HostDelay %v, LoopbackNoDelay %v; want %v, %v", tc.file, o.HostDelay, o.LoopbackNoDelay, tc.delay, tc.loopbackFree)
+		}
+	}
+}
+
 func TestConfigMissingFile(t *testing.T) {
 	_, err := loadConfig(filepath.Join(t.TempDir(), "nope.toml"))
 	if err == nil || !strings.Contains(err.Error(), "--config") {

@@ -133,9 +133,12 @@ func fetcherOptions(cfg *Config) fetcher.Options {
 		Contact:      cfg.Fetch.Contact,
 		MaxBody:      int64(cfg.Fetch.MaxBody),
 		AllowPrivate: cfg.Fetch.AllowPrivate,
-		Interval:     cfg.Fetch.Interval.Duration,
-		MinInterval:  cfg.Fetch.MinInterval.Duration,
-		MaxInterval:  cfg.Fetch.MaxInterval.Duration,
+		// The default delay spares other people's servers; one set in
+		// the file is honoured for every host.
+		LoopbackNoDelay: !cfg.Fetch.hostDelaySet,
+		Interval:        cfg.Fetch.Interval.Duration,
+		MinInterval:     cfg.Fetch.MinInterval.Duration,
+		MaxInterval:     cfg.Fetch.MaxInterval.Duration,
 	}
 	if o.HostDelay == 0 {
 		o.HostDelay = -1 // "0s" in the config means no delay; 0 in Options means the default
