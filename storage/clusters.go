@@ -49,7 +49,7 @@ func (db *DB) SaveClusters(ms []aggregator.Membership, reps map[string]string, n
 				return err
 			}
 			if had && old.Cluster != m.Cluster {
-				if err := cs.removeMember(old.Cluster, m.Item, now); err != nil {
+				if err := cs.removeMember(old.Cluster, m.Item, now, false); err != nil {
 					return err
 				}
 			}
@@ -210,8 +210,9 @@ func (cs *clusterSet) touch(id string) {
 }
 
 // removeMember takes itemID out of cluster id, deleting the cluster when it
-// empties, else fixing its representative and Published.
-func (cs *clusterSet) removeMember(id, itemID string, now time.Time) error {
+// empties, else fixing its representative and, unless keepTimes, its
+// Published and Updated.
+func (cs *clusterSet) removeMember(id, itemID string, now time.Time, keepTimes bool) error {
 	c, ok, err := cs.get(id)
 	if err != nil || !ok {
 		return err
@@ -227,6 +228,9 @@ func (cs *clusterSet) removeMember(id, itemID string, now time.Time) error {
 	}
 	if c.Representative == itemID {
 		c.Representative = ""
+	}
+	if keepTimes {
+		return nil
 	}
 	c.Updated = now
 	return cs.recomputePublished(c)

@@ -16,7 +16,7 @@ func (db *DB) DeleteItem(id string) error {
 	err := db.update(func(tx *bolt.Tx) error {
 		now := time.Now()
 		cs := newClusterSet(tx)
-		if err := deleteItem(tx, cs, id, now, true); err != nil {
+		if err := deleteItem(tx, cs, id, now, deleteHow{tombstone: true, countAndState: true}); err != nil {
 			return err
 		}
 		if err := clusteringChanged(tx); err != nil {
@@ -44,7 +44,7 @@ func (db *DB) DeleteFeed(name string) error {
 			ids = append(ids, string(k[len(prefix)+timeKeyLen:]))
 		}
 		for _, id := range ids {
-			if err := deleteItem(tx, cs, id, now, false); err != nil {
+			if err := deleteItem(tx, cs, id, now, deleteHow{tombstone: true}); err != nil {
 				return err
 			}
 		}
@@ -65,14 +65,27 @@ func (db *DB) DeleteFeed(name string) error {
 	return nil
 }
 
-// deleteItem removes one item and its index entries and membership and
-// tombstones it. The cluster changes are left in cs for the caller to
-// flush. countAndState keeps the feed's count and stored TotalItems right
-// (DeleteFeed drops both instead).
-func deleteItem(tx *bolt.Tx, cs *clusterSet, id string, now time.Time, countAndState bool) error {
+// deleteHow says what else deleteItem does besides removing the item.
+type deleteHow struct {
+	// tombstone keeps the ID, so that a later fetch listing the item again
+	// does not store it as new.
+	tombstone bool
+	// countAndState keeps the feed's count and stored TotalItems right
+	// (DeleteFeed drops both instead).
+	countAndState bool
+	// keepTimes leaves the cluster's Published and Updated as they are:
+	// pruning old reports neither makes a story newer nor updates it.
+	keepTimes bool
+}
+
+// deleteItem removes one item and its index entries and membership. The
+// cluster changes are left in cs for the caller to flush.
+func deleteItem(tx *bolt.Tx, cs *clusterSet, id string, now time.Time, how deleteHow) error {
 	key := []byte(id)
-	if err := tx.Bucket(bucketTombstones).Put(key, appendTime(nil, now)); err != nil {
-		return err
+	if how.tombstone {
+		if err := tx.Bucket(bucketTombstones).Put(key, appendTime(nil, now)); err != nil {
+			return err
+		}
 	}
 	ref, ok := lookup(tx, id)
 	if !ok {
@@ -101,11 +114,11 @@ func deleteItem(tx *bolt.Tx, cs *clusterSet, id string, now time.Time, countAndS
 		}
 	}
 	if clustered {
-		if err := cs.removeMember(m.Cluster, id, now); err != nil {
+		if err := cs.removeMember(m.Cluster, id, now, how.keepTimes); err != nil {
 			return err
 		}
 	}
-	if !countAndState {
+	if !how.countAndState {
 		return nil
 	}
 	n, err := addFeedCount(tx, it.Feed, -1)

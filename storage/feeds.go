@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -149,8 +150,8 @@ type SaveResult struct {
 	Updated []aggregator.Item
 	// Unchanged counts items already stored with the same Hash.
 	Unchanged int
-	// Deleted counts items skipped because they were deleted before
-	// (tombstoned); they are never stored again.
+	// Deleted counts items skipped because they were deleted or pruned
+	// before (tombstoned): they are not stored again.
 	Deleted int
 }
 
@@ -251,6 +252,7 @@ func saveFetchTx(tx *bolt.Tx, st aggregator.FeedState, items []aggregator.Item) 
 		feedB = tx.Bucket(bucketFeedItems)
 		tombB = tx.Bucket(bucketTombstones)
 		seen  = make(map[string]struct{}, len(items))
+		now   = time.Now()
 	)
 	for i := range items {
 		it := items[i]
@@ -259,19 +261,23 @@ func saveFetchTx(tx *bolt.Tx, st aggregator.FeedState, items []aggregator.Item) 
 		}
 		seen[it.ID] = struct{}{}
 		it.Feed = st.Name
-		if tombB.Get([]byte(it.ID)) != nil {
+		if v := tombB.Get([]byte(it.ID)); v != nil {
 			res.Deleted++
+			if err := renewTombstone(tombB, []byte(it.ID), v, now); err != nil {
+				return SaveResult{}, err
+			}
 			continue
 		}
 		ref, ok := lookup(tx, it.ID)
 		if !ok {
+			key := itemTimeKey(&it)
 			if err := putItem(tx, &it); err != nil {
 				return SaveResult{}, err
 			}
-			if err := feedB.Put(feedItemKey(st.Name, itemTimeKey(&it)), nil); err != nil {
+			if err := feedB.Put(feedItemKey(st.Name, key), nil); err != nil {
 				return SaveResult{}, err
 			}
-			if err := tx.Bucket(bucketPending).Put(itemTimeKey(&it), nil); err != nil {
+			if err := tx.Bucket(bucketPending).Put(key, nil); err != nil {
 				return SaveResult{}, err
 			}
 			res.New = append(res.New, it)

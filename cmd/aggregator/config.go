@@ -37,6 +37,12 @@ type Config struct {
 // StorageConfig is [storage].
 type StorageConfig struct {
 	Path string `toml:"path"`
+	// Keep is how long items are kept after they are published and first
+	// seen; 0 keeps everything. See storage.DB.Prune.
+	Keep Duration `toml:"keep"`
+	// KeepPerFeed is how many of each feed's newest items are kept
+	// however old.
+	KeepPerFeed int `toml:"keep_per_feed"`
 }
 
 // ServerConfig is [server].
@@ -146,7 +152,7 @@ func parseByteSize(s string) (int64, error) {
 // defaultConfig is what an empty feeds.toml means.
 func defaultConfig() Config {
 	return Config{
-		Storage: StorageConfig{Path: "aggregator.db"},
+		Storage: StorageConfig{Path: "aggregator.db", Keep: Duration{90 * 24 * time.Hour}, KeepPerFeed: 50},
 		Server:  ServerConfig{Listen: "127.0.0.1:8080"},
 		Fetch: FetchConfig{
 			Interval:    Duration{30 * time.Minute},
@@ -252,6 +258,12 @@ func (c *Config) validate() []error {
 	positive("fetch.min_interval", c.Fetch.MinInterval)
 	positive("fetch.max_interval", c.Fetch.MaxInterval)
 	positive("dedupe.window", c.Dedupe.Window)
+	if c.Storage.Keep.Duration < 0 {
+		bad("storage.keep", c.lines.first("storage.keep"), "must not be negative (use \"0s\" to keep everything)")
+	}
+	if c.Storage.KeepPerFeed < 0 {
+		bad("storage.keep_per_feed", c.lines.first("storage.keep_per_feed"), "must not be negative, got %d", c.Storage.KeepPerFeed)
+	}
 	if c.Fetch.MinInterval.Duration > c.Fetch.MaxInterval.Duration {
 		bad("fetch.min_interval", c.lines.first("fetch.min_interval"), "%s is above fetch.max_interval (%s)", c.Fetch.MinInterval.Duration, c.Fetch.MaxInterval.Duration)
 	}

@@ -116,10 +116,18 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("fetch interrupted after %d of %d feeds: %w", len(done), len(jobs), err)
 	}
 	t.cluster = time.Since(clusterStart)
+	pruned, err := p.prune(ctx)
+	if err != nil {
+		log.Warn("pruning old items failed; the next run tries again", "err", err)
+	}
 	if err := p.saveIndex(); err != nil {
 		log.Warn("the next run will rebuild the dedupe index from storage", "err", err)
 	}
 	printSummary(e.stdout, done, skipped, t, *quiet)
+	if pruned.Items > 0 {
+		fmt.Fprintf(e.stdout, "%d old items pruned (older than [storage].keep = %s, beyond the newest %d of each feed)\n",
+			pruned.Items, cfg.Storage.Keep.Duration, cfg.Storage.KeepPerFeed)
+	}
 	return nil
 }
 

@@ -47,6 +47,10 @@ type pipeline struct {
 	// wake tells the clusterer goroutine (runClusterer) that items are
 	// pending.
 	wake chan struct{}
+
+	// keep and keepPerFeed are [storage].keep and keep_per_feed.
+	keep        time.Duration
+	keepPerFeed int
 }
 
 func newPipeline(cfg *Config, db *storage.DB, log *slog.Logger) *pipeline {
@@ -63,7 +67,38 @@ func newPipeline(cfg *Config, db *storage.DB, log *slog.Logger) *pipeline {
 		opts:   dedupeOptions(cfg),
 		window: cfg.Dedupe.Window.Duration,
 		wake:   make(chan struct{}, 1),
+
+		keep:        cfg.Storage.Keep.Duration,
+		keepPerFeed: cfg.Storage.KeepPerFeed,
 	}
+}
+
+// prune removes the items [storage].keep no longer keeps (see
+// storage.DB.Prune), never one the dedupe index may still hold: the
+// cutoff is at most the index's horizon, so the index (and the copy
+// saved of it) stays exact.
+func (p *pipeline) prune(ctx context.Context) (storage.PruneResult, error) {
+	if p.keep <= 0 {
+		return storage.PruneResult{}, nil
+	}
+	p.mu.Lock()
+	latest, loaded := p.latest, p.loaded
+	p.mu.Unlock()
+	if !loaded {
+		l, err := p.db.Latest()
+		if err != nil {
+			return storage.PruneResult{}, err
+		}
+		latest = minTime(l, p.now())
+	}
+	horizon := latest.Add(-2 * p.window)
+	cutoff := minTime(p.now().Add(-p.keep), horizon)
+	res, err := p.db.Prune(ctx, cutoff, p.keepPerFeed)
+	if res.Items > 0 || res.Tombstones > 0 {
+		p.log.Info("pruned old items", "items", res.Items, "expired_tombstones", res.Tombstones,
+			"before", cutoff.Format(time.RFC3339), "keep_per_feed", p.keepPerFeed)
+	}
+	return res, err
 }
 
 // clusterChunk is how many pending items one clustering transaction takes.

@@ -148,6 +148,22 @@ func serve(ctx context.Context, e *env, cfg *Config, db *storage.DB, log *slog.L
 			log.Error("scheduler stopped", "err", err)
 		}
 	})
+	// Pruning: a minute after start, then hourly.
+	wg.Go(func() {
+		t := time.NewTimer(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+			}
+			if _, err := p.prune(runCtx); err != nil && runCtx.Err() == nil {
+				log.Warn("pruning old items failed; retrying in an hour", "err", err)
+			}
+			t.Reset(time.Hour)
+		}
+	})
 	// The WebSub pinger: at most one ping round at a time, after changes.
 	wg.Go(func() {
 		for {

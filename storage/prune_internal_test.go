@@ -1,0 +1,54 @@
+package storage
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// TestRenewTombstone: a fetch that meets a pruned item's tombstone renews
+// it once it is a day old; a deletion's tombstone is left as it is.
+func TestRenewTombstone(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "t.db"), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		id      string
+		value   []byte
+		renewed bool
+	}{
+		{"old-pruned", append(appendTime(nil, now.Add(-25*time.Hour)), tombPruned), true},
+		{"fresh-pruned", append(appendTime(nil, now.Add(-time.Hour)), tombPruned), false},
+		{"deleted", appendTime(nil, now.Add(-300*24*time.Hour)), false},
+	}
+	err = db.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTombstones)
+		for _, c := range cases {
+			if err := b.Put([]byte(c.id), c.value); err != nil {
+				return err
+			}
+			if err := renewTombstone(b, []byte(c.id), c.value, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.view(func(tx *bolt.Tx) error {
+		for _, c := range cases {
+			v := tx.Bucket(bucketTombstones).Get([]byte(c.id))
+			tm, pruned := prunedTombstone(v)
+			if renewed := pruned && tm.Equal(now); renewed != c.renewed {
+				t.Errorf("%s: renewed %v, want %v", c.id, renewed, c.renewed)
+			}
+		}
+		return nil
+	})
+}
