@@ -361,7 +361,8 @@ type Stats struct {
 	Clusters   int `json:"clusters"`
 	Feeds      int `json:"feeds"`
 	Tombstones int `json:"tombstones"`
-	// FileSize is the size of the database file in bytes.
+	// FileSize is how many bytes of its file the database uses; the file
+	// itself can be larger, as bbolt grows it ahead of need.
 	FileSize int64 `json:"file_size"`
 }
 
