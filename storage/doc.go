@@ -4,15 +4,20 @@
 //
 // # Invariants
 //
-// Every logical write is one bbolt transaction: a fetched feed's state and
-// its items ([DB.SaveFetch]), a batch of clustering decisions
-// ([DB.SaveClusters]), a deletion ([DB.DeleteItem], [DB.DeleteFeed]). A crash
+// Every logical write is all or nothing: a fetched feed's state and its
+// items ([DB.SaveFetch]; [DB.SaveFetches] stores many feeds in one
+// transaction and falls back to one per feed if it fails), a batch of
+// clustering decisions ([DB.SaveClusters]), a deletion ([DB.DeleteItem],
+// [DB.DeleteFeed]), a batch of pruned items ([DB.Prune]). A crash
 // therefore never loses or duplicates items, and the fetch state never
 // disagrees with the stored items.
 //
-// A deleted item leaves a tombstone, so the next fetch of a feed that still
-// lists it does not store it again as new: readers never see a deleted
-// story come back.
+// A deleted or pruned item leaves a tombstone, so the next fetch of a feed
+// that still lists it does not store it again as new: readers never see a
+// removed story come back. A deletion's tombstone stays; a pruned item's
+// is renewed by each fetch that still lists the item and expires once
+// none has for the retention time, which bounds tombstones to what feeds
+// still list.
 //
 // # Layout
 //
@@ -20,16 +25,19 @@
 // (see appendTimeKey) followed by the item ID, so byte order is
 // (Item.Time, ID) order.
 //
-//	meta          schema version, time of the last change
+//	meta          schema version, time of the last change, file instance ID
+//	              and clustering sequence (ClusterStamp), cluster count
 //	feeds         feed name -> FeedState (JSON)
 //	feedcounts    feed name -> number of stored items (uint64)
-//	feeditems     feed name 0x00 key -> nothing (a feed's items, for DeleteFeed)
+//	feeditems     feed name 0x00 key -> nothing (a feed's items, oldest first,
+//	              for DeleteFeed and Prune)
 //	items         item ID -> time key + Hash (the ID index)
 //	itemtime      key -> Item (compact binary, see encode.go)
 //	memtime       key -> Membership (compact binary); absent = unclustered
+//	pending       key -> nothing: stored items not clustered yet
 //	clusters      cluster ID -> Cluster (JSON)
 //	clusterpub    inverted time + cluster ID -> nothing, newest first
-//	tombstones    item ID -> deletion time
+//	tombstones    item ID -> time of deletion or last renewal, + 'p' if pruned
 //
 // Items and memberships are stored in time order so that [DB.Recent], which
 // rebuilds the dedupe index at start-up, reads both buckets sequentially
@@ -37,7 +45,7 @@
 // dirties few pages. clusterpub lets [DB.Stories] read the newest clusters
 // first and stop at its limit. A refetch checks each item against the
 // items bucket alone: an unchanged Hash needs no decoding.
-
+//
 // Values handed to callers are always decoded copies; no byte slice owned
 // by bbolt outlives the transaction that read it.
 package storage
