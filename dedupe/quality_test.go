@@ -77,8 +77,8 @@ func evaluate(t testing.TB, opts dedupe.Options) []scored {
 // B-cubed F1 ≥ 0.90, pairwise F1 ≥ 0.78, B-cubed P ≥ 0.93.
 func TestQuality(t *testing.T) {
 	floors := map[string]score.Result{
-		// Measured: 0.749, 0.982, 0.811.
-		"headlines, date-split": {PairF1: 0.73, B3P: 0.975, B3F1: 0.80},
+		// Measured: 0.753, 0.981, 0.813.
+		"headlines, date-split": {PairF1: 0.735, B3P: 0.975, B3F1: 0.80},
 		// Measured: 0.869, 0.965, 0.916.
 		"title+lead, window": {PairF1: 0.85, B3P: 0.955, B3F1: 0.905},
 	}

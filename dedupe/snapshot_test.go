@@ -174,7 +174,7 @@ func TestReadSnapshotErrors(t *testing.T) {
 		want error // nil: success
 	}{
 		{name: "intact", in: data, opts: opts},
-		{name: "defaults spelled out", in: data, opts: dedupe.Options{Window: 24 * time.Hour, Threshold: 0.13, PostTerms: 16}},
+		{name: "defaults spelled out", in: data, opts: dedupe.Options{Window: 24 * time.Hour, Threshold: 0.11, PostTerms: 16}},
 		{name: "trailing data ignored", in: append(bytes.Clone(data), "junk"...), opts: opts},
 		{name: "empty", in: nil, opts: opts, want: dedupe.ErrSnapshotCorrupt},
 		{name: "not a snapshot", in: []byte("{\"items\": []}\n...................."), opts: opts, want: dedupe.ErrSnapshotCorrupt},
