@@ -26,6 +26,12 @@ import (
 // Cluster.Published is kept at the earliest Item.Time of the members, and
 // Cluster.Updated is set to now on every cluster that changed.
 func (db *DB) SaveClusters(ms []aggregator.Membership, reps map[string]string, now time.Time) error {
+	return db.saveClusters(ms, reps, now, nil)
+}
+
+// saveClusters is SaveClusters; logged, when set, runs in the same
+// transaction with the new ClusterStamp sequence.
+func (db *DB) saveClusters(ms []aggregator.Membership, reps map[string]string, now time.Time, logged func(tx *bolt.Tx, seq uint64) error) error {
 	for i, m := range ms {
 		if m.Item == "" || m.Cluster == "" {
 			return fmt.Errorf("save clusters: membership %d has no item or cluster ID", i)
@@ -89,8 +95,14 @@ func (db *DB) SaveClusters(ms []aggregator.Membership, reps map[string]string, n
 			c.Updated = now
 			cs.touch(cid)
 		}
-		if err := clusteringChanged(tx); err != nil {
+		seq, err := nextClusterSeq(tx)
+		if err != nil {
 			return err
+		}
+		if logged != nil {
+			if err := logged(tx, seq); err != nil {
+				return err
+			}
 		}
 		return cs.flush()
 	})

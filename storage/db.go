@@ -56,7 +56,7 @@ var (
 	allBuckets = [][]byte{
 		bucketMeta, bucketFeeds, bucketFeedCounts, bucketFeedItems, bucketItems,
 		bucketItemTime, bucketMemTime, bucketClusters, bucketClusterPub, bucketTombstones,
-		bucketPending,
+		bucketPending, bucketClusterLog,
 	}
 
 	// timeOrdered are the buckets keyed by item time (within a feed for
@@ -197,6 +197,9 @@ func initSchema(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketMeta).Put(keySchema, v[:]); err != nil {
 			return err
 		}
+		if err := ensureLogFrom(tx.Bucket(bucketMeta)); err != nil {
+			return err
+		}
 		return ensureInstance(tx.Bucket(bucketMeta))
 	}
 	v, err := schemaOf(meta)
@@ -207,11 +210,15 @@ func initSchema(tx *bolt.Tx) error {
 		// Version 1 is the first; there is nothing older to migrate yet.
 		return schemaError(v)
 	}
-	// Tolerate a bucket missing from an otherwise valid file.
+	// Tolerate a bucket missing from an otherwise valid file (clusterlog
+	// came after schema 2).
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
+	}
+	if err := ensureLogFrom(tx.Bucket(bucketMeta)); err != nil {
+		return err
 	}
 	return ensureInstance(tx.Bucket(bucketMeta))
 }
@@ -229,9 +236,11 @@ func ensureInstance(meta *bolt.Bucket) error {
 
 // ClusterStamp names the clustered state of a database: which file
 // (Instance, random, made when it was created) and how many transactions
-// have changed its clustering decisions (Seq: SaveClusters, deletions).
+// have changed its clustering decisions (Seq: SaveClusters, deletions,
+// Prune).
 // A copy of the dedupe index saved with a stamp is still exact as long as
-// the database's stamp is the same; storing fetched items, which wait
+// the database's stamp is the same, and the cluster log can bring it up to
+// date otherwise ([DB.ClusterLogStart]); storing fetched items, which wait
 // unclustered, leaves it alone.
 type ClusterStamp struct {
 	Instance [16]byte

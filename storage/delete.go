@@ -19,7 +19,7 @@ func (db *DB) DeleteItem(id string) error {
 		if err := deleteItem(tx, cs, id, now, deleteHow{tombstone: true, countAndState: true}); err != nil {
 			return err
 		}
-		if err := clusteringChanged(tx); err != nil {
+		if err := clusteringReset(tx); err != nil {
 			return err
 		}
 		return cs.flush()
@@ -51,7 +51,7 @@ func (db *DB) DeleteFeed(name string) error {
 		if err := cs.flush(); err != nil {
 			return err
 		}
-		if err := clusteringChanged(tx); err != nil {
+		if err := clusteringReset(tx); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketFeedCounts).Delete([]byte(name)); err != nil {

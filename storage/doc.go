@@ -38,6 +38,8 @@
 //	clusters      cluster ID -> Cluster (JSON)
 //	clusterpub    inverted time + cluster ID -> nothing, newest first
 //	tombstones    item ID -> time of deletion or last renewal, + 'p' if pruned
+//	clusterlog    ClusterStamp sequence -> the decisions of one SaveDecisions
+//	              (expiry cutoff, item and cluster IDs in order)
 //
 // Items and memberships are stored in time order so that [DB.Recent], which
 // rebuilds the dedupe index at start-up, reads both buckets sequentially

@@ -120,7 +120,7 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		log.Warn("pruning old items failed; the next run tries again", "err", err)
 	}
-	if err := p.saveIndex(); err != nil {
+	if err := p.saveIndex(false); err != nil {
 		log.Warn("the next run will rebuild the dedupe index from storage", "err", err)
 	}
 	printSummary(e.stdout, done, skipped, t, *quiet)

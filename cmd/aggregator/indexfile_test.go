@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"html"
@@ -16,16 +17,18 @@ import (
 	"testing"
 	"time"
 
+	"aggregator/dedupe"
 	"aggregator/dedupe/score"
 	"aggregator/internal/shareddata"
 	"aggregator/storage"
 )
 
-// TestSavedIndex fetches real items in two passes, the second with newer
-// items, and checks that the dedupe index saved by the first pass gives
-// the same stories as one pass over everything (the index a process that
-// never stopped would have), that a damaged copy is reported and replaced
-// by a rebuild from storage, and that the file follows the database.
+// TestSavedIndex fetches real items in three passes, each with newer
+// items, and checks that the dedupe index saved by the first pass, brought
+// up to date from the cluster log by the third (the second pass changes
+// too little to rewrite the file), gives the same stories as one pass over
+// everything (the index a process that never stopped would have), and
+// that a damaged copy is reported and replaced by a rebuild from storage.
 func TestSavedIndex(t *testing.T) {
 	f, err := os.Open(filepath.Join(shareddata.TestDir(t), "dedupe", "dev-rich.jsonl"))
 	if err != nil {
@@ -37,8 +40,8 @@ func TestSavedIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.SortStableFunc(items, func(a, b score.Item) int { return a.Published.Compare(b.Published) })
-	cut := items[len(items)/2].Published
-	var phase atomic.Int32 // 1: items before cut; 2: all
+	cuts := [...]time.Time{items[len(items)/3].Published, items[2*len(items)/3].Published}
+	var phase atomic.Int32 // 1: items before cuts[0]; 2: before cuts[1]; 3: all
 	bySource := map[string][]score.Item{}
 	for _, it := range items {
 		bySource[it.Source] = append(bySource[it.Source], it)
@@ -57,7 +60,7 @@ func TestSavedIndex(t *testing.T) {
 		w.Header().Set("Content-Type", "application/rss+xml; charset=utf-8")
 		fmt.Fprintf(w, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>%s</title><link>https://s%d.example/</link><description>d</description>\n", html.EscapeString(sources[i]), i)
 		for _, it := range bySource[sources[i]] {
-			if phase.Load() == 1 && !it.Published.Before(cut) {
+			if ph := phase.Load(); ph < 3 && !it.Published.Before(cuts[ph-1]) {
 				continue
 			}
 			fmt.Fprintf(w, "<item><title>%s</title><link>%s</link><guid isPermaLink=\"false\">%s</guid><description>%s</description><pubDate>%s</pubDate></item>\n",
@@ -96,25 +99,26 @@ func TestSavedIndex(t *testing.T) {
 	}
 
 	// One pass over everything: the reference.
-	phase.Store(2)
+	phase.Store(3)
 	ref := filepath.Join(dir, "ref.db")
 	fetch(ref)
 	want := clusters(ref)
 
-	// Two passes: the second loads the index the first saved.
-	phase.Store(1)
-	twice := filepath.Join(dir, "twice.db")
-	fetch(twice)
-	if _, err := os.Stat(twice + ".index"); err != nil {
-		t.Fatalf("the first pass saved no index: %v", err)
+	// Three passes: the first saves the index it built, the second loads
+	// it and leaves the file alone, the third replays the second's
+	// decisions onto it.
+	upTo := func(c time.Time) int {
+		return slices.IndexFunc(items, func(it score.Item) bool { return !it.Published.Before(c) })
 	}
-	first := slices.IndexFunc(items, func(it score.Item) bool { return !it.Published.Before(cut) })
-	if n := savedIndexLen(t, config, twice); n != first {
-		t.Errorf("the saved index holds %d items, want the first pass's %d", n, first)
+	phase.Store(1)
+	thrice := filepath.Join(dir, "thrice.db")
+	fetch(thrice)
+	if n := savedIndexLen(t, config, thrice, false); n != upTo(cuts[0]) {
+		t.Errorf("the first pass saved an index of %d items, want %d", n, upTo(cuts[0]))
 	}
 	damaged := filepath.Join(dir, "damaged.db")
-	copyFile(t, twice, damaged)
-	copyFile(t, twice+".index", damaged+".index")
+	copyFile(t, thrice, damaged)
+	copyFile(t, thrice+".index", damaged+".index")
 	raw, err := os.ReadFile(damaged + ".index")
 	if err != nil {
 		t.Fatal(err)
@@ -124,11 +128,21 @@ func TestSavedIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	phase.Store(2)
-	if stderr := fetch(twice); strings.Contains(stderr, "rebuild") {
+	if stderr := fetch(thrice); strings.Contains(stderr, "rebuild") {
 		t.Errorf("the saved index was not used:\n%s", stderr)
 	}
-	if got := clusters(twice); got != want {
-		t.Errorf("two passes with the saved index gave other stories than one pass:\n%s", diffLines(want, got))
+	if n := savedIndexLen(t, config, thrice, false); n != upTo(cuts[0]) {
+		t.Errorf("after a small second pass the file holds %d items, want the first pass's %d (not rewritten)", n, upTo(cuts[0]))
+	}
+	if n := savedIndexLen(t, config, thrice, true); n != upTo(cuts[1]) {
+		t.Errorf("the saved index brought up to date holds %d items, want %d", n, upTo(cuts[1]))
+	}
+	phase.Store(3)
+	if stderr := fetch(thrice); strings.Contains(stderr, "rebuild") {
+		t.Errorf("the saved index was not used:\n%s", stderr)
+	}
+	if got := clusters(thrice); got != want {
+		t.Errorf("three passes with the saved index and the cluster log gave other stories than one pass:\n%s", diffLines(want, got))
 	}
 
 	// A damaged copy is reported and rebuilt from storage; the stories of
@@ -142,13 +156,30 @@ func TestSavedIndex(t *testing.T) {
 	}
 }
 
-// savedIndexLen loads the index saved beside db as the pipeline would and
-// returns how many items it holds.
-func savedIndexLen(t *testing.T, config, db string) int {
+// savedIndexLen returns how many items the index saved beside db holds:
+// as the file has it, or, with replay, brought up to date from the
+// cluster log as the pipeline loads it.
+func savedIndexLen(t *testing.T, config, db string, replay bool) int {
 	t.Helper()
 	cfg, err := loadConfig(config)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !replay {
+		f, err := os.Open(db + ".index")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		r := bufio.NewReader(f)
+		if _, err := readStamp(r); err != nil {
+			t.Fatal(err)
+		}
+		ix, err := dedupe.ReadSnapshot(r, dedupeOptions(cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ix.Len()
 	}
 	sdb, err := storage.Open(db, storage.Options{ReadOnly: true})
 	if err != nil {

@@ -35,10 +35,14 @@ type pipeline struct {
 	opts dedupe.Options
 	// loaded is set once ix holds the stored items of the window.
 	loaded bool
-	// saved is the database's ClusterStamp when ix was last saved or
-	// loaded from the saved copy.
-	saved  storage.ClusterStamp
-	window time.Duration
+	// saved is the ClusterStamp of the index file on disk as far as this
+	// process knows (zero: none usable); delta counts the items clustered
+	// since it, which the cluster log replays; rebuilt is set when ix was
+	// rebuilt from storage, which makes saving it worthwhile at once.
+	saved   storage.ClusterStamp
+	delta   int
+	rebuilt bool
+	window  time.Duration
 	// latest is the newest item time clustered so far, capped at now. The
 	// index forgets items a window older than it, not a window older than
 	// the clock, so that archives and backfills cluster like live news.
@@ -225,7 +229,7 @@ func (p *pipeline) loadIndexLocked() error {
 	}
 	prepare()
 	restoreNext()
-	p.loaded = true
+	p.loaded, p.rebuilt = true, true
 	return nil
 }
 
@@ -364,7 +368,8 @@ func (p *pipeline) clusterLocked(items []aggregator.Item) error {
 			p.latest = t
 		}
 	}
-	p.ix.Expire(p.latest.Add(-p.window)) // keeps items from p.horizon() on
+	expired := p.latest.Add(-p.window)
+	p.ix.Expire(expired) // keeps items from p.horizon() on
 	ms := make([]aggregator.Membership, 0, len(items))
 	reps := map[string]string{}
 	for _, pr := range prepareAll(p.opts, items) {
@@ -374,7 +379,13 @@ func (p *pipeline) clusterLocked(items []aggregator.Item) error {
 			reps[m.Cluster] = rep
 		}
 	}
-	return p.db.SaveClusters(ms, reps, now)
+	// The cluster log lets a saved copy of the index catch up with these
+	// decisions (see indexfile.go).
+	err := p.db.SaveDecisions(storage.Decisions{Memberships: ms, Representatives: reps, Now: now, ExpiredBefore: expired})
+	if err == nil {
+		p.delta += len(items)
+	}
+	return err
 }
 
 // horizon is the oldest item time the index keeps: two windows before the

@@ -148,20 +148,28 @@ func serve(ctx context.Context, e *env, cfg *Config, db *storage.DB, log *slog.L
 			log.Error("scheduler stopped", "err", err)
 		}
 	})
-	// Pruning: a minute after start, then hourly.
+	// Housekeeping: pruning a minute after start, then hourly; saving the
+	// dedupe index every ten minutes when enough changed, so that a
+	// daemon killed rather than stopped replays little at its next start.
 	wg.Go(func() {
-		t := time.NewTimer(time.Minute)
-		defer t.Stop()
+		prune := time.NewTimer(time.Minute)
+		defer prune.Stop()
+		save := time.NewTicker(10 * time.Minute)
+		defer save.Stop()
 		for {
 			select {
 			case <-runCtx.Done():
 				return
-			case <-t.C:
+			case <-prune.C:
+				if _, err := p.prune(runCtx); err != nil && runCtx.Err() == nil {
+					log.Warn("pruning old items failed; retrying in an hour", "err", err)
+				}
+				prune.Reset(time.Hour)
+			case <-save.C:
+				if err := p.saveIndex(false); err != nil {
+					log.Warn("saving the dedupe index failed; retrying later", "err", err)
+				}
 			}
-			if _, err := p.prune(runCtx); err != nil && runCtx.Err() == nil {
-				log.Warn("pruning old items failed; retrying in an hour", "err", err)
-			}
-			t.Reset(time.Hour)
 		}
 	})
 	// The WebSub pinger: at most one ping round at a time, after changes.
@@ -191,7 +199,7 @@ func serve(ctx context.Context, e *env, cfg *Config, db *storage.DB, log *slog.L
 	}
 	cancel()
 	wg.Wait()
-	if err := p.saveIndex(); err != nil {
+	if err := p.saveIndex(true); err != nil {
 		log.Warn("the next start will rebuild the dedupe index from storage", "err", err)
 	}
 	select {

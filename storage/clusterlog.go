@@ -1,0 +1,213 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"aggregator"
+)
+
+// The cluster log lets a saved dedupe index catch up instead of being
+// rebuilt: every SaveDecisions transaction appends one record, keyed by
+// the ClusterStamp sequence it made, holding the index's expiry cutoff and
+// the (item, cluster) decisions in the order they were made. A process
+// that loads an index saved at sequence S replays the records after S.
+//
+// Changes the log cannot replay make the saved index unusable: deletions
+// (DeleteItem, DeleteFeed) record their sequence as the reset point. Prune
+// removes only items older than every indexed one and needs neither.
+var (
+	bucketClusterLog = []byte("clusterlog")
+	// keyClusterReset is the sequence of the last change the log cannot
+	// replay; keyLogFrom the sequence the log is complete after (records
+	// up to it may have been trimmed, or were never written).
+	keyClusterReset = []byte("cluster_reset")
+	keyLogFrom      = []byte("clusterlog_from")
+)
+
+// Decisions are dedupe decisions for SaveDecisions.
+type Decisions struct {
+	// Memberships and Representatives are as for SaveClusters.
+	Memberships     []aggregator.Membership
+	Representatives map[string]string
+	// Now is the time of the decisions (SaveClusters' now).
+	Now time.Time
+	// ExpiredBefore is the cutoff the index expired items before just
+	// before deciding, replayed with the decisions; zero for none.
+	ExpiredBefore time.Time
+}
+
+// SaveDecisions is SaveClusters that also appends the decisions to the
+// cluster log in the same transaction.
+func (db *DB) SaveDecisions(d Decisions) error {
+	return db.saveClusters(d.Memberships, d.Representatives, d.Now, func(tx *bolt.Tx, seq uint64) error {
+		v := appendTime(nil, d.ExpiredBefore)
+		v = binary.AppendUvarint(v, uint64(len(d.Memberships)))
+		for _, m := range d.Memberships {
+			v = appendString(v, m.Item)
+			v = appendString(v, m.Cluster)
+		}
+		return tx.Bucket(bucketClusterLog).Put(seqKey(seq), v)
+	})
+}
+
+func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+// LogRecord is one SaveDecisions transaction read back from the cluster
+// log, with the items it decided on as now stored.
+type LogRecord struct {
+	Seq           uint64
+	ExpiredBefore time.Time
+	// Items and Memberships are parallel, in decision order; Memberships
+	// hold the item and cluster IDs the decision gave. Items deleted
+	// since are left out.
+	Items       []aggregator.Item
+	Memberships []aggregator.Membership
+}
+
+// ClusterLogStart reports whether the cluster log can bring an index
+// saved at stamp saved up to date: same file, no deletion since, and no
+// record after it trimmed.
+func (db *DB) ClusterLogStart(saved ClusterStamp) (ok bool, err error) {
+	err = db.view(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || tx.Bucket(bucketClusterLog) == nil {
+			return nil
+		}
+		var cur ClusterStamp
+		copy(cur.Instance[:], meta.Get(keyInstance))
+		cur.Seq = readUint64(meta.Get(keyClusterSeq))
+		ok = cur.Instance == saved.Instance && saved.Instance != [16]byte{} &&
+			saved.Seq <= cur.Seq &&
+			readUint64(meta.Get(keyClusterReset)) <= saved.Seq &&
+			readUint64(meta.Get(keyLogFrom)) <= saved.Seq
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("cluster log: %w", err)
+	}
+	return ok, nil
+}
+
+// ClusterLog calls fn with each record after sequence after, in order.
+// Each record is read in its own transaction, so fn may take its time.
+func (db *DB) ClusterLog(after uint64, fn func(LogRecord) error) error {
+	next := after + 1
+	for {
+		var rec LogRecord
+		found := false
+		err := db.view(func(tx *bolt.Tx) error {
+			k, v := tx.Bucket(bucketClusterLog).Cursor().Seek(seqKey(next))
+			if k == nil {
+				return nil
+			}
+			if len(k) != 8 {
+				return fmt.Errorf("log key %x: %w", k, errCorrupt)
+			}
+			found = true
+			rec.Seq = binary.BigEndian.Uint64(k)
+			return decodeLogRecord(tx, v, &rec)
+		})
+		if err != nil {
+			return fmt.Errorf("cluster log after %d: %w", next-1, err)
+		}
+		if !found {
+			return nil
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+		next = rec.Seq + 1
+	}
+}
+
+func decodeLogRecord(tx *bolt.Tx, v []byte, rec *LogRecord) error {
+	d := decoder{b: v}
+	rec.ExpiredBefore = d.time()
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(v)) {
+		return fmt.Errorf("log record %d: %w", rec.Seq, errCorrupt)
+	}
+	for range n {
+		item, cluster := d.string(), d.string()
+		if d.err != nil {
+			return fmt.Errorf("log record %d: %w", rec.Seq, errCorrupt)
+		}
+		it, ok, err := getItem(tx, item)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		rec.Items = append(rec.Items, it)
+		rec.Memberships = append(rec.Memberships, aggregator.Membership{Item: item, Cluster: cluster})
+	}
+	return nil
+}
+
+// TrimClusterLog drops the records up to sequence upTo: an index saved at
+// upTo (or later) no longer needs them, and one saved earlier can then no
+// longer catch up.
+func (db *DB) TrimClusterLog(upTo uint64) error {
+	err := db.update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if readUint64(meta.Get(keyLogFrom)) >= upTo {
+			return nil
+		}
+		if err := meta.Put(keyLogFrom, seqKey(upTo)); err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketClusterLog)
+		c := b.Cursor()
+		end := seqKey(upTo)
+		for k, _ := c.First(); k != nil && bytes.Compare(k, end) <= 0; k, _ = c.First() {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("trim cluster log: %w", err)
+	}
+	return nil
+}
+
+// clusteringReset advances the ClusterStamp for a change the cluster log
+// cannot replay.
+func clusteringReset(tx *bolt.Tx) error {
+	seq, err := nextClusterSeq(tx)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketMeta).Put(keyClusterReset, seqKey(seq))
+}
+
+// nextClusterSeq advances the ClusterStamp sequence and returns it.
+func nextClusterSeq(tx *bolt.Tx) (uint64, error) {
+	if err := clusteringChanged(tx); err != nil {
+		return 0, err
+	}
+	return readUint64(tx.Bucket(bucketMeta).Get(keyClusterSeq)), nil
+}
+
+// ensureLogFrom marks, in a file written before the cluster log existed,
+// that the log starts now.
+func ensureLogFrom(meta *bolt.Bucket) error {
+	if meta.Get(keyLogFrom) != nil {
+		return nil
+	}
+	return meta.Put(keyLogFrom, seqKey(readUint64(meta.Get(keyClusterSeq))))
+}
+
+func readUint64(v []byte) uint64 {
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
