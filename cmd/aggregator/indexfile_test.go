@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"html"
 	"io"
@@ -225,4 +227,74 @@ func diffLines(a, b string) string {
 		out = append(out[:20], fmt.Sprintf("... and %d more", len(out)-20))
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestServeSavesIndex: a daemon that clustered something saves its index
+// when it stops, stamped with the database's state, so the next start
+// loads it as it is.
+func TestServeSavesIndex(t *testing.T) {
+	srv := testFeeds(t)
+	cfg := writeTestConfig(t, srv.URL)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	var errb bytes.Buffer
+	go func() {
+		e := &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &errb, ready: func(u string) { ready <- u }}
+		done <- runEnv(ctx, e, []string{"serve", "--config", cfg})
+	}()
+	var base string
+	select {
+	case base = <-ready:
+	case err := <-done:
+		t.Fatalf("serve exited early: %v\n%s", err, errb.String())
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not become ready")
+	}
+	// A fresh database: every feed is due at once; wait for the stories.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var h struct {
+			Stats storage.Stats `json:"stats"`
+		}
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			json.NewDecoder(resp.Body).Decode(&h)
+			resp.Body.Close()
+		}
+		if h.Stats.Clusters > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve clustered nothing in 20 s\n%s", errb.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v\n%s", err, errb.String())
+	}
+
+	c, err := loadConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(c.Storage.Path + ".index")
+	if err != nil {
+		t.Fatalf("serve saved no index: %v", err)
+	}
+	saved, err := readStamp(bufio.NewReader(f))
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := storage.Open(c.Storage.Path, storage.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if cur, _ := db.ClusterStamp(); saved != cur {
+		t.Errorf("saved index stamped %v, database at %v", saved, cur)
+	}
 }
