@@ -359,3 +359,29 @@ func TestRecentBatches(t *testing.T) {
 		t.Errorf("Recent: %d items, err %v; want %d", n, err, len(items))
 	}
 }
+
+// TestPendingKeepsTimeGroups: Pending never splits the items of one time
+// between two calls, so the caller can order such a group as a whole.
+func TestPendingKeepsTimeGroups(t *testing.T) {
+	db := mustOpenDB(t)
+	real := realItems(t, "x", t0)
+	items := synthItems(real, "f", 10, t0)
+	for i := range items {
+		items[i].Published = t0 // one time for all but the last two
+		if i >= 8 {
+			items[i].Published = t0.Add(time.Duration(i) * time.Hour)
+		}
+	}
+	mustSave(t, db, "f", items)
+	got, err := db.Pending(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 8 {
+		t.Errorf("Pending(3) returned %d items, want the 8 of the first time", len(got))
+	}
+	all, err := db.Pending(0)
+	if err != nil || len(all) != 10 {
+		t.Errorf("Pending(0) = %d items, %v; want 10", len(all), err)
+	}
+}

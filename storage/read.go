@@ -37,8 +37,10 @@ func (db *DB) Unclustered() ([]aggregator.Item, error) { return db.Pending(0) }
 // yet, oldest first by (Item.Time, ID): new items wait here between
 // SaveFetch and SaveClusters, so that they are clustered in time order
 // whatever order their feeds were fetched in, and so that a crash in
-// between loses nothing. It reads the pending index, so it costs what it
-// returns.
+// between loses nothing. It never splits the items of one Item.Time
+// between two calls (so it may return more than limit): the caller can
+// order each such group as a whole. It reads the pending index, so it
+// costs what it returns.
 func (db *DB) Pending(limit int) ([]aggregator.Item, error) {
 	var out []aggregator.Item
 	err := db.view(func(tx *bolt.Tx) error {
@@ -48,7 +50,14 @@ func (db *DB) Pending(limit int) ([]aggregator.Item, error) {
 		}
 		timeB, memB := tx.Bucket(bucketItemTime), tx.Bucket(bucketMemTime)
 		c := pendB.Cursor()
-		for k, _ := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, _ = c.Next() {
+		var last []byte // the time of the last item taken
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if len(k) < timeKeyLen {
+				return fmt.Errorf("pending key %x: %w", k, errCorrupt)
+			}
+			if limit > 0 && len(out) >= limit && !bytes.Equal(k[:timeKeyLen], last) {
+				break
+			}
 			if memB.Get(k) != nil {
 				continue
 			}
@@ -61,6 +70,7 @@ func (db *DB) Pending(limit int) ([]aggregator.Item, error) {
 				return fmt.Errorf("item %s: %w", k[timeKeyLen:], err)
 			}
 			out = append(out, it)
+			last = k[:timeKeyLen]
 		}
 		return nil
 	})

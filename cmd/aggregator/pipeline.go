@@ -359,9 +359,7 @@ func (p *pipeline) clusterLocked(items []aggregator.Item) error {
 		return err
 	}
 	items = slices.Clone(items)
-	slices.SortFunc(items, func(a, b aggregator.Item) int {
-		return cmp.Or(a.Time().Compare(b.Time()), cmp.Compare(a.ID, b.ID))
-	})
+	slices.SortFunc(items, clusterOrder)
 	now := p.now()
 	for _, it := range items {
 		if t := minTime(it.Time(), now); t.After(p.latest) {
@@ -386,6 +384,23 @@ func (p *pipeline) clusterLocked(items []aggregator.Item) error {
 		p.delta += len(items)
 	}
 	return err
+}
+
+// clusterOrder is the order a pass clusters its items in: oldest first,
+// and among reports of the same time (feeds that give only a date, a
+// backfill) the fullest first, so that it founds the story and the terser
+// ones join it rather than the other way round; then by ID, so that the
+// order is total. Measured end to end (scripts/score-e2e), putting the
+// fuller report first instead of ordering ties by ID alone raised
+// headline pairwise F1 (date-split) from 0.744 to 0.765 and title+lead
+// B-cubed F1 from 0.913 to 0.917, with B-cubed precision the same or
+// higher; on story-disjoint halves of the sets it helped most where
+// scores were lowest. storage.DB.Pending never splits a group of one time
+// across chunks.
+func clusterOrder(a, b aggregator.Item) int {
+	return cmp.Or(a.Time().Compare(b.Time()),
+		-cmp.Compare(len(a.Title)+len(a.Summary), len(b.Title)+len(b.Summary)),
+		cmp.Compare(a.ID, b.ID))
 }
 
 // horizon is the oldest item time the index keeps: two windows before the
