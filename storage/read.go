@@ -37,10 +37,11 @@ func (db *DB) Unclustered() ([]aggregator.Item, error) { return db.Pending(0) }
 // yet, oldest first by (Item.Time, ID): new items wait here between
 // SaveFetch and SaveClusters, so that they are clustered in time order
 // whatever order their feeds were fetched in, and so that a crash in
-// between loses nothing. It never splits the items of one Item.Time
-// between two calls (so it may return more than limit): the caller can
-// order each such group as a whole. It reads the pending index, so it
-// costs what it returns.
+// between loses nothing. It does not split the items of one Item.Time
+// between two calls (so it may return more than limit, up to 16 times
+// as many, past which memory matters more): the caller can order each
+// such group as a whole. It reads the pending index, so it costs what it
+// returns.
 func (db *DB) Pending(limit int) ([]aggregator.Item, error) {
 	var out []aggregator.Item
 	err := db.view(func(tx *bolt.Tx) error {
@@ -55,7 +56,7 @@ func (db *DB) Pending(limit int) ([]aggregator.Item, error) {
 			if len(k) < timeKeyLen {
 				return fmt.Errorf("pending key %x: %w", k, errCorrupt)
 			}
-			if limit > 0 && len(out) >= limit && !bytes.Equal(k[:timeKeyLen], last) {
+			if limit > 0 && len(out) >= limit && (!bytes.Equal(k[:timeKeyLen], last) || len(out) >= 16*limit) {
 				break
 			}
 			if memB.Get(k) != nil {
