@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,7 +20,6 @@ import (
 
 	"aggregator/dedupe"
 	"aggregator/dedupe/score"
-	"aggregator/internal/shareddata"
 	"aggregator/storage"
 )
 
@@ -32,15 +30,7 @@ import (
 // everything (the index a process that never stopped would have), and
 // that a damaged copy is reported and replaced by a rebuild from storage.
 func TestSavedIndex(t *testing.T) {
-	f, err := os.Open(filepath.Join(shareddata.TestDir(t), "dedupe", "dev-rich.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	items, err := score.Load(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	items := loadDevSet(t, "dev-rich.jsonl")
 	slices.SortStableFunc(items, func(a, b score.Item) int { return a.Published.Compare(b.Published) })
 	cuts := [...]time.Time{items[len(items)/3].Published, items[2*len(items)/3].Published}
 	var phase atomic.Int32 // 1: items before cuts[0]; 2: before cuts[1]; 3: all
@@ -59,16 +49,14 @@ func TestSavedIndex(t *testing.T) {
 			http.NotFound(w, r)
 			return
 		}
-		w.Header().Set("Content-Type", "application/rss+xml; charset=utf-8")
-		fmt.Fprintf(w, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>%s</title><link>https://s%d.example/</link><description>d</description>\n", html.EscapeString(sources[i]), i)
+		var served []score.Item
 		for _, it := range bySource[sources[i]] {
-			if ph := phase.Load(); ph < 3 && !it.Published.Before(cuts[ph-1]) {
-				continue
+			if ph := phase.Load(); ph == 3 || it.Published.Before(cuts[ph-1]) {
+				served = append(served, it)
 			}
-			fmt.Fprintf(w, "<item><title>%s</title><link>%s</link><guid isPermaLink=\"false\">%s</guid><description>%s</description><pubDate>%s</pubDate></item>\n",
-				html.EscapeString(it.Title), html.EscapeString(it.URL), it.ID, html.EscapeString(it.Summary), it.Published.Format(time.RFC1123Z))
 		}
-		io.WriteString(w, "</channel></rss>\n")
+		w.Header().Set("Content-Type", "application/rss+xml; charset=utf-8")
+		w.Write(score.RSS(sources[i], served))
 	}))
 	defer srv.Close()
 

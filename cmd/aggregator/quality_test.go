@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"html"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -40,15 +38,7 @@ func TestQualityEndToEnd(t *testing.T) {
 		{"dev-rich.jsonl", false, score.Result{PairF1: 0.85, B3P: 0.95, B3F1: 0.905}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			f, err := os.Open(filepath.Join(shareddata.TestDir(t), "dedupe", tc.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			items, err := score.Load(f)
-			f.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
+			items := loadDevSet(t, tc.file)
 			var outlets []string
 			byOutlet := map[string][]score.Item{}
 			for _, it := range items {
@@ -59,14 +49,7 @@ func TestQualityEndToEnd(t *testing.T) {
 			}
 			bodies := map[string][]byte{}
 			for i, o := range outlets {
-				var b bytes.Buffer
-				fmt.Fprintf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>%s</title><link>https://example.org/</link><description>d</description>\n", html.EscapeString(o))
-				for _, it := range byOutlet[o] {
-					fmt.Fprintf(&b, "<item><title>%s</title><link>%s</link><guid isPermaLink=\"false\">%s</guid><description>%s</description><pubDate>%s</pubDate></item>\n",
-						html.EscapeString(it.Title), html.EscapeString(it.URL), it.ID, html.EscapeString(it.Summary), it.Published.Format(time.RFC1123Z))
-				}
-				b.WriteString("</channel></rss>\n")
-				bodies[fmt.Sprintf("/o%d.xml", i)] = b.Bytes()
+				bodies[fmt.Sprintf("/o%d.xml", i)] = score.RSS(o, byOutlet[o])
 			}
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				b, ok := bodies[r.URL.Path]
@@ -120,4 +103,19 @@ func TestQualityEndToEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// loadDevSet reads a labelled development file of ../shared/data/dedupe.
+func loadDevSet(t *testing.T, name string) []score.Item {
+	t.Helper()
+	f, err := os.Open(filepath.Join(shareddata.TestDir(t), "dedupe", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	items, err := score.Load(f)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return items
 }

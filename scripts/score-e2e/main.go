@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"html"
 	"net"
 	"net/http"
 	"os"
@@ -93,7 +92,7 @@ func scoreFile(bin, dir, path string) error {
 	for i, o := range outlets {
 		name := fmt.Sprintf("outlet-%04d", i)
 		names[o] = name
-		bodies["/"+name+".xml"] = rss(o, byOutlet[o])
+		bodies["/"+name+".xml"] = score.RSS(o, byOutlet[o])
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -174,19 +173,4 @@ func readPrediction(out []byte) (map[string]string, error) {
 		}
 	}
 	return pred, sc.Err()
-}
-
-func rss(outlet string, items []score.Item) []byte {
-	esc := html.EscapeString
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>%s</title><link>https://example.org/</link><description>labelled data</description>\n", esc(outlet))
-	for _, it := range items {
-		fmt.Fprintf(&b, "<item><title>%s</title><link>%s</link><guid isPermaLink=\"false\">%s</guid>", esc(it.Title), esc(it.URL), esc(it.ID))
-		if it.Summary != "" {
-			fmt.Fprintf(&b, "<description>%s</description>", esc(it.Summary))
-		}
-		fmt.Fprintf(&b, "<pubDate>%s</pubDate></item>\n", it.Published.Format(time.RFC1123Z))
-	}
-	b.WriteString("</channel></rss>\n")
-	return b.Bytes()
 }
