@@ -220,6 +220,65 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
+// serving is "aggregator serve" running inside a test.
+type serving struct {
+	base string
+	// clustered receives after each clustering round that stored
+	// decisions (buffered; rounds may coalesce).
+	clustered chan struct{}
+	cancel    context.CancelFunc
+	done      chan error
+	errb      *bytes.Buffer // serve's stderr; read only once it has returned
+}
+
+// startServe runs serve with cfg until stop (or the test's end) and
+// returns once it is listening.
+func startServe(t *testing.T, cfg string) *serving {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	s := &serving{clustered: make(chan struct{}, 1), cancel: cancel, done: make(chan error, 1), errb: new(bytes.Buffer)}
+	ready := make(chan string, 1)
+	e := &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: s.errb,
+		ready: func(u string) { ready <- u },
+		clustered: func() {
+			select {
+			case s.clustered <- struct{}{}:
+			default:
+			}
+		}}
+	go func() { s.done <- runEnv(ctx, e, []string{"serve", "--config", cfg}) }()
+	select {
+	case s.base = <-ready:
+	case err := <-s.done:
+		cancel()
+		t.Fatalf("serve exited early: %v\n%s", err, s.errb.String())
+	case <-time.After(20 * time.Second):
+		cancel()
+		t.Fatal("serve did not become ready")
+	}
+	t.Cleanup(func() { s.stop() })
+	return s
+}
+
+// stop shuts serve down and returns what it returned (nil for a clean
+// shutdown); later calls return nil.
+func (s *serving) stop() error {
+	if s.cancel == nil {
+		return nil
+	}
+	s.cancel()
+	s.cancel = nil
+	select {
+	case err := <-s.done:
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	case <-time.After(20 * time.Second):
+		return errors.New("serve did not shut down within 20 s")
+	}
+}
+
 func TestServeAndDatabaseInUse(t *testing.T) {
 	srv := testFeeds(t)
 	cfg := writeTestConfig(t, srv.URL)
@@ -227,22 +286,8 @@ func TestServeAndDatabaseInUse(t *testing.T) {
 		t.Fatalf("fetch: %s", errOut)
 	}
 
-	ctx, cancel := context.WithCancel(t.Context())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	var errb bytes.Buffer
-	go func() {
-		e := &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &errb, ready: func(u string) { ready <- u }}
-		done <- runEnv(ctx, e, []string{"serve", "--config", cfg})
-	}()
-	var base string
-	select {
-	case base = <-ready:
-	case err := <-done:
-		t.Fatalf("serve exited early: %v\n%s", err, errb.String())
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not become ready")
-	}
+	s := startServe(t, cfg)
+	base := s.base
 
 	// The merged feeds, with validators and 304s.
 	for _, tc := range []struct{ path, ctype string }{
@@ -308,14 +353,8 @@ func TestServeAndDatabaseInUse(t *testing.T) {
 		t.Errorf("the in-use error took %s", d)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("serve returned %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not shut down")
+	if err := s.stop(); err != nil {
+		t.Errorf("serve returned %v", err)
 	}
 	// After shutdown the database opens again: nothing was left locked.
 	if _, errOut, code := runCmd(t, t.Context(), "clusters", "--config", cfg); code != 0 {

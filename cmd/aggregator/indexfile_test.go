@@ -2,9 +2,7 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -223,45 +221,15 @@ func diffLines(a, b string) string {
 func TestServeSavesIndex(t *testing.T) {
 	srv := testFeeds(t)
 	cfg := writeTestConfig(t, srv.URL)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	var errb bytes.Buffer
-	go func() {
-		e := &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &errb, ready: func(u string) { ready <- u }}
-		done <- runEnv(ctx, e, []string{"serve", "--config", cfg})
-	}()
-	var base string
+	s := startServe(t, cfg)
+	// A fresh database: every feed is due at once.
 	select {
-	case base = <-ready:
-	case err := <-done:
-		t.Fatalf("serve exited early: %v\n%s", err, errb.String())
+	case <-s.clustered:
 	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not become ready")
+		t.Fatal("serve clustered nothing in 20 s")
 	}
-	// A fresh database: every feed is due at once; wait for the stories.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		var h struct {
-			Stats storage.Stats `json:"stats"`
-		}
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			json.NewDecoder(resp.Body).Decode(&h)
-			resp.Body.Close()
-		}
-		if h.Stats.Clusters > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve clustered nothing in 20 s\n%s", errb.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("serve: %v\n%s", err, errb.String())
+	if err := s.stop(); err != nil {
+		t.Fatalf("serve: %v\n%s", err, s.errb.String())
 	}
 
 	c, err := loadConfig(cfg)
@@ -282,7 +250,11 @@ func TestServeSavesIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if cur, _ := db.ClusterStamp(); saved != cur {
+	cur, err := db.ClusterStamp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if saved != cur {
 		t.Errorf("saved index stamped %v, database at %v", saved, cur)
 	}
 }

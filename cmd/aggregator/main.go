@@ -78,6 +78,9 @@ type env struct {
 	// ready, when set, receives the server's base URL once serve or demo
 	// is listening and has done its first pass (tests wait on it).
 	ready func(baseURL string)
+	// clustered, when set, is called after each clustering round of serve
+	// that stored decisions (tests wait on it instead of polling).
+	clustered func()
 }
 
 func commands() []command {

@@ -129,7 +129,12 @@ func serve(ctx context.Context, e *env, cfg *Config, db *storage.DB, log *slog.L
 	clusterDone := make(chan struct{})
 	go func() {
 		defer close(clusterDone)
-		p.runClusterer(clusterCtx, 5*time.Second, notify)
+		p.runClusterer(clusterCtx, 5*time.Second, func() {
+			notify()
+			if e.clustered != nil {
+				e.clustered()
+			}
+		})
 	}()
 	wg.Go(func() {
 		// The clusterer outlives the scheduler, to cluster its last results.
