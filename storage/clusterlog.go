@@ -78,9 +78,7 @@ func (db *DB) ClusterLogStart(saved ClusterStamp) (ok bool, err error) {
 		if meta == nil || tx.Bucket(bucketClusterLog) == nil {
 			return nil
 		}
-		var cur ClusterStamp
-		copy(cur.Instance[:], meta.Get(keyInstance))
-		cur.Seq = readUint64(meta.Get(keyClusterSeq))
+		cur := stampOf(meta)
 		ok = cur.Instance == saved.Instance && saved.Instance != [16]byte{} &&
 			saved.Seq <= cur.Seq &&
 			readUint64(meta.Get(keyClusterReset)) <= saved.Seq &&

@@ -68,7 +68,9 @@ func TestClusterLog(t *testing.T) {
 		t.Errorf("first record = %+v; want items 2 then 0, both in cluster %s, expiry %v", r, items[2].ID, exp)
 	}
 	recs = nil
-	db.ClusterLog(s1.Seq, func(r storage.LogRecord) error { recs = append(recs, r); return nil })
+	if err := db.ClusterLog(s1.Seq, func(r storage.LogRecord) error { recs = append(recs, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if len(recs) != 1 || recs[0].Seq != s2.Seq {
 		t.Errorf("log after %d: %d records, want the one of %d", s1.Seq, len(recs), s2.Seq)
 	}

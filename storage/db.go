@@ -253,13 +253,8 @@ type ClusterStamp struct {
 func (db *DB) ClusterStamp() (ClusterStamp, error) {
 	var s ClusterStamp
 	err := db.view(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil {
-			return nil
-		}
-		copy(s.Instance[:], meta.Get(keyInstance))
-		if v := meta.Get(keyClusterSeq); len(v) == 8 {
-			s.Seq = binary.BigEndian.Uint64(v)
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			s = stampOf(meta)
 		}
 		return nil
 	})
@@ -267,6 +262,13 @@ func (db *DB) ClusterStamp() (ClusterStamp, error) {
 		return ClusterStamp{}, fmt.Errorf("cluster stamp: %w", err)
 	}
 	return s, nil
+}
+
+func stampOf(meta *bolt.Bucket) ClusterStamp {
+	var s ClusterStamp
+	copy(s.Instance[:], meta.Get(keyInstance))
+	s.Seq = readUint64(meta.Get(keyClusterSeq))
+	return s
 }
 
 // clusteringChanged advances the ClusterStamp within tx.

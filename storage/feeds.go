@@ -271,7 +271,7 @@ func saveFetchTx(tx *bolt.Tx, st aggregator.FeedState, items []aggregator.Item) 
 		ref, ok := lookup(tx, it.ID)
 		if !ok {
 			key := itemTimeKey(&it)
-			if err := putItem(tx, &it); err != nil {
+			if err := putItem(tx, key, &it); err != nil {
 				return SaveResult{}, err
 			}
 			if err := feedB.Put(feedItemKey(st.Name, key), nil); err != nil {
@@ -313,7 +313,7 @@ func saveFetchTx(tx *bolt.Tx, st aggregator.FeedState, items []aggregator.Item) 
 // move, and its cluster's Published is recomputed.
 func replaceItem(tx *bolt.Tx, oldKey []byte, it *aggregator.Item) error {
 	newKey := itemTimeKey(it)
-	if err := putItem(tx, it); err != nil {
+	if err := putItem(tx, newKey, it); err != nil {
 		return err
 	}
 	if bytes.Equal(oldKey, newKey) {

@@ -63,9 +63,9 @@ func getItem(tx *bolt.Tx, id string) (aggregator.Item, bool, error) {
 	return it, true, nil
 }
 
-// putItem stores it under key (its time key and ID) and indexes it.
-func putItem(tx *bolt.Tx, it *aggregator.Item) error {
-	key := itemTimeKey(it)
+// putItem stores it under key (itemTimeKey(it), which the callers need
+// too) and indexes it.
+func putItem(tx *bolt.Tx, key []byte, it *aggregator.Item) error {
 	if err := tx.Bucket(bucketItemTime).Put(key, encodeItem(it)); err != nil {
 		return err
 	}

@@ -89,7 +89,7 @@ func (db *DB) prunableFeeds(keep int) ([]string, error) {
 	var feeds []string
 	err := db.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketFeedCounts).ForEach(func(k, v []byte) error {
-			if feedCount(tx, string(k)) > uint64(max(keep, 0)) {
+			if readUint64(v) > uint64(max(keep, 0)) {
 				feeds = append(feeds, string(k))
 			}
 			return nil

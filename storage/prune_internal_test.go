@@ -41,7 +41,7 @@ func TestRenewTombstone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.view(func(tx *bolt.Tx) error {
+	err = db.view(func(tx *bolt.Tx) error {
 		for _, c := range cases {
 			v := tx.Bucket(bucketTombstones).Get([]byte(c.id))
 			tm, pruned := prunedTombstone(v)
@@ -51,4 +51,7 @@ func TestRenewTombstone(t *testing.T) {
 		}
 		return nil
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

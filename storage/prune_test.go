@@ -60,7 +60,10 @@ func TestPrune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stamp, _ := db.ClusterStamp()
+	stamp, err := db.ClusterStamp()
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	res, err := db.Prune(ctx, cutoff, 1)
 	if err != nil {
@@ -103,13 +106,13 @@ func TestPrune(t *testing.T) {
 	if !s1.Published.Equal(before.Published) || !s1.Updated.Equal(before.Updated) {
 		t.Errorf("s1 times changed by pruning: published %v→%v, updated %v→%v", before.Published, s1.Published, before.Updated, s1.Updated)
 	}
-	if _, ok, _ := db.Cluster("s2"); ok {
+	if _, ok, err := db.Cluster("s2"); err != nil || ok {
 		t.Error("s2, whose members were all pruned, is still stored")
 	}
-	if st, _, _ := db.FeedState("f"); st.TotalItems != 5 {
-		t.Errorf("feed f TotalItems = %d, want 5", st.TotalItems)
+	if st, _, err := db.FeedState("f"); err != nil || st.TotalItems != 5 {
+		t.Errorf("feed f TotalItems = %d (%v), want 5", st.TotalItems, err)
 	}
-	if s, _ := db.ClusterStamp(); s.Seq <= stamp.Seq {
+	if s, err := db.ClusterStamp(); err != nil || s.Seq <= stamp.Seq {
 		t.Error("ClusterStamp unchanged by a prune that changed clusters")
 	}
 
@@ -169,14 +172,14 @@ func TestPruneBatches(t *testing.T) {
 	if err != nil || res.Items != n {
 		t.Fatalf("Prune = %+v, %v; want %d items", res, err, n)
 	}
-	if st, _ := db.Stats(); st.Items != 0 || st.Tombstones != n {
-		t.Errorf("%d items and %d tombstones left; want 0 and %d", st.Items, st.Tombstones, n)
+	if st, err := db.Stats(); err != nil || st.Items != 0 || st.Tombstones != n {
+		t.Errorf("%d items and %d tombstones left (%v); want 0 and %d", st.Items, st.Tombstones, err, n)
 	}
 	res, err = db.Prune(ctx, time.Now().Add(time.Hour), 0)
 	if err != nil || res.Tombstones != n {
 		t.Fatalf("second Prune = %+v, %v; want %d tombstones", res, err, n)
 	}
-	if st, _ := db.Stats(); st.Tombstones != 0 {
-		t.Errorf("%d tombstones left", st.Tombstones)
+	if st, err := db.Stats(); err != nil || st.Tombstones != 0 {
+		t.Errorf("%d tombstones left (%v)", st.Tombstones, err)
 	}
 }

@@ -84,10 +84,12 @@ func TestPruneThroughFetch(t *testing.T) {
 	if err := db.SaveClusters(ms, nil, old); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	cfg := filepath.Join(dir, "feeds.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`[storage]
+	err = os.WriteFile(cfg, []byte(fmt.Sprintf(`[storage]
 path = %q
 keep = "168h"
 keep_per_feed = 1
@@ -102,6 +104,9 @@ url = %q
 name = "back"
 url = %q
 `, dbPath, srv.URL+"/news.xml", srv.URL+"/back.xml")), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	guids := func() []string {
 		t.Helper()
