@@ -130,6 +130,7 @@ func (p *pipeline) saveIndex(final bool) error {
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename, a no-op
 	w := bufio.NewWriterSize(tmp, 1<<20)
+	// bufio.Writer keeps its first error and Flush returns it.
 	w.Write(indexMagic)
 	w.Write(stamp.Instance[:])
 	w.Write(binary.BigEndian.AppendUint64(nil, stamp.Seq))
