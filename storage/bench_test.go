@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -41,7 +42,7 @@ func bigDB(b *testing.B, n int) (*storage.DB, time.Time) {
 	for i, it := range all {
 		ms = append(ms, aggregator.Membership{Item: it.ID, Cluster: fmt.Sprintf("c%07d", i/2), Reason: aggregator.ReasonTitle})
 		if len(ms) == cap(ms) || i == len(all)-1 {
-			if err := db.SaveClusters(ms, nil, t0); err != nil {
+			if err := db.SaveClusters(context.Background(), ms, nil, t0); err != nil {
 				b.Fatal(err)
 			}
 			ms = ms[:0]
@@ -103,7 +104,7 @@ func BenchmarkIngest(b *testing.B) {
 				batch[i].Normalize("ref")
 				n++
 			}
-			if _, err := db.SaveFetch(aggregator.FeedState{Name: "ref"}, batch); err != nil {
+			if _, err := db.SaveFetch(context.Background(), aggregator.FeedState{Name: "ref"}, batch); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -114,7 +115,7 @@ func BenchmarkIngest(b *testing.B) {
 		mustSave(b, db, "ref", ref)
 		n := 0
 		for b.Loop() {
-			if _, err := db.SaveFetch(aggregator.FeedState{Name: "ref"}, ref); err != nil {
+			if _, err := db.SaveFetch(context.Background(), aggregator.FeedState{Name: "ref"}, ref); err != nil {
 				b.Fatal(err)
 			}
 			n += len(ref)
@@ -135,7 +136,7 @@ func BenchmarkSaveFetch(b *testing.B) {
 			batch[i].Normalize("f")
 			n++
 		}
-		if _, err := db.SaveFetch(aggregator.FeedState{Name: "f"}, batch); err != nil {
+		if _, err := db.SaveFetch(context.Background(), aggregator.FeedState{Name: "f"}, batch); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -158,7 +159,7 @@ func benchItems(b *testing.B) int {
 func BenchmarkStories(b *testing.B) {
 	db, _ := bigDB(b, benchItems(b))
 	for b.Loop() {
-		got, err := db.Stories(storage.StoryQuery{Limit: 100})
+		got, err := db.Stories(context.Background(), storage.StoryQuery{Limit: 100})
 		if err != nil || len(got) != 100 {
 			b.Fatalf("got %d stories, %v", len(got), err)
 		}
@@ -169,7 +170,7 @@ func BenchmarkRecent(b *testing.B) {
 	db, _ := bigDB(b, benchItems(b))
 	n := 0
 	for b.Loop() {
-		err := db.Recent(time.Time{}, func(aggregator.Item, aggregator.Membership) error { n++; return nil })
+		err := db.Recent(context.Background(), time.Time{}, func(aggregator.Item, aggregator.Membership) error { n++; return nil })
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -186,7 +187,7 @@ func BenchmarkDecode(b *testing.B) {
 	b.Run("binary", func(b *testing.B) {
 		i := 0
 		for b.Loop() {
-			if _, _, err := db.Item(real[i%len(real)].ID); err != nil {
+			if _, _, err := db.Item(context.Background(), real[i%len(real)].ID); err != nil {
 				b.Fatal(err)
 			}
 			i++

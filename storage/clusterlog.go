@@ -2,9 +2,9 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -29,21 +29,9 @@ var (
 	keyLogFrom      = []byte("clusterlog_from")
 )
 
-// Decisions are dedupe decisions for SaveDecisions.
-type Decisions struct {
-	// Memberships and Representatives are as for SaveClusters.
-	Memberships     []aggregator.Membership
-	Representatives map[string]string
-	// Now is the time of the decisions (SaveClusters' now).
-	Now time.Time
-	// ExpiredBefore is the cutoff the index expired items before just
-	// before deciding, replayed with the decisions; zero for none.
-	ExpiredBefore time.Time
-}
-
 // SaveDecisions is SaveClusters that also appends the decisions to the
 // cluster log in the same transaction.
-func (db *DB) SaveDecisions(d Decisions) error {
+func (db *DB) SaveDecisions(ctx context.Context, d Decisions) error {
 	return db.saveClusters(d.Memberships, d.Representatives, d.Now, func(tx *bolt.Tx, seq uint64) error {
 		v := appendTime(nil, d.ExpiredBefore)
 		v = binary.AppendUvarint(v, uint64(len(d.Memberships)))
@@ -57,22 +45,10 @@ func (db *DB) SaveDecisions(d Decisions) error {
 
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
 
-// LogRecord is one SaveDecisions transaction read back from the cluster
-// log, with the items it decided on as now stored.
-type LogRecord struct {
-	Seq           uint64
-	ExpiredBefore time.Time
-	// Items and Memberships are parallel, in decision order; Memberships
-	// hold the item and cluster IDs the decision gave. Items deleted
-	// since are left out.
-	Items       []aggregator.Item
-	Memberships []aggregator.Membership
-}
-
 // ClusterLogStart reports whether the cluster log can bring an index
 // saved at stamp saved up to date: same file, no deletion since, and no
 // record after it trimmed.
-func (db *DB) ClusterLogStart(saved ClusterStamp) (ok bool, err error) {
+func (db *DB) ClusterLogStart(ctx context.Context, saved ClusterStamp) (ok bool, err error) {
 	err = db.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil || tx.Bucket(bucketClusterLog) == nil {
@@ -93,7 +69,7 @@ func (db *DB) ClusterLogStart(saved ClusterStamp) (ok bool, err error) {
 
 // ClusterLog calls fn with each record after sequence after, in order.
 // Each record is read in its own transaction, so fn may take its time.
-func (db *DB) ClusterLog(after uint64, fn func(LogRecord) error) error {
+func (db *DB) ClusterLog(ctx context.Context, after uint64, fn func(LogRecord) error) error {
 	next := after + 1
 	for {
 		var rec LogRecord
@@ -151,7 +127,7 @@ func decodeLogRecord(tx *bolt.Tx, v []byte, rec *LogRecord) error {
 // TrimClusterLog drops the records up to sequence upTo: an index saved at
 // upTo (or later) no longer needs them, and one saved earlier can then no
 // longer catch up.
-func (db *DB) TrimClusterLog(upTo uint64) error {
+func (db *DB) TrimClusterLog(ctx context.Context, upTo uint64) error {
 	err := db.update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if readUint64(meta.Get(keyLogFrom)) >= upTo {

@@ -18,7 +18,7 @@ func TestClusterLog(t *testing.T) {
 	mustSave(t, db, "f", items)
 	stamp := func() storage.ClusterStamp {
 		t.Helper()
-		s, err := db.ClusterStamp()
+		s, err := db.ClusterStamp(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -26,7 +26,7 @@ func TestClusterLog(t *testing.T) {
 	}
 	canStart := func(s storage.ClusterStamp) bool {
 		t.Helper()
-		ok, err := db.ClusterLogStart(s)
+		ok, err := db.ClusterLogStart(context.Background(), s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -34,7 +34,7 @@ func TestClusterLog(t *testing.T) {
 	}
 	s0 := stamp()
 	exp := t0.Add(-time.Hour)
-	if err := db.SaveDecisions(storage.Decisions{
+	if err := db.SaveDecisions(context.Background(), storage.Decisions{
 		Memberships: []aggregator.Membership{
 			{Item: items[2].ID, Cluster: items[2].ID, Reason: aggregator.ReasonFirst},
 			{Item: items[0].ID, Cluster: items[2].ID, Reason: aggregator.ReasonSimilar},
@@ -44,7 +44,7 @@ func TestClusterLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	s1 := stamp()
-	if err := db.SaveDecisions(storage.Decisions{
+	if err := db.SaveDecisions(context.Background(), storage.Decisions{
 		Memberships: []aggregator.Membership{{Item: items[1].ID, Cluster: items[1].ID, Reason: aggregator.ReasonFirst}},
 		Now:         t0,
 	}); err != nil {
@@ -56,7 +56,7 @@ func TestClusterLog(t *testing.T) {
 	}
 
 	var recs []storage.LogRecord
-	if err := db.ClusterLog(s0.Seq, func(r storage.LogRecord) error { recs = append(recs, r); return nil }); err != nil {
+	if err := db.ClusterLog(context.Background(), s0.Seq, func(r storage.LogRecord) error { recs = append(recs, r); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if len(recs) != 2 || recs[0].Seq != s1.Seq || recs[1].Seq != s2.Seq {
@@ -68,7 +68,7 @@ func TestClusterLog(t *testing.T) {
 		t.Errorf("first record = %+v; want items 2 then 0, both in cluster %s, expiry %v", r, items[2].ID, exp)
 	}
 	recs = nil
-	if err := db.ClusterLog(s1.Seq, func(r storage.LogRecord) error { recs = append(recs, r); return nil }); err != nil {
+	if err := db.ClusterLog(context.Background(), s1.Seq, func(r storage.LogRecord) error { recs = append(recs, r); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if len(recs) != 1 || recs[0].Seq != s2.Seq {
@@ -91,14 +91,14 @@ func TestClusterLog(t *testing.T) {
 		t.Error("after Prune, an index saved at s1 cannot catch up")
 	}
 	// Trimming up to s1 leaves s1 and later.
-	if err := db.TrimClusterLog(s1.Seq); err != nil {
+	if err := db.TrimClusterLog(context.Background(), s1.Seq); err != nil {
 		t.Fatal(err)
 	}
 	if canStart(s0) || !canStart(s1) || !canStart(s2) {
 		t.Errorf("after trimming to %d: start at s0 %v, s1 %v, s2 %v; want false, true, true", s1.Seq, canStart(s0), canStart(s1), canStart(s2))
 	}
 	// A deletion cannot be replayed: only an index saved after it can go on.
-	if err := db.DeleteItem(items[5].ID); err != nil {
+	if err := db.DeleteItem(context.Background(), items[5].ID); err != nil {
 		t.Fatal(err)
 	}
 	if canStart(s2) || !canStart(stamp()) {

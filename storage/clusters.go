@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -25,7 +26,7 @@ import (
 //
 // Cluster.Published is kept at the earliest Item.Time of the members, and
 // Cluster.Updated is set to now on every cluster that changed.
-func (db *DB) SaveClusters(ms []aggregator.Membership, reps map[string]string, now time.Time) error {
+func (db *DB) SaveClusters(ctx context.Context, ms []aggregator.Membership, reps map[string]string, now time.Time) error {
 	return db.saveClusters(ms, reps, now, nil)
 }
 
@@ -113,7 +114,7 @@ func (db *DB) saveClusters(ms []aggregator.Membership, reps map[string]string, n
 }
 
 // Cluster returns the stored cluster with the given ID.
-func (db *DB) Cluster(id string) (c aggregator.Cluster, ok bool, err error) {
+func (db *DB) Cluster(ctx context.Context, id string) (c aggregator.Cluster, ok bool, err error) {
 	err = db.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketClusters)
 		if b == nil {
@@ -133,7 +134,7 @@ func (db *DB) Cluster(id string) (c aggregator.Cluster, ok bool, err error) {
 }
 
 // Membership returns the stored membership of the item with the given ID.
-func (db *DB) Membership(itemID string) (m aggregator.Membership, ok bool, err error) {
+func (db *DB) Membership(ctx context.Context, itemID string) (m aggregator.Membership, ok bool, err error) {
 	err = db.view(func(tx *bolt.Tx) error {
 		var e error
 		m, ok, e = getMembership(tx, itemID)

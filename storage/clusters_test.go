@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -49,7 +50,7 @@ func TestSaveClusters(t *testing.T) {
 
 	// Create: b[2] founds, a[1] joins (earlier, so Published moves back).
 	v := db.Version()
-	err := db.SaveClusters([]aggregator.Membership{
+	err := db.SaveClusters(context.Background(), []aggregator.Membership{
 		{Item: b[2].ID, Cluster: "s1", Reason: aggregator.ReasonFirst},
 		{Item: a[1].ID, Cluster: "s1", Reason: aggregator.ReasonURL, Matched: b[2].ID, Score: 1, Shared: []string{"quake"}},
 		{Item: c[3].ID, Cluster: "s2", Reason: aggregator.ReasonFirst},
@@ -60,7 +61,7 @@ func TestSaveClusters(t *testing.T) {
 	if db.Version() == v {
 		t.Error("Version unchanged after SaveClusters")
 	}
-	s1, ok, err := db.Cluster("s1")
+	s1, ok, err := db.Cluster(context.Background(), "s1")
 	if err != nil || !ok {
 		t.Fatalf("Cluster(s1) = %v, %v", ok, err)
 	}
@@ -70,7 +71,7 @@ func TestSaveClusters(t *testing.T) {
 	if !s1.Published.Equal(a[1].Published) || !s1.Updated.Equal(now1) || s1.Representative != b[2].ID {
 		t.Errorf("s1 = published %v updated %v rep %s; want %v, %v, %s", s1.Published, s1.Updated, s1.Representative, a[1].Published, now1, b[2].ID)
 	}
-	m, ok, err := db.Membership(a[1].ID)
+	m, ok, err := db.Membership(context.Background(), a[1].ID)
 	if err != nil || !ok || m.Reason != aggregator.ReasonURL || m.Matched != b[2].ID || m.Score != 1 ||
 		!slices.Equal(m.Shared, []string{"quake"}) || !m.Joined.Equal(now1) {
 		t.Errorf("Membership(a1) = %+v, %v, %v", m, ok, err)
@@ -78,15 +79,15 @@ func TestSaveClusters(t *testing.T) {
 
 	// Append c[0] to s1 and move a[1] from s1 to s2; s1's Published must
 	// move to its new earliest member; s2 gets c[3]'s then a[1]'s time.
-	err = db.SaveClusters([]aggregator.Membership{
+	err = db.SaveClusters(context.Background(), []aggregator.Membership{
 		{Item: c[0].ID, Cluster: "s1", Reason: aggregator.ReasonTitle},
 		{Item: a[1].ID, Cluster: "s2", Reason: aggregator.ReasonSimilar, Score: 0.8},
 	}, nil, now2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s1, _, _ = db.Cluster("s1")
-	s2, _, _ := db.Cluster("s2")
+	s1, _, _ = db.Cluster(context.Background(), "s1")
+	s2, _, _ := db.Cluster(context.Background(), "s2")
 	if got, want := memberIDs(s1), []string{b[2].ID, c[0].ID}; !reflect.DeepEqual(got, want) {
 		t.Errorf("s1 members = %v, want %v", got, want)
 	}
@@ -101,17 +102,17 @@ func TestSaveClusters(t *testing.T) {
 	}
 
 	// Moving the only member of a cluster deletes it.
-	err = db.SaveClusters([]aggregator.Membership{
+	err = db.SaveClusters(context.Background(), []aggregator.Membership{
 		{Item: c[3].ID, Cluster: "s1", Reason: aggregator.ReasonTitle},
 		{Item: a[1].ID, Cluster: "s1", Reason: aggregator.ReasonTitle},
 	}, map[string]string{"s1": "not-a-member"}, now2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := db.Cluster("s2"); ok {
+	if _, ok, _ := db.Cluster(context.Background(), "s2"); ok {
 		t.Error("emptied cluster s2 still stored")
 	}
-	stories, err := db.Stories(storage.StoryQuery{})
+	stories, err := db.Stories(context.Background(), storage.StoryQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,13 +121,13 @@ func TestSaveClusters(t *testing.T) {
 	}
 
 	// A membership for an item that is not stored is skipped, not an error.
-	if err := db.SaveClusters([]aggregator.Membership{{Item: "gone", Cluster: "s9"}}, nil, now2); err != nil {
+	if err := db.SaveClusters(context.Background(), []aggregator.Membership{{Item: "gone", Cluster: "s9"}}, nil, now2); err != nil {
 		t.Errorf("SaveClusters(missing item) = %v", err)
 	}
-	if _, ok, _ := db.Cluster("s9"); ok {
+	if _, ok, _ := db.Cluster(context.Background(), "s9"); ok {
 		t.Error("cluster created for a missing item")
 	}
-	if s, err := db.Stats(); err != nil || s.Clusters != 1 || s.Items != 12 {
+	if s, err := db.Stats(context.Background()); err != nil || s.Clusters != 1 || s.Items != 12 {
 		t.Errorf("Stats = %+v, %v; want 1 cluster, 12 items", s, err)
 	}
 }
@@ -134,7 +135,7 @@ func TestSaveClusters(t *testing.T) {
 func TestClusterPublishedFollowsEditedDate(t *testing.T) {
 	db, f := clusterFixture(t)
 	a := f["a"]
-	if err := db.SaveClusters([]aggregator.Membership{{Item: a[2].ID, Cluster: "s", Reason: aggregator.ReasonFirst}}, nil, t0); err != nil {
+	if err := db.SaveClusters(context.Background(), []aggregator.Membership{{Item: a[2].ID, Cluster: "s", Reason: aggregator.ReasonFirst}}, nil, t0); err != nil {
 		t.Fatal(err)
 	}
 	edited := a[2]
@@ -142,7 +143,7 @@ func TestClusterPublishedFollowsEditedDate(t *testing.T) {
 	edited.Published = t0.Add(-time.Hour)
 	edited.Hash = "changed"
 	mustSave(t, db, "a", []aggregator.Item{edited})
-	stories, err := db.Stories(storage.StoryQuery{Limit: 1})
+	stories, err := db.Stories(context.Background(), storage.StoryQuery{Limit: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,11 +151,11 @@ func TestClusterPublishedFollowsEditedDate(t *testing.T) {
 		t.Errorf("stories = %+v; want Published %v and the edited title", stories, edited.Published)
 	}
 	// The item moved in time order with its membership.
-	if m, ok, err := db.Membership(edited.ID); err != nil || !ok || m.Cluster != "s" {
+	if m, ok, err := db.Membership(context.Background(), edited.ID); err != nil || !ok || m.Cluster != "s" {
 		t.Errorf("Membership after edit = %+v, %v, %v", m, ok, err)
 	}
 	var got []string
-	err = db.Recent(time.Time{}, func(it aggregator.Item, m aggregator.Membership) error {
+	err = db.Recent(context.Background(), time.Time{}, func(it aggregator.Item, m aggregator.Membership) error {
 		got = append(got, it.ID)
 		return nil
 	})
@@ -162,13 +163,13 @@ func TestClusterPublishedFollowsEditedDate(t *testing.T) {
 		t.Errorf("Recent after edit = %v, %v", got, err)
 	}
 	// Deleting the feed finds the moved item too.
-	if err := db.DeleteFeed("a"); err != nil {
+	if err := db.DeleteFeed(context.Background(), "a"); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := db.Item(edited.ID); ok {
+	if _, ok, _ := db.Item(context.Background(), edited.ID); ok {
 		t.Error("edited item survived DeleteFeed")
 	}
-	if s, _ := db.Stories(storage.StoryQuery{}); len(s) != 0 {
+	if s, _ := db.Stories(context.Background(), storage.StoryQuery{}); len(s) != 0 {
 		t.Errorf("stories after DeleteFeed = %d, want 0", len(s))
 	}
 }
@@ -184,12 +185,12 @@ func TestConcurrentUse(t *testing.T) {
 			feed := fmt.Sprintf("w%d", w)
 			items := synthItems(real, feed, 40, t0)
 			for i := 0; i < len(items); i += 10 {
-				if _, err := db.SaveFetch(aggregator.FeedState{Name: feed}, items[i:i+10]); err != nil {
+				if _, err := db.SaveFetch(context.Background(), aggregator.FeedState{Name: feed}, items[i:i+10]); err != nil {
 					errs <- err
 					return
 				}
 				ms := []aggregator.Membership{{Item: items[i].ID, Cluster: items[i].ID}}
-				if err := db.SaveClusters(ms, nil, t0); err != nil {
+				if err := db.SaveClusters(context.Background(), ms, nil, t0); err != nil {
 					errs <- err
 					return
 				}
@@ -199,7 +200,7 @@ func TestConcurrentUse(t *testing.T) {
 	for range 2 {
 		wg.Go(func() {
 			for range 20 {
-				if _, err := db.Stories(storage.StoryQuery{Limit: 5}); err != nil {
+				if _, err := db.Stories(context.Background(), storage.StoryQuery{Limit: 5}); err != nil {
 					errs <- err
 					return
 				}
@@ -211,7 +212,7 @@ func TestConcurrentUse(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	s, err := db.Stats()
+	s, err := db.Stats(context.Background())
 	if err != nil || s.Items != 160 || s.Clusters != 16 || s.Feeds != 4 {
 		t.Errorf("Stats = %+v, %v; want 160 items, 16 clusters, 4 feeds", s, err)
 	}
@@ -222,7 +223,7 @@ func TestStories(t *testing.T) {
 	a, b, c := f["a"], f["b"], f["c"]
 	// Four stories: s0 {a0,b0} at t0; s1 {a1,c1} at t0+1h; s2 {c2} at
 	// t0+2h30; s3 {a3} and s3b {b3} tie at t0+3h (ID breaks the tie).
-	err := db.SaveClusters([]aggregator.Membership{
+	err := db.SaveClusters(context.Background(), []aggregator.Membership{
 		{Item: a[0].ID, Cluster: "s0"}, {Item: b[0].ID, Cluster: "s0"},
 		{Item: c[1].ID, Cluster: "s1"}, {Item: a[1].ID, Cluster: "s1"},
 		{Item: c[2].ID, Cluster: "s2"},
@@ -250,7 +251,7 @@ func TestStories(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := db.Stories(tc.q)
+			got, err := db.Stories(context.Background(), tc.q)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -279,7 +280,7 @@ func TestStories(t *testing.T) {
 func TestRecentAndUnclustered(t *testing.T) {
 	db, f := clusterFixture(t)
 	a, b, c := f["a"], f["b"], f["c"]
-	err := db.SaveClusters([]aggregator.Membership{
+	err := db.SaveClusters(context.Background(), []aggregator.Membership{
 		{Item: a[3].ID, Cluster: "s3"}, {Item: c[1].ID, Cluster: "s1"}, {Item: b[1].ID, Cluster: "s1"},
 		{Item: a[1].ID, Cluster: "s1"}, {Item: a[0].ID, Cluster: "s0"},
 	}, nil, t0)
@@ -299,7 +300,7 @@ func TestRecentAndUnclustered(t *testing.T) {
 		return ids(items)
 	}
 	var got []string
-	err = db.Recent(t0.Add(time.Hour), func(it aggregator.Item, m aggregator.Membership) error {
+	err = db.Recent(context.Background(), t0.Add(time.Hour), func(it aggregator.Item, m aggregator.Membership) error {
 		if m.Item != it.ID {
 			t.Errorf("membership %+v handed with item %s", m, it.ID)
 		}
@@ -315,12 +316,12 @@ func TestRecentAndUnclustered(t *testing.T) {
 
 	stop := errors.New("stop")
 	n := 0
-	err = db.Recent(time.Time{}, func(aggregator.Item, aggregator.Membership) error { n++; return stop })
+	err = db.Recent(context.Background(), time.Time{}, func(aggregator.Item, aggregator.Membership) error { n++; return stop })
 	if !errors.Is(err, stop) || n != 1 {
 		t.Errorf("Recent with failing fn: err %v after %d calls; want stop after 1", err, n)
 	}
 
-	un, err := db.Unclustered()
+	un, err := db.Unclustered(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,19 +340,19 @@ func TestRecentBatches(t *testing.T) {
 	for i, it := range items {
 		ms[i] = aggregator.Membership{Item: it.ID, Cluster: it.ID, Reason: aggregator.ReasonFirst}
 	}
-	if err := db.SaveClusters(ms, nil, t0); err != nil {
+	if err := db.SaveClusters(context.Background(), ms, nil, t0); err != nil {
 		t.Fatal(err)
 	}
 	var prev time.Time
 	n := 0
-	err := db.Recent(time.Time{}, func(it aggregator.Item, _ aggregator.Membership) error {
+	err := db.Recent(context.Background(), time.Time{}, func(it aggregator.Item, _ aggregator.Membership) error {
 		if it.Time().Before(prev) {
 			t.Fatalf("out of order at %d", n)
 		}
 		prev = it.Time()
 		n++
 		if n == 3000 {
-			return db.PutFeedState(aggregator.FeedState{Name: "big"})
+			return db.PutFeedState(context.Background(), aggregator.FeedState{Name: "big"})
 		}
 		return nil
 	})
@@ -373,14 +374,14 @@ func TestPendingKeepsTimeGroups(t *testing.T) {
 		}
 	}
 	mustSave(t, db, "f", items)
-	got, err := db.Pending(3)
+	got, err := db.Pending(context.Background(), 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 8 {
 		t.Errorf("Pending(3) returned %d items, want the 8 of the first time", len(got))
 	}
-	all, err := db.Pending(0)
+	all, err := db.Pending(context.Background(), 0)
 	if err != nil || len(all) != 10 {
 		t.Errorf("Pending(0) = %d items, %v; want 10", len(all), err)
 	}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -234,23 +235,10 @@ func ensureInstance(meta *bolt.Bucket) error {
 	return meta.Put(keyInstance, id[:])
 }
 
-// ClusterStamp names the clustered state of a database: which file
-// (Instance, random, made when it was created) and how many transactions
-// have changed its clustering decisions (Seq: SaveClusters, deletions,
-// Prune).
-// A copy of the dedupe index saved with a stamp is still exact as long as
-// the database's stamp is the same, and the cluster log can bring it up to
-// date otherwise ([DB.ClusterLogStart]); storing fetched items, which wait
-// unclustered, leaves it alone.
-type ClusterStamp struct {
-	Instance [16]byte
-	Seq      uint64
-}
-
 // ClusterStamp returns the database's current stamp; its Instance is zero
 // for a file no writer has opened since this version, which matches no
 // saved index.
-func (db *DB) ClusterStamp() (ClusterStamp, error) {
+func (db *DB) ClusterStamp(ctx context.Context) (ClusterStamp, error) {
 	var s ClusterStamp
 	err := db.view(func(tx *bolt.Tx) error {
 		if meta := tx.Bucket(bucketMeta); meta != nil {
@@ -315,7 +303,7 @@ func (db *DB) Version() uint64 { return db.version.Load() }
 
 // LastChange is the time of the last committed write, persisted in the
 // file (zero for a database never written). Use it for Last-Modified.
-func (db *DB) LastChange() (time.Time, error) {
+func (db *DB) LastChange(ctx context.Context) (time.Time, error) {
 	var t time.Time
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
@@ -366,17 +354,6 @@ func (db *DB) view(fn func(tx *bolt.Tx) error) error {
 	return db.bolt.View(fn)
 }
 
-// Stats are counts for status displays.
-type Stats struct {
-	Items      int `json:"items"`
-	Clusters   int `json:"clusters"`
-	Feeds      int `json:"feeds"`
-	Tombstones int `json:"tombstones"`
-	// FileSize is how many bytes of its file the database uses; the file
-	// itself can be larger, as bbolt grows it ahead of need.
-	FileSize int64 `json:"file_size"`
-}
-
 // addCount adds delta to the counter stored in meta under key.
 func addCount(tx *bolt.Tx, key []byte, delta int) error {
 	if delta == 0 {
@@ -392,7 +369,7 @@ func addCount(tx *bolt.Tx, key []byte, delta int) error {
 }
 
 // Stats counts what the database holds.
-func (db *DB) Stats() (Stats, error) {
+func (db *DB) Stats(ctx context.Context) (Stats, error) {
 	var s Stats
 	err := db.view(func(tx *bolt.Tx) error {
 		count := func(name []byte) int {
@@ -418,7 +395,8 @@ func (db *DB) Stats() (Stats, error) {
 		}
 		s.Feeds = count(bucketFeeds)
 		s.Tombstones = count(bucketTombstones)
-		s.FileSize = tx.Size()
+		s.Size = tx.Size()
+		s.Pending = count(bucketPending)
 		return nil
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"time"
 
@@ -12,7 +13,7 @@ import (
 // out of its cluster, which is deleted when emptied) and leaves a
 // tombstone, so that a later fetch listing the item again does not store
 // it as new. Deleting an unknown ID still leaves the tombstone.
-func (db *DB) DeleteItem(id string) error {
+func (db *DB) DeleteItem(ctx context.Context, id string) error {
 	err := db.update(func(tx *bolt.Tx) error {
 		now := time.Now()
 		cs := newClusterSet(tx)
@@ -33,7 +34,7 @@ func (db *DB) DeleteItem(id string) error {
 // DeleteFeed removes the named feed's state and all its items, each with a
 // tombstone and with its membership (as DeleteItem does), in one
 // transaction.
-func (db *DB) DeleteFeed(name string) error {
+func (db *DB) DeleteFeed(ctx context.Context, name string) error {
 	err := db.update(func(tx *bolt.Tx) error {
 		now := time.Now()
 		cs := newClusterSet(tx)

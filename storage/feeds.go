@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -14,7 +15,7 @@ import (
 )
 
 // FeedStates returns the stored state of every feed, by name.
-func (db *DB) FeedStates() (map[string]aggregator.FeedState, error) {
+func (db *DB) FeedStates(ctx context.Context) (map[string]aggregator.FeedState, error) {
 	out := make(map[string]aggregator.FeedState)
 	err := db.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketFeeds)
@@ -38,7 +39,7 @@ func (db *DB) FeedStates() (map[string]aggregator.FeedState, error) {
 
 // FeedState returns the stored state of the named feed; ok is false when
 // there is none.
-func (db *DB) FeedState(name string) (st aggregator.FeedState, ok bool, err error) {
+func (db *DB) FeedState(ctx context.Context, name string) (st aggregator.FeedState, ok bool, err error) {
 	err = db.view(func(tx *bolt.Tx) error {
 		var e error
 		st, ok, e = getFeedState(tx, name)
@@ -53,7 +54,7 @@ func (db *DB) FeedState(name string) (st aggregator.FeedState, ok bool, err erro
 // PutFeedState stores st on its own, for changes that come without items
 // (a failed or unchanged fetch, a disabled feed). TotalItems is always set
 // from the stored items, whatever st says.
-func (db *DB) PutFeedState(st aggregator.FeedState) error {
+func (db *DB) PutFeedState(ctx context.Context, st aggregator.FeedState) error {
 	if st.Name == "" {
 		return fmt.Errorf("put feed state: empty feed name")
 	}
@@ -70,7 +71,7 @@ func (db *DB) PutFeedState(st aggregator.FeedState) error {
 // PutFeedStates stores several states in one transaction: the states of
 // fetches that brought no items, which the caller may gather for a moment
 // rather than pay a commit for each. TotalItems is set as in PutFeedState.
-func (db *DB) PutFeedStates(states []aggregator.FeedState) error {
+func (db *DB) PutFeedStates(ctx context.Context, states []aggregator.FeedState) error {
 	for _, st := range states {
 		if st.Name == "" {
 			return fmt.Errorf("put feed states: empty feed name")
@@ -141,20 +142,6 @@ func addFeedCount(tx *bolt.Tx, feed string, delta int) (uint64, error) {
 	return uint64(n), b.Put([]byte(feed), binary.BigEndian.AppendUint64(nil, uint64(n)))
 }
 
-// SaveResult says what SaveFetch did with a batch.
-type SaveResult struct {
-	// New are the items stored for the first time, in batch order.
-	New []aggregator.Item
-	// Updated are stored items whose Hash changed, as now stored (with
-	// their original FirstSeen).
-	Updated []aggregator.Item
-	// Unchanged counts items already stored with the same Hash.
-	Unchanged int
-	// Deleted counts items skipped because they were deleted or pruned
-	// before (tombstoned): they are not stored again.
-	Deleted int
-}
-
 // SaveFetch stores one fetched feed in one write transaction: its new
 // fetch state and its items, so a crash can never keep one without the
 // other. To store many feeds, SaveFetches shares one transaction (and its
@@ -167,16 +154,9 @@ type SaveResult struct {
 // ID within the batch is stored once (the first occurrence wins). A
 // tombstoned ID is skipped. st.TotalItems is set to the feed's stored item
 // count.
-func (db *DB) SaveFetch(st aggregator.FeedState, items []aggregator.Item) (SaveResult, error) {
-	res, errs := db.SaveFetches([]Fetched{{State: st, Items: items}})
+func (db *DB) SaveFetch(ctx context.Context, st aggregator.FeedState, items []aggregator.Item) (SaveResult, error) {
+	res, errs := db.SaveFetches(ctx, []Fetched{{State: st, Items: items}})
 	return res[0], errs[0]
-}
-
-// Fetched is one feed's fetch for SaveFetches: its new state and the items
-// the feed gave (none for an unchanged or failed fetch).
-type Fetched struct {
-	State aggregator.FeedState
-	Items []aggregator.Item
 }
 
 // SaveFetches stores several fetched feeds, each as SaveFetch would, in
@@ -184,7 +164,7 @@ type Fetched struct {
 // of commits, not thousands. Each feed is still all or nothing: when the
 // shared transaction fails, the feeds are stored one by one, so that one
 // feed's error (reported at its index) costs the others nothing.
-func (db *DB) SaveFetches(fs []Fetched) ([]SaveResult, []error) {
+func (db *DB) SaveFetches(ctx context.Context, fs []Fetched) ([]SaveResult, []error) {
 	res := make([]SaveResult, len(fs))
 	errs := make([]error, len(fs))
 	var valid []int

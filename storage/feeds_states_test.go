@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"context"
 	"testing"
 
 	"aggregator"
@@ -9,10 +10,10 @@ import (
 func TestPutFeedStates(t *testing.T) {
 	db := mustOpenDB(t)
 	states := []aggregator.FeedState{{Name: "a", ETag: `"1"`, TotalItems: 99}, {Name: "b", LastError: "boom"}}
-	if err := db.PutFeedStates(states); err != nil {
+	if err := db.PutFeedStates(context.Background(), states); err != nil {
 		t.Fatal(err)
 	}
-	got, err := db.FeedStates()
+	got, err := db.FeedStates(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +23,7 @@ func TestPutFeedStates(t *testing.T) {
 	if got["a"].TotalItems != 0 {
 		t.Errorf("TotalItems = %d, want the stored count (0), not the caller's", got["a"].TotalItems)
 	}
-	if err := db.PutFeedStates([]aggregator.FeedState{{Name: ""}}); err == nil {
+	if err := db.PutFeedStates(context.Background(), []aggregator.FeedState{{Name: ""}}); err == nil {
 		t.Error("an empty name must be refused")
 	}
 }

@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -123,7 +124,7 @@ func ids(items []aggregator.Item) []string {
 
 func mustSave(t testing.TB, db *storage.DB, feed string, items []aggregator.Item) storage.SaveResult {
 	t.Helper()
-	res, err := db.SaveFetch(aggregator.FeedState{Name: feed, URL: "http://127.0.0.1/" + feed}, items)
+	res, err := db.SaveFetch(context.Background(), aggregator.FeedState{Name: feed, URL: "http://127.0.0.1/" + feed}, items)
 	if err != nil {
 		t.Fatalf("save fetch %s: %v", feed, err)
 	}

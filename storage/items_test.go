@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"context"
 	"reflect"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ func TestItemRoundTrip(t *testing.T) {
 		t.Fatal("nothing stored")
 	}
 	for _, want := range res.New {
-		got, ok, err := db.Item(want.ID)
+		got, ok, err := db.Item(context.Background(), want.ID)
 		if err != nil || !ok {
 			t.Fatalf("Item(%s) = ok %v, err %v", want.ID, ok, err)
 		}
@@ -42,7 +43,7 @@ func TestItemRoundTrip(t *testing.T) {
 			t.Fatalf("item %s:\ngot  %+v\nwant %+v", want.ID, got, want)
 		}
 	}
-	if _, ok, err := db.Item("missing"); ok || err != nil {
+	if _, ok, err := db.Item(context.Background(), "missing"); ok || err != nil {
 		t.Errorf("Item(missing) = ok %v, err %v; want false, nil", ok, err)
 	}
 }
@@ -81,7 +82,7 @@ func TestSaveFetch(t *testing.T) {
 				t.Errorf("updated: got %v, want %v", got, tc.wantUpdated)
 			}
 			for _, u := range res.Updated {
-				stored, _, err := db.Item(u.ID)
+				stored, _, err := db.Item(context.Background(), u.ID)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -92,7 +93,7 @@ func TestSaveFetch(t *testing.T) {
 					t.Errorf("stored title %q, want %q", stored.Title, edited.Title)
 				}
 			}
-			st, ok, err := db.FeedState("f")
+			st, ok, err := db.FeedState(context.Background(), "f")
 			if err != nil || !ok {
 				t.Fatalf("FeedState = %v, %v", ok, err)
 			}
@@ -106,14 +107,14 @@ func TestSaveFetch(t *testing.T) {
 func TestSaveFetchRejects(t *testing.T) {
 	db := mustOpenDB(t)
 	items := realItems(t, "a", t0)[:2]
-	if _, err := db.SaveFetch(aggregator.FeedState{Name: "b"}, items); err == nil {
+	if _, err := db.SaveFetch(context.Background(), aggregator.FeedState{Name: "b"}, items); err == nil {
 		t.Error("items of feed a saved under feed b")
 	}
 	noID := []aggregator.Item{{Title: "x"}}
-	if _, err := db.SaveFetch(aggregator.FeedState{Name: "a"}, noID); err == nil {
+	if _, err := db.SaveFetch(context.Background(), aggregator.FeedState{Name: "a"}, noID); err == nil {
 		t.Error("item without ID saved")
 	}
-	if _, ok, _ := db.FeedState("b"); ok {
+	if _, ok, _ := db.FeedState(context.Background(), "b"); ok {
 		t.Error("a rejected batch left a feed state behind")
 	}
 }
@@ -128,7 +129,7 @@ func TestSaveFetches(t *testing.T) {
 	c := synthItems(real, "c", 20, t0)
 	mustSave(t, db, "c", c[:5])
 	v0 := db.Version()
-	res, errs := db.SaveFetches([]storage.Fetched{
+	res, errs := db.SaveFetches(context.Background(), []storage.Fetched{
 		{State: aggregator.FeedState{Name: "a", ETag: `"a1"`}, Items: a},
 		{State: aggregator.FeedState{Name: "b"}, Items: a[:1]}, // feed a's item: rejected
 		{State: aggregator.FeedState{Name: "c"}, Items: c},
@@ -148,7 +149,7 @@ func TestSaveFetches(t *testing.T) {
 			t.Errorf("fetch %d: %d new, %d unchanged; want %d, %d", i, len(res[i].New), res[i].Unchanged, want.new, want.unchanged)
 		}
 	}
-	states, err := db.FeedStates()
+	states, err := db.FeedStates(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestSaveFetches(t *testing.T) {
 	if _, ok := states["b"]; ok {
 		t.Error("the rejected fetch left a feed state behind")
 	}
-	pending, err := db.Pending(1000)
+	pending, err := db.Pending(context.Background(), 1000)
 	if err != nil || len(pending) != 50 {
 		t.Errorf("Pending = %d items, %v; want 50", len(pending), err)
 	}
@@ -172,14 +173,14 @@ func TestFeedStates(t *testing.T) {
 		TotalItems: 99, // ignored: storage counts
 	}
 	v0 := db.Version()
-	if err := db.PutFeedState(want); err != nil {
+	if err := db.PutFeedState(context.Background(), want); err != nil {
 		t.Fatal(err)
 	}
 	if db.Version() == v0 {
 		t.Error("Version unchanged after PutFeedState")
 	}
 	want.TotalItems = 0
-	got, ok, err := db.FeedState("news")
+	got, ok, err := db.FeedState(context.Background(), "news")
 	if err != nil || !ok {
 		t.Fatalf("FeedState = %v, %v", ok, err)
 	}
@@ -187,14 +188,14 @@ func TestFeedStates(t *testing.T) {
 		t.Errorf("got %+v\nwant %+v", got, want)
 	}
 	mustSave(t, db, "other", realItems(t, "other", t0)[:5])
-	all, err := db.FeedStates()
+	all, err := db.FeedStates(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(all) != 2 || all["other"].TotalItems != 5 || all["news"].ETag != want.ETag {
 		t.Errorf("FeedStates = %+v", all)
 	}
-	lc, err := db.LastChange()
+	lc, err := db.LastChange(context.Background())
 	if err != nil || lc.IsZero() {
 		t.Errorf("LastChange = %v, %v; want a time", lc, err)
 	}
@@ -204,22 +205,22 @@ func TestTombstones(t *testing.T) {
 	db := mustOpenDB(t)
 	items := realItems(t, "f", t0)[:10]
 	mustSave(t, db, "f", items)
-	if err := db.SaveClusters([]aggregator.Membership{
+	if err := db.SaveClusters(context.Background(), []aggregator.Membership{
 		{Item: items[0].ID, Cluster: "c0", Reason: aggregator.ReasonFirst},
 		{Item: items[1].ID, Cluster: "c0", Reason: aggregator.ReasonTitle},
 	}, nil, t0); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.DeleteItem(items[0].ID); err != nil {
+	if err := db.DeleteItem(context.Background(), items[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := db.Item(items[0].ID); ok {
+	if _, ok, _ := db.Item(context.Background(), items[0].ID); ok {
 		t.Error("deleted item still stored")
 	}
-	if _, ok, _ := db.Membership(items[0].ID); ok {
+	if _, ok, _ := db.Membership(context.Background(), items[0].ID); ok {
 		t.Error("deleted item keeps its membership")
 	}
-	c, ok, err := db.Cluster("c0")
+	c, ok, err := db.Cluster(context.Background(), "c0")
 	if err != nil || !ok || len(c.Members) != 1 || c.Representative != items[1].ID {
 		t.Errorf("cluster after delete = %+v, %v, %v; want only %s as member and representative", c, ok, err, items[1].ID)
 	}
@@ -231,43 +232,43 @@ func TestTombstones(t *testing.T) {
 	if len(res.New) != 0 || res.Deleted != 1 || res.Unchanged != 9 {
 		t.Errorf("refetch after DeleteItem: %d new, %d deleted, %d unchanged; want 0, 1, 9", len(res.New), res.Deleted, res.Unchanged)
 	}
-	if st, _, _ := db.FeedState("f"); st.TotalItems != 9 {
+	if st, _, _ := db.FeedState(context.Background(), "f"); st.TotalItems != 9 {
 		t.Errorf("TotalItems = %d, want 9", st.TotalItems)
 	}
 
 	mustSave(t, db, "g", realItems(t, "g", t0)[:3])
-	if err := db.DeleteFeed("f"); err != nil {
+	if err := db.DeleteFeed(context.Background(), "f"); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := db.FeedState("f"); ok {
+	if _, ok, _ := db.FeedState(context.Background(), "f"); ok {
 		t.Error("deleted feed keeps its state")
 	}
-	if _, ok, _ := db.Cluster("c0"); ok {
+	if _, ok, _ := db.Cluster(context.Background(), "c0"); ok {
 		t.Error("cluster of a deleted feed's items survives")
 	}
 	res = mustSave(t, db, "f", items)
 	if len(res.New) != 0 || res.Deleted != 10 {
 		t.Errorf("refetch after DeleteFeed: %d new, %d deleted; want 0, 10", len(res.New), res.Deleted)
 	}
-	s, err := db.Stats()
+	s, err := db.Stats(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := storage.Stats{Items: 3, Clusters: 0, Feeds: 2, Tombstones: 10, FileSize: s.FileSize}
-	if s != want || s.FileSize <= 0 {
+	want := storage.Stats{Items: 3, Clusters: 0, Feeds: 2, Tombstones: 10, Pending: 3, Size: s.Size}
+	if s != want || s.Size <= 0 {
 		t.Errorf("Stats = %+v, want %+v", s, want)
 	}
 }
 
 func TestLatest(t *testing.T) {
 	db := mustOpenDB(t)
-	if got, err := db.Latest(); err != nil || !got.IsZero() {
+	if got, err := db.Latest(context.Background()); err != nil || !got.IsZero() {
 		t.Errorf("Latest of an empty DB = %v, %v; want zero", got, err)
 	}
 	items := synthItems(realItems(t, "x", t0), "f", 5, t0)
 	items[2].Published = t0.Add(48 * time.Hour) // newest, not last in the batch
 	mustSave(t, db, "f", items)
-	if got, err := db.Latest(); err != nil || !got.Equal(items[2].Published) {
+	if got, err := db.Latest(context.Background()); err != nil || !got.Equal(items[2].Published) {
 		t.Errorf("Latest = %v, %v; want %v", got, err, items[2].Published)
 	}
 }

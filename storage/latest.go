@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 // there are none. The dedupe index is rebuilt for the window ending there
 // rather than at the wall clock, so that a database of older items (an
 // archive, a backfill) clusters the same after a restart.
-func (db *DB) Latest() (time.Time, error) {
+func (db *DB) Latest(ctx context.Context) (time.Time, error) {
 	var t time.Time
 	err := db.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketItemTime)

@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -129,10 +130,10 @@ func TestOpenReadOnly(t *testing.T) {
 		t.Fatalf("second reader: %v", err)
 	}
 	defer r2.Close()
-	if st, ok, err := r2.FeedState("f"); err != nil || !ok || st.TotalItems != 3 {
+	if st, ok, err := r2.FeedState(context.Background(), "f"); err != nil || !ok || st.TotalItems != 3 {
 		t.Errorf("FeedState via reader = %+v, %v, %v", st, ok, err)
 	}
-	if err := r1.PutFeedState(aggregator.FeedState{Name: "x"}); err == nil {
+	if err := r1.PutFeedState(context.Background(), aggregator.FeedState{Name: "x"}); err == nil {
 		t.Error("write through a read-only DB succeeded")
 	}
 }
@@ -240,7 +241,7 @@ func TestClusterStamp(t *testing.T) {
 	db := mustOpenDB(t)
 	stamp := func() storage.ClusterStamp {
 		t.Helper()
-		s, err := db.ClusterStamp()
+		s, err := db.ClusterStamp(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,27 +253,27 @@ func TestClusterStamp(t *testing.T) {
 	}
 	items := realItems(t, "f", t0)[:3]
 	mustSave(t, db, "f", items)
-	if err := db.PutFeedState(aggregator.FeedState{Name: "g"}); err != nil {
+	if err := db.PutFeedState(context.Background(), aggregator.FeedState{Name: "g"}); err != nil {
 		t.Fatal(err)
 	}
 	if s := stamp(); s != s0 {
 		t.Errorf("storing fetches moved the stamp: %v -> %v", s0, s)
 	}
 	ms := []aggregator.Membership{{Item: items[0].ID, Cluster: items[0].ID}, {Item: items[1].ID, Cluster: items[0].ID}}
-	if err := db.SaveClusters(ms, nil, t0); err != nil {
+	if err := db.SaveClusters(context.Background(), ms, nil, t0); err != nil {
 		t.Fatal(err)
 	}
 	s1 := stamp()
 	if s1.Instance != s0.Instance || s1.Seq <= s0.Seq {
 		t.Errorf("SaveClusters: stamp %v -> %v; want the same instance, a higher Seq", s0, s1)
 	}
-	if err := db.DeleteItem(items[1].ID); err != nil {
+	if err := db.DeleteItem(context.Background(), items[1].ID); err != nil {
 		t.Fatal(err)
 	}
 	if s := stamp(); s.Seq <= s1.Seq {
 		t.Errorf("DeleteItem: stamp %v -> %v; want a higher Seq", s1, s)
 	}
-	if other, _ := mustOpenDB(t).ClusterStamp(); other.Instance == s0.Instance {
+	if other, _ := mustOpenDB(t).ClusterStamp(context.Background()); other.Instance == s0.Instance {
 		t.Error("two databases share an instance ID")
 	}
 }

@@ -22,14 +22,6 @@ const tombPruned = 'p'
 // that still lists the item renews it.
 const tombRefresh = 24 * time.Hour
 
-// PruneResult says what Prune removed.
-type PruneResult struct {
-	// Items is how many items were removed.
-	Items int
-	// Tombstones is how many expired tombstones were dropped.
-	Tombstones int
-}
-
 // Prune keeps the database from growing without end. It removes the items
 // that are both older than before (Item.Time: published, else first seen)
 // and first seen before it, except the newest keepPerFeed of each feed,

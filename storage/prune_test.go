@@ -47,7 +47,7 @@ func TestPrune(t *testing.T) {
 	}
 	// Story s1 spans the cutoff (items 1 and 6); s2 lies wholly before it
 	// (items 2 and 3 and the first undated item).
-	if err := db.SaveClusters([]aggregator.Membership{
+	if err := db.SaveClusters(context.Background(), []aggregator.Membership{
 		{Item: items[1].ID, Cluster: "s1", Reason: aggregator.ReasonFirst},
 		{Item: items[6].ID, Cluster: "s1", Reason: aggregator.ReasonURL, Matched: items[1].ID},
 		{Item: items[2].ID, Cluster: "s2", Reason: aggregator.ReasonFirst},
@@ -56,11 +56,11 @@ func TestPrune(t *testing.T) {
 	}, map[string]string{"s1": items[1].ID}, t0.Add(10*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	before, _, err := db.Cluster("s1")
+	before, _, err := db.Cluster(context.Background(), "s1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	stamp, err := db.ClusterStamp()
+	stamp, err := db.ClusterStamp(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestPrune(t *testing.T) {
 	}
 	stored := func(it aggregator.Item) bool {
 		t.Helper()
-		_, ok, err := db.Item(it.ID)
+		_, ok, err := db.Item(context.Background(), it.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,7 +93,7 @@ func TestPrune(t *testing.T) {
 			t.Errorf("%s item %s was pruned: first seen recently, or within keepPerFeed", it.Feed, it.ID)
 		}
 	}
-	s1, ok, err := db.Cluster("s1")
+	s1, ok, err := db.Cluster(context.Background(), "s1")
 	if err != nil || !ok {
 		t.Fatalf("s1 after prune: %v, %v; want it kept with its newer member", ok, err)
 	}
@@ -106,13 +106,13 @@ func TestPrune(t *testing.T) {
 	if !s1.Published.Equal(before.Published) || !s1.Updated.Equal(before.Updated) {
 		t.Errorf("s1 times changed by pruning: published %v→%v, updated %v→%v", before.Published, s1.Published, before.Updated, s1.Updated)
 	}
-	if _, ok, err := db.Cluster("s2"); err != nil || ok {
+	if _, ok, err := db.Cluster(context.Background(), "s2"); err != nil || ok {
 		t.Error("s2, whose members were all pruned, is still stored")
 	}
-	if st, _, err := db.FeedState("f"); err != nil || st.TotalItems != 5 {
+	if st, _, err := db.FeedState(context.Background(), "f"); err != nil || st.TotalItems != 5 {
 		t.Errorf("feed f TotalItems = %d (%v), want 5", st.TotalItems, err)
 	}
-	if s, err := db.ClusterStamp(); err != nil || s.Seq <= stamp.Seq {
+	if s, err := db.ClusterStamp(context.Background()); err != nil || s.Seq <= stamp.Seq {
 		t.Error("ClusterStamp unchanged by a prune that changed clusters")
 	}
 
@@ -131,7 +131,7 @@ func TestPrune(t *testing.T) {
 	// every pruned item's tombstone expires and a deletion's stays.
 	tombs := func() int {
 		t.Helper()
-		st, err := db.Stats()
+		st, err := db.Stats(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +143,7 @@ func TestPrune(t *testing.T) {
 	if res, err := db.Prune(ctx, t0, 1); err != nil || res != (storage.PruneResult{}) {
 		t.Errorf("Prune(t0) = %+v, %v; want nothing removed", res, err)
 	}
-	if err := db.DeleteItem(items[9].ID); err != nil {
+	if err := db.DeleteItem(context.Background(), items[9].ID); err != nil {
 		t.Fatal(err)
 	}
 	res, err = db.Prune(ctx, time.Now().Add(time.Hour), 100)
@@ -172,14 +172,14 @@ func TestPruneBatches(t *testing.T) {
 	if err != nil || res.Items != n {
 		t.Fatalf("Prune = %+v, %v; want %d items", res, err, n)
 	}
-	if st, err := db.Stats(); err != nil || st.Items != 0 || st.Tombstones != n {
+	if st, err := db.Stats(context.Background()); err != nil || st.Items != 0 || st.Tombstones != n {
 		t.Errorf("%d items and %d tombstones left (%v); want 0 and %d", st.Items, st.Tombstones, err, n)
 	}
 	res, err = db.Prune(ctx, time.Now().Add(time.Hour), 0)
 	if err != nil || res.Tombstones != n {
 		t.Fatalf("second Prune = %+v, %v; want %d tombstones", res, err, n)
 	}
-	if st, err := db.Stats(); err != nil || st.Tombstones != 0 {
+	if st, err := db.Stats(context.Background()); err != nil || st.Tombstones != 0 {
 		t.Errorf("%d tombstones left (%v)", st.Tombstones, err)
 	}
 }

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 const recentBatch = 2048
 
 // Item returns the stored item with the given ID.
-func (db *DB) Item(id string) (it aggregator.Item, ok bool, err error) {
+func (db *DB) Item(ctx context.Context, id string) (it aggregator.Item, ok bool, err error) {
 	err = db.view(func(tx *bolt.Tx) error {
 		var e error
 		it, ok, e = getItem(tx, id)
@@ -31,7 +32,7 @@ func (db *DB) Item(id string) (it aggregator.Item, ok bool, err error) {
 
 // Unclustered returns the stored items that have no membership yet,
 // ordered by (Item.Time, ID).
-func (db *DB) Unclustered() ([]aggregator.Item, error) { return db.Pending(0) }
+func (db *DB) Unclustered(ctx context.Context) ([]aggregator.Item, error) { return db.Pending(ctx, 0) }
 
 // Pending returns up to limit (0: all) of the stored items not clustered
 // yet, oldest first by (Item.Time, ID): new items wait here between
@@ -42,7 +43,7 @@ func (db *DB) Unclustered() ([]aggregator.Item, error) { return db.Pending(0) }
 // as many, past which memory matters more): the caller can order each
 // such group as a whole. It reads the pending index, so it costs what it
 // returns.
-func (db *DB) Pending(limit int) ([]aggregator.Item, error) {
+func (db *DB) Pending(ctx context.Context, limit int) ([]aggregator.Item, error) {
 	var out []aggregator.Item
 	err := db.view(func(tx *bolt.Tx) error {
 		pendB := tx.Bucket(bucketPending)
@@ -92,7 +93,7 @@ type recentEntry struct {
 // in batches of separate read transactions, so fn may call other DB
 // methods; an item written meanwhile may or may not be seen. An error from
 // fn stops the walk and is returned as is.
-func (db *DB) Recent(since time.Time, fn func(aggregator.Item, aggregator.Membership) error) error {
+func (db *DB) Recent(ctx context.Context, since time.Time, fn func(aggregator.Item, aggregator.Membership) error) error {
 	start := appendTimeKey(nil, since)
 	batch := make([]recentEntry, 0, recentBatch)
 	for {
@@ -149,25 +150,13 @@ func (db *DB) Recent(since time.Time, fn func(aggregator.Item, aggregator.Member
 	}
 }
 
-// StoryQuery selects stories for Stories.
-type StoryQuery struct {
-	// Include selects feeds; nil means all. A cluster is included when any
-	// member's feed is, and then only the included members are returned in
-	// Story.Items and Story.Members.
-	Include func(feed string) bool
-	// Since keeps clusters with Published >= Since; zero means no limit.
-	Since time.Time
-	// Limit caps the number of stories; 0 means no limit.
-	Limit int
-}
-
 // Stories returns clusters newest first (Cluster.Published descending,
 // then ID ascending) with their member items resolved: Story.Items follow
 // Story.Members. Story.Feeds is left nil for the caller to fill from its
 // configuration. It walks the Published index from the newest end and
 // stops at Limit or Since, so its cost follows the result, not the
 // database. A member whose item is missing is left out.
-func (db *DB) Stories(q StoryQuery) ([]aggregator.Story, error) {
+func (db *DB) Stories(ctx context.Context, q StoryQuery) ([]aggregator.Story, error) {
 	var out []aggregator.Story
 	err := db.view(func(tx *bolt.Tx) error {
 		pubB, clB := tx.Bucket(bucketClusterPub), tx.Bucket(bucketClusters)

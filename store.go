@@ -1,0 +1,113 @@
+package aggregator
+
+import "time"
+
+// The types below are what a store (package storage, bbolt; package
+// storage/postgres) takes and returns. They live here, with the other
+// domain types, so that the stores implement one contract without
+// importing each other, and the pipeline can name them without naming a
+// store.
+
+// Fetched is one feed's fetch to store: its new state and the items the
+// feed gave (none for an unchanged or failed fetch).
+type Fetched struct {
+	State FeedState
+	Items []Item
+}
+
+// SaveResult says what storing one Fetched did.
+type SaveResult struct {
+	// New are the items stored for the first time, in batch order.
+	New []Item
+	// Updated are stored items whose Hash changed, as now stored (with
+	// their original FirstSeen).
+	Updated []Item
+	// Unchanged counts items already stored with the same Hash.
+	Unchanged int
+	// Deleted counts items skipped because they were deleted or pruned
+	// before (tombstoned): they are not stored again.
+	Deleted int
+}
+
+// Decisions are a batch of dedupe decisions, stored in one transaction
+// and appended to the cluster log.
+type Decisions struct {
+	// Memberships are the decisions in the order they were made; each
+	// item's membership is created or replaced, and its cluster created
+	// when new.
+	Memberships []Membership
+	// Representatives maps cluster IDs to their new representative item.
+	Representatives map[string]string
+	// Now is the time of the decisions (Cluster.Updated).
+	Now time.Time
+	// ExpiredBefore is the cutoff the index expired items before just
+	// before deciding, replayed with the decisions; zero for none.
+	ExpiredBefore time.Time
+}
+
+// ClusterStamp names the clustered state of a database: which database
+// (Instance, random, made when it was created) and how many transactions
+// have changed its clustering decisions (Seq). A copy of the dedupe index
+// saved with a stamp is still exact as long as the database's stamp is
+// the same, and the cluster log can bring it up to date otherwise;
+// storing fetched items, which wait unclustered, leaves it alone.
+type ClusterStamp struct {
+	Instance [16]byte
+	Seq      uint64
+}
+
+// LogRecord is one batch of Decisions read back from the cluster log,
+// with the items it decided on as now stored.
+type LogRecord struct {
+	Seq           uint64
+	ExpiredBefore time.Time
+	// Items and Memberships are parallel, in decision order; Memberships
+	// hold the item and cluster IDs the decision gave. Items deleted
+	// since are left out.
+	Items       []Item
+	Memberships []Membership
+}
+
+// PruneResult says what pruning removed.
+type PruneResult struct {
+	// Items is how many items were removed.
+	Items int
+	// Tombstones is how many expired tombstones were dropped.
+	Tombstones int
+}
+
+// StoryQuery selects stories.
+type StoryQuery struct {
+	// Include selects feeds; nil means all. A cluster is included when any
+	// member's feed is, and then only the included members are returned in
+	// Story.Items and Story.Members.
+	Include func(feed string) bool
+	// Since keeps clusters with Published >= Since; zero means no limit.
+	Since time.Time
+	// Limit caps the number of stories; 0 means no limit.
+	Limit int
+}
+
+// StoreStats are a store's counts, for status displays.
+type StoreStats struct {
+	Items      int `json:"items"`
+	Clusters   int `json:"clusters"`
+	Feeds      int `json:"feeds"`
+	Tombstones int `json:"tombstones"`
+	// Pending is how many stored items wait to be clustered.
+	Pending int `json:"pending"`
+	// Size is how many bytes the store uses (for bbolt the used part of
+	// its file, which bbolt grows ahead of need).
+	Size int64 `json:"size"`
+}
+
+// Tombstone is the mark a deleted or pruned item leaves, so that a feed
+// still listing it does not bring it back as new.
+type Tombstone struct {
+	ID string
+	// At is when the item was removed, or when a fetch last listed it.
+	At time.Time
+	// Pruned tombstones (left by retention) expire; those of a deletion
+	// stay.
+	Pruned bool
+}
