@@ -95,8 +95,9 @@ type Options struct {
 // DB is an open aggregator database. It is safe for concurrent use; bbolt
 // serialises writers and lets readers run beside them.
 type DB struct {
-	bolt *bolt.DB
-	path string
+	bolt     *bolt.DB
+	path     string
+	readOnly bool
 	// version counts committed writes; see Version.
 	version atomic.Uint64
 }
@@ -146,7 +147,7 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	bdb.NoSync = opts.NoSync
-	db := &DB{bolt: bdb, path: path}
+	db := &DB{bolt: bdb, path: path, readOnly: opts.ReadOnly}
 	if opts.ReadOnly {
 		err = bdb.View(func(tx *bolt.Tx) error { return checkSchema(tx) })
 	} else {
