@@ -111,3 +111,29 @@ type Tombstone struct {
 	// stay.
 	Pruned bool
 }
+
+// DumpMeta is the part of a store's state that is neither items nor
+// stories: its cluster stamp and the cluster log's bounds, which a saved
+// dedupe index is checked against.
+type DumpMeta struct {
+	Stamp ClusterStamp
+	// LogFrom is the sequence the cluster log is complete after; Reset the
+	// sequence of the last change the log cannot replay.
+	LogFrom, Reset uint64
+}
+
+// DumpRecord is one record of a store's whole content, as Export writes
+// it and Import reads it, to move a database between stores. Exactly one
+// field is set. Export writes, in this order: one Meta; every FeedState;
+// every Item (oldest first), with its Membership, or none while it is
+// pending; every Cluster; every Tombstone; every cluster log batch (Log,
+// with Memberships holding the item and cluster IDs and Items empty).
+type DumpRecord struct {
+	Meta       *DumpMeta
+	Feed       *FeedState
+	Item       *Item
+	Membership *Membership
+	Cluster    *Cluster
+	Tombstone  *Tombstone
+	Log        *LogRecord
+}

@@ -55,7 +55,7 @@ func runClusters(ctx context.Context, e *env, args []string) error {
 	if *explain {
 		return explainPair(e.stdout, cfg, db, fs.Arg(0), fs.Arg(1))
 	}
-	stories, err := db.Stories(storage.StoryQuery{})
+	stories, err := db.Stories(ctx, storage.StoryQuery{})
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func explainPair(w io.Writer, cfg *Config, db *storage.DB, a, b string) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	ma, _, _ := db.Membership(ia.ID)
+	ma, _, _ := db.Membership(ctx, ia.ID)
 	mb, _, _ := db.Membership(ib.ID)
 	fmt.Fprintf(w, "A %s  %s  %s\n  cluster %s (%s)\n", ia.ID, ia.Feed, ia.Title, ma.Cluster, ma.Reason)
 	fmt.Fprintf(w, "B %s  %s  %s\n  cluster %s (%s)\n", ib.ID, ib.Feed, ib.Title, mb.Cluster, mb.Reason)
