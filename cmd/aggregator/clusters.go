@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,7 +11,7 @@ import (
 	"time"
 
 	"aggregator"
-	"aggregator/storage"
+	"aggregator/pipeline"
 )
 
 const clustersHelp = `
@@ -47,15 +48,15 @@ func runClusters(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := cf.open(cfg, true)
+	db, err := cf.open(ctx, e, cfg, true)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	if *explain {
-		return explainPair(e.stdout, cfg, db, fs.Arg(0), fs.Arg(1))
+		return explainPair(ctx, e.stdout, cfg, db, fs.Arg(0), fs.Arg(1))
 	}
-	stories, err := db.Stories(ctx, storage.StoryQuery{})
+	stories, err := db.Stories(ctx, aggregator.StoryQuery{})
 	if err != nil {
 		return err
 	}
@@ -130,53 +131,22 @@ func writeClustersText(w io.Writer, stories []aggregator.Story, minSize int) err
 }
 
 // explainPair resolves two item references and prints the dedupe verdict.
-func explainPair(w io.Writer, cfg *Config, db *storage.DB, a, b string) error {
-	ia, err := findItem(db, a)
-	if err != nil {
+func explainPair(ctx context.Context, w io.Writer, cfg *Config, db store, a, b string) error {
+	p := pipeline.New(db, pipelineOptions(cfg, newLogger(io.Discard, slog.LevelError)))
+	x, err := p.Explain(ctx, a, b)
+	if errors.Is(err, pipeline.ErrNoItem) {
 		return usageErr(err)
 	}
-	ib, err := findItem(db, b)
 	if err != nil {
-		return usageErr(err)
+		return err
 	}
-	ma, _, _ := db.Membership(ctx, ia.ID)
-	mb, _, _ := db.Membership(ib.ID)
-	fmt.Fprintf(w, "A %s  %s  %s\n  cluster %s (%s)\n", ia.ID, ia.Feed, ia.Title, ma.Cluster, ma.Reason)
-	fmt.Fprintf(w, "B %s  %s  %s\n  cluster %s (%s)\n", ib.ID, ib.Feed, ib.Title, mb.Cluster, mb.Reason)
-	if ma.Cluster != "" && ma.Cluster == mb.Cluster {
+	fmt.Fprintf(w, "A %s  %s  %s\n  cluster %s (%s)\n", x.A.ID, x.A.Feed, x.A.Title, x.MemA.Cluster, x.MemA.Reason)
+	fmt.Fprintf(w, "B %s  %s  %s\n  cluster %s (%s)\n", x.B.ID, x.B.Feed, x.B.Title, x.MemB.Cluster, x.MemB.Reason)
+	if x.SameStory {
 		fmt.Fprintln(w, "They are in the same story.")
 	} else {
 		fmt.Fprintln(w, "They are in different stories.")
 	}
-	// Explain with the word statistics the clustering decided with.
-	p := newPipeline(cfg, db, newLogger(io.Discard, slog.LevelError))
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if err := p.loadIndexLocked(); err != nil {
-		return err
-	}
-	fmt.Fprintln(w, p.ix.Explain(ia, ib).String())
+	fmt.Fprintln(w, x.Verdict.String())
 	return nil
-}
-
-// findItem looks an item up by key, else by GUID or link.
-func findItem(db *storage.DB, ref string) (aggregator.Item, error) {
-	if it, ok, err := db.Item(ref); err != nil {
-		return it, err
-	} else if ok {
-		return it, nil
-	}
-	stories, err := db.Stories(storage.StoryQuery{})
-	if err != nil {
-		return aggregator.Item{}, err
-	}
-	canon := aggregator.CanonicalURL(ref)
-	for _, s := range stories {
-		for _, it := range s.Items {
-			if it.GUID == ref || it.URL == ref || (canon != "" && it.CanonicalURL == canon) {
-				return it, nil
-			}
-		}
-	}
-	return aggregator.Item{}, fmt.Errorf("no item with key, GUID or link %q (aggregator clusters lists the keys)", ref)
 }

@@ -37,6 +37,10 @@ type Config struct {
 // StorageConfig is [storage].
 type StorageConfig struct {
 	Path string `toml:"path"`
+	// URL, a postgres:// (or postgresql://) URL, selects PostgreSQL
+	// instead of the bbolt file at Path; the DATABASE_URL environment
+	// variable sets it when the file does not.
+	URL string `toml:"url"`
 	// Keep is how long items are kept after they are published and first
 	// seen; 0 keeps everything. See storage.DB.Prune.
 	Keep Duration `toml:"keep"`
@@ -285,6 +289,9 @@ func (c *Config) validate() []error {
 	if c.Storage.Path == "" {
 		bad("storage.path", c.lines.first("storage.path"), "must not be empty")
 	}
+	if c.Storage.URL != "" && !isPostgresURL(c.Storage.URL) {
+		bad("storage.url", c.lines.first("storage.url"), "%q is not a postgres:// URL (leave it out to use the file at storage.path)", redactURL(c.Storage.URL))
+	}
 	if c.Server.BaseURL != "" {
 		if u, err := url.Parse(c.Server.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("server.base_url", c.lines.first("server.base_url"), "%q is not an absolute http(s) URL", c.Server.BaseURL)
@@ -444,4 +451,18 @@ func scanKeyLines(data []byte) keyLines {
 		}
 	}
 	return kl
+}
+
+// isPostgresURL reports whether u names a PostgreSQL database.
+func isPostgresURL(u string) bool {
+	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
+}
+
+// redactURL is u without its password, for messages.
+func redactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return p.Redacted()
 }

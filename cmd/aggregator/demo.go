@@ -1,6 +1,7 @@
 package main
 
 import (
+	"aggregator"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"aggregator/fetcher"
+	"aggregator/pipeline"
 	"aggregator/storage"
 )
 
@@ -77,30 +79,18 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	log := newLogger(e.stderr, slog.LevelWarn)
 
 	// One pass first, so the merged feed is complete when its URL is shown.
-	p := newPipeline(&cfg, db, log)
+	p := pipeline.New(db, pipelineOptions(&cfg, log))
 	var jobs []fetcher.Job
 	for _, f := range cfg.feeds() {
 		jobs = append(jobs, fetcher.Job{Feed: f})
 	}
-	var done []outcome // appended to on the ingester's goroutine only
-	t0 := time.Now()
-	ing := p.startIngest()
-	fetcher.New(fetcherOptions(&cfg)).FetchAll(ctx, jobs, func(r fetcher.Result) {
-		ing.store(r, func(o outcome) { done = append(done, o) })
-	})
-	ing.close()
-	t := passTimes{fetch: time.Since(t0)}
-	t1 := time.Now()
-	if err := p.clusterPending(); err != nil {
+	res, err := p.Pass(ctx, fetcher.New(fetcherOptions(&cfg)), jobs, nil)
+	if err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	t.cluster = time.Since(t1)
-	fmt.Fprintf(e.stdout, "Fetched %d sample outlets from %s:\n", len(done), feedBase)
-	printSummary(e.stdout, done, nil, t, false)
-	if err := printDemoStories(e.stdout, db); err != nil {
+	fmt.Fprintf(e.stdout, "Fetched %d sample outlets from %s:\n", len(res.Outcomes), feedBase)
+	printSummary(e.stdout, res, nil, false)
+	if err := printDemoStories(ctx, e.stdout, db); err != nil {
 		return err
 	}
 
@@ -116,8 +106,8 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 }
 
 // printDemoStories shows the clusters the pass produced, biggest first.
-func printDemoStories(w io.Writer, db *storage.DB) error {
-	stories, err := db.Stories(storage.StoryQuery{})
+func printDemoStories(ctx context.Context, w io.Writer, db store) error {
+	stories, err := db.Stories(ctx, aggregator.StoryQuery{})
 	if err != nil {
 		return err
 	}

@@ -3,9 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"time"
+	"io"
+	"log/slog"
 
-	"aggregator"
+	"aggregator/pipeline"
 	"aggregator/publish"
 )
 
@@ -44,16 +45,12 @@ func runExport(ctx context.Context, e *env, args []string) error {
 	if !known {
 		return usageErr(fmt.Errorf("--output %q: no such output in %s", name, cfg.path))
 	}
-	db, err := cf.open(cfg, true)
+	db, err := cf.open(ctx, e, cfg, true)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	feeds := map[string]aggregator.Feed{}
-	for _, fd := range cfg.feeds() {
-		feeds[fd.Name] = fd
-	}
-	h := publish.NewHandler(storySource{db: db, feeds: feeds, now: time.Now}, publish.Options{
+	h := publish.NewHandler(pipeline.New(db, pipelineOptions(cfg, newLogger(io.Discard, slog.LevelError))), publish.Options{
 		BaseURL: cfg.Server.BaseURL,
 		Outputs: outs,
 		Feeds:   cfg.feeds(),

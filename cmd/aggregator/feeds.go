@@ -37,12 +37,12 @@ func runFeeds(ctx context.Context, e *env, args []string) error {
 			if len(pos) != 2 {
 				return usageErr(fmt.Errorf("feeds enable takes one feed name"))
 			}
-			return enableFeed(e.stdout, &cf, pos[1])
+			return enableFeed(ctx, e, &cf, pos[1])
 		case "delete":
 			if len(pos) != 2 {
 				return usageErr(fmt.Errorf("feeds delete takes one feed name"))
 			}
-			return deleteFeed(e.stdout, &cf, pos[1])
+			return deleteFeed(ctx, e, &cf, pos[1])
 		}
 		return usageErr(fmt.Errorf("unknown feeds subcommand %q (enable or delete)", pos[0]))
 	}
@@ -50,12 +50,12 @@ func runFeeds(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := cf.open(cfg, true)
+	db, err := cf.open(ctx, e, cfg, true)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	states, err := db.FeedStates()
+	states, err := db.FeedStates(ctx)
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,8 @@ func fmtTime(t time.Time) string {
 	return t.Local().Format("2006-01-02 15:04")
 }
 
-func enableFeed(w io.Writer, cf *commonFlags, name string) error {
+func enableFeed(ctx context.Context, e *env, cf *commonFlags, name string) error {
+	w := e.stdout
 	cfg, err := cf.load()
 	if err != nil {
 		return err
@@ -129,12 +130,12 @@ func enableFeed(w io.Writer, cf *commonFlags, name string) error {
 	if !found {
 		return usageErr(fmt.Errorf("no feed named %q in %s", name, cfg.path))
 	}
-	db, err := cf.open(cfg, false)
+	db, err := cf.open(ctx, e, cfg, false)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	st, ok, err := db.FeedState(name)
+	st, ok, err := db.FeedState(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -145,31 +146,32 @@ func enableFeed(w io.Writer, cf *commonFlags, name string) error {
 	st.Disabled, st.DisabledReason = false, ""
 	st.ConsecutiveErrors = 0
 	st.NextFetch = time.Time{}
-	if err := db.PutFeedState(st); err != nil {
+	if err := db.PutFeedState(ctx, st); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "%s enabled; it is due now\n", name)
 	return nil
 }
 
-func deleteFeed(w io.Writer, cf *commonFlags, name string) error {
+func deleteFeed(ctx context.Context, e *env, cf *commonFlags, name string) error {
+	w := e.stdout
 	cfg, err := cf.load()
 	if err != nil {
 		return err
 	}
-	db, err := cf.open(cfg, false)
+	db, err := cf.open(ctx, e, cfg, false)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	st, ok, err := db.FeedState(name)
+	st, ok, err := db.FeedState(ctx, name)
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return usageErr(fmt.Errorf("no stored feed named %q", name))
 	}
-	if err := db.DeleteFeed(name); err != nil {
+	if err := db.DeleteFeed(ctx, name); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "deleted feed %s and its %d stored items\n", name, st.TotalItems)

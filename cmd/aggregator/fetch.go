@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"aggregator"
+	"aggregator/dedupe"
 	"aggregator/fetcher"
+	"aggregator/pipeline"
 )
 
 const fetchHelp = `
@@ -65,70 +67,67 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 		}
 		feeds = sel
 	}
-	db, err := cf.open(cfg, false)
+	db, err := cf.open(ctx, e, cfg, false)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	log := newLogger(e.stderr, slog.LevelWarn)
-	p := newPipeline(cfg, db, log)
-	states, err := db.FeedStates()
+	p := pipeline.New(db, pipelineOptions(cfg, log))
+	states, err := db.FeedStates(ctx)
 	if err != nil {
 		return err
 	}
 
 	now := time.Now()
 	var jobs []fetcher.Job
-	var skipped []outcome
+	var skipped []pipeline.Outcome
 	for _, f := range feeds {
 		st := states[f.Name]
 		switch {
 		case fetcher.Disabled(f, st):
-			skipped = append(skipped, outcome{feed: f.Name, status: "disabled", state: st})
+			skipped = append(skipped, pipeline.Outcome{Feed: f.Name, Status: "disabled", State: st})
 		case *force || fetcher.Due(st, now):
 			jobs = append(jobs, fetcher.Job{Feed: f, State: st})
 		default:
-			skipped = append(skipped, outcome{feed: f.Name, status: "not due", state: st})
+			skipped = append(skipped, pipeline.Outcome{Feed: f.Name, Status: "not due", State: st})
 		}
 	}
 
 	client := fetcher.New(fetcherOptions(cfg))
 	prog := newProgress(e.stderr, len(jobs))
-	var done []outcome // appended to on the ingester's goroutine only
-	start := time.Now()
-	ing := p.startIngest()
-	client.FetchAll(ctx, jobs, func(r fetcher.Result) {
-		ing.store(r, func(o outcome) {
-			done = append(done, o)
-			prog.step(o)
-		})
-	})
-	ing.close()
+	res, err := p.Pass(ctx, client, jobs, prog.step)
 	prog.finish()
-	t := passTimes{fetch: time.Since(start)}
-	clusterStart := time.Now()
-	// Cluster the pass's new items (and any an interrupted run left) in
-	// time order, even when interrupted: what was stored gets its stories.
-	if err := p.clusterPending(); err != nil {
+	if ctx.Err() != nil {
+		return fmt.Errorf("fetch interrupted after %d of %d feeds (what was stored is kept; the next run clusters it): %w", len(res.Outcomes), len(jobs), ctx.Err())
+	}
+	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("fetch interrupted after %d of %d feeds: %w", len(done), len(jobs), err)
-	}
-	t.cluster = time.Since(clusterStart)
-	pruned, err := p.prune(ctx)
+	pruned, err := p.Prune(ctx)
 	if err != nil {
 		log.Warn("pruning old items failed; the next run tries again", "err", err)
 	}
-	if err := p.saveIndex(false); err != nil {
-		log.Warn("the next run will rebuild the dedupe index from storage", "err", err)
+	if err := p.SaveIndex(ctx, false); err != nil {
+		log.Warn("the next run will rebuild the dedupe index from the store", "err", err)
 	}
-	printSummary(e.stdout, done, skipped, t, *quiet)
+	printSummary(e.stdout, res, skipped, *quiet)
 	if pruned.Items > 0 {
 		fmt.Fprintf(e.stdout, "%d old items pruned (older than [storage].keep = %s, beyond the newest %d of each feed)\n",
 			pruned.Items, cfg.Storage.Keep.Duration, cfg.Storage.KeepPerFeed)
 	}
 	return nil
+}
+
+// pipelineOptions are the pipeline's settings from the config.
+func pipelineOptions(cfg *Config, log *slog.Logger) pipeline.Options {
+	return pipeline.Options{
+		Feeds:       cfg.feeds(),
+		Dedupe:      dedupe.Options{Window: cfg.Dedupe.Window.Duration, Threshold: cfg.Dedupe.Threshold},
+		Keep:        cfg.Storage.Keep.Duration,
+		KeepPerFeed: cfg.Storage.KeepPerFeed,
+		Logger:      log,
+	}
 }
 
 func fetcherOptions(cfg *Config) fetcher.Options {
@@ -154,39 +153,40 @@ func fetcherOptions(cfg *Config) fetcher.Options {
 	return o
 }
 
-// passTimes splits a pass's wall time into its two phases: fetching
-// (download, parse, store) and clustering the new items.
-type passTimes struct{ fetch, cluster time.Duration }
-
 // printSummary writes one line per feed, then the totals.
-func printSummary(w io.Writer, done, skipped []outcome, t passTimes, quiet bool) {
-	slices.SortFunc(done, func(a, b outcome) int { return cmp.Compare(a.feed, b.feed) })
+func printSummary(w io.Writer, res pipeline.PassResult, skipped []pipeline.Outcome, quiet bool) {
+	done := slices.Clone(res.Outcomes)
+	slices.SortFunc(done, func(a, b pipeline.Outcome) int { return cmp.Compare(a.Feed, b.Feed) })
 	var nNew, nItems, nUnchanged, nFailed int
 	var bytes int64
 	width := 4
 	for _, o := range append(slices.Clone(done), skipped...) {
-		width = max(width, len(o.feed))
+		width = max(width, len(o.Feed))
 	}
 	for _, o := range done {
-		bytes += o.bytes
-		switch o.status {
+		bytes += o.Bytes
+		switch o.Status {
+		case pipeline.StatusCancelled:
+			if !quiet {
+				fmt.Fprintf(w, "%-*s  cancelled\n", width, o.Feed)
+			}
 		case fetcher.StatusFailed:
 			nFailed++
 			if !quiet {
-				fmt.Fprintf(w, "%-*s  failed     %s\n", width, o.feed, oneLine(o.err))
+				fmt.Fprintf(w, "%-*s  failed     %s\n", width, o.Feed, oneLine(o.Err))
 			}
 		case fetcher.StatusUnchanged:
 			nUnchanged++
 			if !quiet {
-				fmt.Fprintf(w, "%-*s  unchanged\n", width, o.feed)
+				fmt.Fprintf(w, "%-*s  unchanged\n", width, o.Feed)
 			}
 		default:
 			nNew++
-			nItems += o.new
+			nItems += o.New
 			if !quiet {
-				line := fmt.Sprintf("%-*s  new %-6d %d items in feed", width, o.feed, o.new, o.state.Items)
-				if o.updated > 0 {
-					line += fmt.Sprintf(", %d updated", o.updated)
+				line := fmt.Sprintf("%-*s  new %-6d %d items in feed", width, o.Feed, o.New, o.State.Items)
+				if o.Updated > 0 {
+					line += fmt.Sprintf(", %d updated", o.Updated)
 				}
 				fmt.Fprintln(w, line)
 			}
@@ -198,18 +198,18 @@ func printSummary(w io.Writer, done, skipped []outcome, t passTimes, quiet bool)
 		if quiet {
 			continue
 		}
-		if o.status == "disabled" {
-			fmt.Fprintf(w, "%-*s  disabled   %s (re-enable with: aggregator feeds enable %s)\n", width, o.feed, o.state.DisabledReason, o.feed)
+		if o.Status == "disabled" {
+			fmt.Fprintf(w, "%-*s  disabled   %s (re-enable with: aggregator feeds enable %s)\n", width, o.Feed, o.State.DisabledReason, o.Feed)
 		} else {
-			fmt.Fprintf(w, "%-*s  not due    next fetch %s\n", width, o.feed, o.state.NextFetch.Local().Format(time.DateTime))
+			fmt.Fprintf(w, "%-*s  not due    next fetch %s\n", width, o.Feed, o.State.NextFetch.Local().Format(time.DateTime))
 		}
 	}
 	fmt.Fprintf(w, "%d feeds fetched in %s: %d with new content (%d new items), %d unchanged, %d failed",
-		len(done), t.fetch.Round(time.Millisecond), nNew, nItems, nUnchanged, nFailed)
+		len(done), res.Fetch.Round(time.Millisecond), nNew, nItems, nUnchanged, nFailed)
 	if nSkipped > 0 {
 		fmt.Fprintf(w, ", %d skipped", nSkipped)
 	}
-	fmt.Fprintf(w, "; %s received; clustered in %s\n", humanBytes(bytes), t.cluster.Round(time.Millisecond))
+	fmt.Fprintf(w, "; %s received; clustered in %s\n", humanBytes(bytes), res.Cluster.Round(time.Millisecond))
 }
 
 func oneLine(err error) string {

@@ -5,10 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
-
-	"aggregator/storage"
 )
 
 // newFlagSet makes a subcommand's flag set whose --help prints the synopsis
@@ -92,28 +89,6 @@ func (c *commonFlags) load() (*Config, error) {
 		return nil, usageErr(err)
 	}
 	return cfg, nil
-}
-
-// dbPath is --db, else [storage].path resolved against the config file's
-// directory, so that a cron job run from elsewhere finds the same file.
-func (c *commonFlags) dbPath(cfg *Config) string {
-	if c.db != "" {
-		return c.db
-	}
-	p := cfg.Storage.Path
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(filepath.Dir(c.config), p)
-	}
-	return p
-}
-
-// open opens the database; failure to open is a usage error (exit 2).
-func (c *commonFlags) open(cfg *Config, readOnly bool) (*storage.DB, error) {
-	db, err := storage.Open(c.dbPath(cfg), storage.Options{ReadOnly: readOnly})
-	if err != nil {
-		return nil, usageErr(err)
-	}
-	return db, nil
 }
 
 // stringList is a repeatable string flag.

@@ -81,6 +81,15 @@ type env struct {
 	// clustered, when set, is called after each clustering round of serve
 	// that stored decisions (tests wait on it instead of polling).
 	clustered func()
+	// environ reads the environment (DATABASE_URL); nil reads nothing.
+	environ func(key string) string
+}
+
+func (e *env) getenv(key string) string {
+	if e.environ == nil {
+		return ""
+	}
+	return e.environ(key)
 }
 
 func commands() []command {
@@ -97,7 +106,7 @@ func commands() []command {
 
 // run executes the command line args (without the program name).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	return runEnv(ctx, &env{stdin: stdin, stdout: stdout, stderr: stderr}, args)
+	return runEnv(ctx, &env{stdin: stdin, stdout: stdout, stderr: stderr, environ: os.Getenv}, args)
 }
 
 func runEnv(ctx context.Context, e *env, args []string) error {

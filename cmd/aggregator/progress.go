@@ -9,6 +9,7 @@ import (
 	"golang.org/x/term"
 
 	"aggregator/fetcher"
+	"aggregator/pipeline"
 )
 
 // progress shows a fetch pass: a bar redrawn in place on a terminal, one
@@ -29,9 +30,9 @@ func newProgress(w io.Writer, total int) *progress {
 	return &progress{w: w, tty: tty, total: total}
 }
 
-func (p *progress) step(o outcome) {
+func (p *progress) step(o pipeline.Outcome) {
 	p.done++
-	if o.status == fetcher.StatusFailed {
+	if o.Status == fetcher.StatusFailed {
 		p.failed++
 	}
 	if !p.tty {
@@ -47,7 +48,7 @@ func (p *progress) step(o outcome) {
 		filled = width * p.done / p.total
 	}
 	fmt.Fprintf(p.w, "\r[%s%s] %d/%d feeds, %d failed  %-30.30s",
-		strings.Repeat("=", filled), strings.Repeat(" ", width-filled), p.done, p.total, p.failed, o.feed)
+		strings.Repeat("=", filled), strings.Repeat(" ", width-filled), p.done, p.total, p.failed, o.Feed)
 }
 
 func (p *progress) finish() {

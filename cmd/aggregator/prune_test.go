@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -74,14 +75,14 @@ func TestPruneThroughFetch(t *testing.T) {
 		it.Normalize("news")
 		stored = append(stored, it)
 	}
-	if _, err := db.SaveFetch(aggregator.FeedState{Name: "news", URL: srv.URL + "/news.xml"}, stored); err != nil {
+	if _, err := db.SaveFetch(context.Background(), aggregator.FeedState{Name: "news", URL: srv.URL + "/news.xml"}, stored); err != nil {
 		t.Fatal(err)
 	}
 	var ms []aggregator.Membership
 	for _, it := range stored {
 		ms = append(ms, aggregator.Membership{Item: it.ID, Cluster: "c-" + it.ID, Reason: aggregator.ReasonFirst})
 	}
-	if err := db.SaveClusters(ms, nil, old); err != nil {
+	if err := db.SaveClusters(context.Background(), ms, nil, old); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {

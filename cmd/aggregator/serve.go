@@ -8,12 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"aggregator/fetcher"
+	"aggregator/pipeline"
 	"aggregator/publish"
-	"aggregator/storage"
+
+	"golang.org/x/sync/errgroup"
 )
 
 const serveHelp = `
@@ -39,9 +40,13 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *listen != "" {
+		if cfg.Server.BaseURL == "http://"+cfg.Server.Listen {
+			// The default base URL follows the address actually used.
+			cfg.Server.BaseURL = "http://" + *listen
+		}
 		cfg.Server.Listen = *listen
 	}
-	db, err := cf.open(cfg, false)
+	db, err := cf.open(ctx, e, cfg, false)
 	if err != nil {
 		return err
 	}
@@ -53,29 +58,37 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	return serve(ctx, e, cfg, db, newLogger(e.stderr, level))
 }
 
-// serve runs the daemon on an open database until ctx is cancelled.
-func serve(ctx context.Context, e *env, cfg *Config, db *storage.DB, log *slog.Logger) error {
-	p := newPipeline(cfg, db, log)
-	if err := p.clusterPending(); err != nil { // what a crash left behind
-		return err
-	}
-	states, err := db.FeedStates()
-	if err != nil {
-		return err
-	}
-
+// serve runs the daemon on an open store until ctx is cancelled: the
+// pipeline (fetching on schedule, storing, clustering, housekeeping), the
+// HTTP server and the WebSub pinger, each stopped and waited for.
+func serve(ctx context.Context, e *env, cfg *Config, db store, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return usageErr(fmt.Errorf("listen on %s: %w (is another server using it? set [server].listen or --listen)", cfg.Server.Listen, err))
 	}
 	baseURL := cfg.Server.BaseURL
-	if cfg.Server.BaseURL == "http://"+cfg.Server.Listen {
+	if baseURL == "http://"+cfg.Server.Listen {
 		baseURL = "http://" + ln.Addr().String() // resolves port 0
 	}
 
 	client := fetcher.New(fetcherOptions(cfg))
-	src := storySource{db: db, feeds: p.feeds, now: time.Now}
-	h := publish.NewHandler(src, publish.Options{
+	changed := make(chan struct{}, 1)
+	notify := func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	opts := pipelineOptions(cfg, log)
+	opts.OnOutcome = func(o pipeline.Outcome) { logOutcome(log, o) }
+	opts.OnChange = func() {
+		notify()
+		if e.clustered != nil {
+			e.clustered()
+		}
+	}
+	p := pipeline.New(db, opts)
+	h := publish.NewHandler(p, publish.Options{
 		BaseURL: baseURL,
 		Outputs: cfg.outputs(),
 		Feeds:   cfg.feeds(),
@@ -90,10 +103,10 @@ func serve(ctx context.Context, e *env, cfg *Config, db *storage.DB, log *slog.L
 		if err := client.WriteMetrics(w); err != nil {
 			log.Warn("write metrics", "err", err)
 		}
-		writeStoreMetrics(w, db)
+		writeStoreMetrics(r.Context(), w, db)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		healthz(w, db)
+		healthz(r.Context(), w, db)
 	})
 	srv := &http.Server{
 		Handler:           mux,
@@ -106,132 +119,64 @@ func serve(ctx context.Context, e *env, cfg *Config, db *storage.DB, log *slog.L
 		ConnContext: publish.ConnContext,
 	}
 
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	srvErr := make(chan error, 1)
-	wg.Go(func() {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			srvErr <- err
-			cancel()
+			return fmt.Errorf("http server: %w", err)
 		}
+		return nil
 	})
-
-	sched := fetcher.NewScheduler(client, cfg.feeds(), states)
-	changed := make(chan struct{}, 1)
-	notify := func() {
-		select {
-		case changed <- struct{}{}:
-		default:
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down")
+		shutCtx, stop := context.WithTimeout(context.WithoutCancel(gctx), 10*time.Second)
+		defer stop()
+		if err := srv.Shutdown(shutCtx); err != nil {
+			log.Warn("http shutdown", "err", err)
 		}
-	}
-	clusterCtx, stopClusterer := context.WithCancel(context.Background())
-	clusterDone := make(chan struct{})
-	go func() {
-		defer close(clusterDone)
-		p.runClusterer(clusterCtx, 5*time.Second, func() {
-			notify()
-			if e.clustered != nil {
-				e.clustered()
-			}
-		})
-	}()
-	wg.Go(func() {
-		// The clusterer outlives the scheduler, to cluster its last results.
-		defer func() { stopClusterer(); <-clusterDone }()
-		ing := p.startIngest()
-		defer ing.close() // before the clusterer stops: its last items get clustered
-		err := sched.Run(runCtx, func(r fetcher.Result) {
-			ing.store(r, func(o outcome) {
-				logOutcome(log, o)
-				if o.updated > 0 {
-					notify()
-				}
-			})
-		})
-		if err != nil && !errors.Is(err, context.Canceled) {
-			log.Error("scheduler stopped", "err", err)
-		}
+		return nil
 	})
-	// Housekeeping: pruning a minute after start, then hourly; saving the
-	// dedupe index every ten minutes when enough changed, so that a
-	// daemon killed rather than stopped replays little at its next start.
-	wg.Go(func() {
-		prune := time.NewTimer(time.Minute)
-		defer prune.Stop()
-		save := time.NewTicker(10 * time.Minute)
-		defer save.Stop()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-prune.C:
-				if _, err := p.prune(runCtx); err != nil && runCtx.Err() == nil {
-					log.Warn("pruning old items failed; retrying in an hour", "err", err)
-				}
-				prune.Reset(time.Hour)
-			case <-save.C:
-				if err := p.saveIndex(false); err != nil {
-					log.Warn("saving the dedupe index failed; retrying later", "err", err)
-				}
-			}
-		}
-	})
+	g.Go(func() error { return p.Run(gctx, client) })
 	// The WebSub pinger: at most one ping round at a time, after changes.
-	wg.Go(func() {
+	g.Go(func() error {
 		for {
 			select {
-			case <-runCtx.Done():
-				return
+			case <-gctx.Done():
+				return nil
 			case <-changed:
-				if err := h.Ping(runCtx); err != nil && runCtx.Err() == nil {
+				if err := h.Ping(gctx); err != nil && gctx.Err() == nil {
 					log.Warn("websub ping", "err", err)
 				}
 			}
 		}
 	})
 
-	log.Info("serving", "url", baseURL+"/", "feeds", len(cfg.Feeds), "db", db.Path())
+	log.Info("serving", "url", baseURL+"/", "feeds", len(cfg.Feeds), "store", db.Where())
 	if e.ready != nil {
 		e.ready(baseURL)
 	}
-	<-runCtx.Done()
-	log.Info("shutting down")
-	shutCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
-	defer stop()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		log.Warn("http shutdown", "err", err)
-	}
-	cancel()
-	wg.Wait()
-	if err := p.saveIndex(true); err != nil {
-		log.Warn("the next start will rebuild the dedupe index from storage", "err", err)
-	}
-	select {
-	case err := <-srvErr:
-		return fmt.Errorf("http server: %w", err)
-	default:
-	}
-	return nil
+	return g.Wait()
 }
 
-func logOutcome(log *slog.Logger, o outcome) {
+func logOutcome(log *slog.Logger, o pipeline.Outcome) {
 	switch {
-	case o.status == fetcher.StatusFailed:
-		log.Warn("fetch failed", "feed", o.feed, "err", oneLine(o.err), "consecutive", o.state.ConsecutiveErrors, "next", o.state.NextFetch.Format(time.RFC3339))
-	case o.new > 0 || o.updated > 0:
-		log.Info("fetched", "feed", o.feed, "new", o.new, "updated", o.updated, "next", o.state.NextFetch.Format(time.RFC3339))
+	case o.Status == pipeline.StatusCancelled:
+		log.Debug("fetch cancelled by shutdown", "feed", o.Feed)
+	case o.Status == fetcher.StatusFailed:
+		log.Warn("fetch failed", "feed", o.Feed, "err", oneLine(o.Err), "consecutive", o.State.ConsecutiveErrors, "next", o.State.NextFetch.Format(time.RFC3339))
+	case o.New > 0 || o.Updated > 0:
+		log.Info("fetched", "feed", o.Feed, "new", o.New, "updated", o.Updated, "next", o.State.NextFetch.Format(time.RFC3339))
 	default:
-		log.Debug("fetched", "feed", o.feed, "status", o.status, "next", o.state.NextFetch.Format(time.RFC3339))
+		log.Debug("fetched", "feed", o.Feed, "status", o.Status, "next", o.State.NextFetch.Format(time.RFC3339))
 	}
 }
 
-// healthz reports liveness and whether the database answers.
-func healthz(w http.ResponseWriter, db *storage.DB) {
-	st, err := db.Stats()
+// healthz reports liveness and whether the store answers.
+func healthz(ctx context.Context, w http.ResponseWriter, db store) {
+	st, err := db.Stats(ctx)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	body := map[string]any{"status": "ok", "database": db.Path()}
+	body := map[string]any{"status": "ok", "store": db.Where()}
 	if err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		body["status"] = "error"
@@ -242,12 +187,13 @@ func healthz(w http.ResponseWriter, db *storage.DB) {
 	json.NewEncoder(w).Encode(body)
 }
 
-func writeStoreMetrics(w http.ResponseWriter, db *storage.DB) {
-	st, err := db.Stats()
+func writeStoreMetrics(ctx context.Context, w http.ResponseWriter, db store) {
+	st, err := db.Stats(ctx)
 	if err != nil {
 		return
 	}
 	fmt.Fprintf(w, "# HELP aggregator_items Items stored.\n# TYPE aggregator_items gauge\naggregator_items %d\n", st.Items)
 	fmt.Fprintf(w, "# HELP aggregator_clusters Story clusters stored.\n# TYPE aggregator_clusters gauge\naggregator_clusters %d\n", st.Clusters)
 	fmt.Fprintf(w, "# HELP aggregator_feeds Feeds with stored state.\n# TYPE aggregator_feeds gauge\naggregator_feeds %d\n", st.Feeds)
+	fmt.Fprintf(w, "# HELP aggregator_pending_items Stored items waiting to be clustered.\n# TYPE aggregator_pending_items gauge\naggregator_pending_items %d\n", st.Pending)
 }

@@ -1,0 +1,185 @@
+package pipeline
+
+import (
+	"cmp"
+	"context"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"aggregator"
+	"aggregator/dedupe"
+)
+
+// clusterChunk is how many pending items one clustering transaction
+// takes. At some 60 µs an item a chunk takes a quarter of a second, which
+// is how long a shutdown waits for clustering at most.
+const clusterChunk = 4096
+
+// finalClusterBudget is how long Run, stopping, spends clustering what
+// the last fetches stored; what is left stays pending for the next start.
+const finalClusterBudget = 2 * time.Second
+
+// ClusterPending clusters every pending item, oldest first, in chunks of
+// one transaction each. It stops between chunks when ctx is done and
+// returns ctx's error: the items not clustered stay pending, and the
+// index stays in step with what was stored.
+func (p *Pipeline) ClusterPending(ctx context.Context) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		items, err := p.store.Pending(ctx, clusterChunk)
+		if err != nil {
+			return err
+		}
+		if len(items) == 0 {
+			return nil
+		}
+		p.mu.Lock()
+		err = p.clusterLocked(ctx, items)
+		p.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// runClusterer clusters pending items as the ingester stores them, until
+// ingested is closed, then clusters what the last fetches stored for at
+// most finalClusterBudget. It waits for a short lull after a store (at
+// most Settle) so that feeds fetched together are clustered together, in
+// time order.
+func (p *Pipeline) runClusterer(ctx context.Context, ingested <-chan struct{}) {
+	settle := p.opts.Settle
+	for {
+		select {
+		case <-ingested:
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalClusterBudget)
+			p.clusterRound(fctx)
+			cancel()
+			return
+		case <-p.wake:
+		}
+		deadline := time.NewTimer(settle)
+	lull:
+		for {
+			quiet := time.NewTimer(settle / 5)
+			select {
+			case <-p.wake:
+				quiet.Stop()
+				continue
+			case <-quiet.C:
+			case <-deadline.C:
+				quiet.Stop()
+			case <-ingested:
+				quiet.Stop()
+			}
+			break lull
+		}
+		deadline.Stop()
+		p.clusterRound(ctx)
+	}
+}
+
+// clusterRound clusters what is pending and tells OnChange.
+func (p *Pipeline) clusterRound(ctx context.Context) {
+	before := p.store.Version()
+	err := p.ClusterPending(ctx)
+	if err != nil && ctx.Err() == nil {
+		// The items stay pending; the next wake or start retries.
+		p.log.Error("clustering failed", "err", err)
+	}
+	if p.store.Version() != before {
+		p.changed()
+	}
+}
+
+// clusterLocked adds items to the index in a fixed order, so the same
+// items give the same clusters, and stores the decisions in one
+// transaction. p.mu must be held.
+func (p *Pipeline) clusterLocked(ctx context.Context, items []aggregator.Item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	if err := p.loadIndexLocked(ctx); err != nil {
+		return err
+	}
+	items = slices.Clone(items)
+	slices.SortFunc(items, clusterOrder)
+	now := p.opts.Now()
+	latest := p.latest
+	for _, it := range items {
+		if t := minTime(it.Time(), now); t.After(latest) {
+			latest = t
+		}
+	}
+	expired := latest.Add(-p.opts.Dedupe.Window)
+	prepared := prepareAll(p.opts.Dedupe, items)
+	if err := ctx.Err(); err != nil {
+		return err // nothing changed yet
+	}
+	// From here the index changes; the decisions are stored even when ctx
+	// ends meanwhile, or the index would hold what the store does not.
+	p.latest = latest
+	p.ix.Expire(expired) // keeps items from p.horizon() on
+	ms := make([]aggregator.Membership, 0, len(items))
+	reps := map[string]string{}
+	for _, pr := range prepared {
+		m, rep := p.ix.AddPrepared(pr)
+		ms = append(ms, m)
+		if rep != "" {
+			reps[m.Cluster] = rep
+		}
+	}
+	// The cluster log lets a saved copy of the index catch up with these
+	// decisions (see index.go).
+	err := p.store.SaveDecisions(context.WithoutCancel(ctx), aggregator.Decisions{Memberships: ms, Representatives: reps, Now: now, ExpiredBefore: expired})
+	if err != nil {
+		// The index has decisions the store does not: forget it, so that
+		// the next round loads what the store holds.
+		p.resetIndexLocked()
+		return err
+	}
+	p.delta += len(items)
+	return nil
+}
+
+// clusterOrder is the order a pass clusters its items in: oldest first,
+// and among reports of the same time (feeds that give only a date, a
+// backfill) the fullest first, so that it founds the story and the terser
+// ones join it rather than the other way round; then by ID, so that the
+// order is total. Measured end to end (scripts/score-e2e), putting the
+// fuller report first instead of ordering ties by ID alone raised
+// headline pairwise F1 (date-split) from 0.744 to 0.765 and title+lead
+// B-cubed F1 from 0.913 to 0.917, with B-cubed precision the same or
+// higher. Store.Pending never splits a group of one time across chunks.
+func clusterOrder(a, b aggregator.Item) int {
+	return cmp.Or(a.Time().Compare(b.Time()),
+		-cmp.Compare(len(a.Title)+len(a.Summary), len(b.Title)+len(b.Summary)),
+		cmp.Compare(a.ID, b.ID))
+}
+
+// horizon is the oldest item time the index keeps: two windows before the
+// newest item, so that items fetched a little out of time order (a feed
+// that was down, a slow publisher) still find their stories.
+func (p *Pipeline) horizon() time.Time { return p.latest.Add(-2 * p.opts.Dedupe.Window) }
+
+// prepareAll extracts the items' terms on every core: the half of
+// clustering that needs no index state.
+func prepareAll(opts dedupe.Options, items []aggregator.Item) []dedupe.Prepared {
+	out := make([]dedupe.Prepared, len(items))
+	workers := min(runtime.GOMAXPROCS(0), len(items)/64+1)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			pr := dedupe.NewPreparer(opts)
+			for i := w; i < len(items); i += workers {
+				out[i] = pr.Prepare(items[i])
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}

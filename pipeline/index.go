@@ -1,0 +1,230 @@
+package pipeline
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"aggregator"
+	"aggregator/dedupe"
+)
+
+// The dedupe index is kept in memory; rebuilding it from the stored items
+// costs some 10 µs per item (seconds at 100k items, tens at a million), so
+// a copy is saved in the store (Store.SaveIndex: for bbolt a file beside
+// the database) and the next process loads that instead. The copy records
+// the store's ClusterStamp; when the store has moved on since, the
+// cluster log (Store.ClusterLog) replays the decisions made after it, in
+// the order they were made, which gives the index the process that made
+// them had. A copy the log cannot bring up to date (another database, a
+// deletion since, a trimmed log, a damaged copy, other dedupe options)
+// falls back to the rebuild.
+//
+// Writing the copy costs about a second and 430 bytes per item at a
+// million items, so it is rewritten only when it would save real work:
+// after a rebuild, once the items to replay reach a quarter of the index
+// (at least minSaveDelta), and when the daemon stops. The log is trimmed
+// to the copy each time.
+
+// minSaveDelta is the fewest items to replay worth rewriting the copy for.
+const minSaveDelta = 4096
+
+// indexMagic starts a saved index; the stamp follows, then the snapshot.
+var indexMagic = []byte("aggregator-index\x001\n")
+
+// resetIndexLocked forgets the in-memory index, so that the next
+// clustering loads it again from the store. p.mu must be held.
+func (p *Pipeline) resetIndexLocked() {
+	p.ix = dedupe.New(p.opts.Dedupe)
+	p.loaded, p.rebuilt, p.delta = false, false, 0
+	p.saved = aggregator.ClusterStamp{}
+}
+
+// loadIndexLocked loads the saved dedupe index or rebuilds it from the
+// stored items of the window, the first time something needs it: a pass
+// where nothing is new never pays for it. When ctx ends meanwhile it
+// returns ctx's error and leaves the index unloaded. p.mu must be held.
+func (p *Pipeline) loadIndexLocked(ctx context.Context) error {
+	if p.loaded {
+		return nil
+	}
+	start := time.Now()
+	latest, err := p.store.Latest(ctx)
+	if err != nil {
+		return fmt.Errorf("load dedupe index: %w", err)
+	}
+	p.latest = minTime(latest, p.opts.Now())
+	loaded, err := p.loadSavedIndexLocked(ctx)
+	if loaded {
+		p.loaded = true
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		p.log.Warn("saved dedupe index not used; rebuilding it from the store", "err", err)
+	}
+	ix, err := p.rebuild(ctx)
+	if err != nil {
+		return err
+	}
+	p.ix, p.loaded, p.rebuilt = ix, true, true
+	p.log.Info("rebuilt the dedupe index from the store", "items", ix.Len(), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// rebuild makes an index from the stored items of the window. Chunks are
+// restored in store order; the terms of the next chunk are extracted on
+// every core while this one is restored and the one after it is read.
+func (p *Pipeline) rebuild(ctx context.Context) (*dedupe.Index, error) {
+	ix := dedupe.New(p.opts.Dedupe)
+	var (
+		items []aggregator.Item
+		ms    []aggregator.Membership
+		next  chan []dedupe.Prepared // the chunk being prepared, if any
+		nextM []aggregator.Membership
+	)
+	restoreNext := func() {
+		if next != nil {
+			ix.RestoreBatch(<-next, nextM)
+			next, nextM = nil, nil
+		}
+	}
+	prepare := func() {
+		chunk, ch := items, make(chan []dedupe.Prepared, 1)
+		go func() { ch <- prepareAll(p.opts.Dedupe, chunk) }()
+		restoreNext()
+		next, nextM = ch, ms
+		items, ms = nil, nil // the goroutine reads the old ones
+	}
+	err := p.store.Recent(ctx, p.horizon(), func(it aggregator.Item, m aggregator.Membership) error {
+		items, ms = append(items, it), append(ms, m)
+		if len(items) == clusterChunk {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			prepare()
+		}
+		return nil
+	})
+	if err != nil {
+		if next != nil {
+			<-next // the goroutine ends; its chunk is dropped
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("rebuild dedupe index: %w", err)
+	}
+	prepare()
+	restoreNext()
+	return ix, nil
+}
+
+// loadSavedIndexLocked replaces p.ix with the saved index, brought up to
+// date from the cluster log, when the store allows. It reports whether it
+// did; errors only explain why not. p.mu must be held.
+func (p *Pipeline) loadSavedIndexLocked(ctx context.Context) (bool, error) {
+	stamp, err := p.store.ClusterStamp(ctx)
+	if err != nil || stamp.Instance == ([16]byte{}) {
+		return false, err
+	}
+	rc, err := p.store.OpenSavedIndex(ctx)
+	if err != nil || rc == nil {
+		return false, err
+	}
+	defer rc.Close()
+	where := p.store.Where() + " (saved dedupe index)"
+	r := bufio.NewReaderSize(rc, 1<<20)
+	saved, err := readStamp(r)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", where, err)
+	}
+	if saved != stamp {
+		if ok, err := p.store.ClusterLogStart(ctx, saved); !ok || err != nil {
+			return false, err // another database, or changes the log cannot replay
+		}
+	}
+	ix, err := dedupe.ReadSnapshot(r, p.opts.Dedupe)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", where, err)
+	}
+	replayed := 0
+	err = p.store.ClusterLog(ctx, saved.Seq, func(rec aggregator.LogRecord) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !rec.ExpiredBefore.IsZero() {
+			ix.Expire(rec.ExpiredBefore)
+		}
+		for i, pr := range prepareAll(p.opts.Dedupe, rec.Items) {
+			ix.RestorePrepared(pr, rec.Memberships[i])
+		}
+		replayed += len(rec.Items)
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("replay the cluster log onto %s: %w", where, err)
+	}
+	p.ix, p.saved, p.delta = ix, saved, replayed
+	if replayed > 0 {
+		p.log.Debug("saved dedupe index brought up to date", "replayed", replayed, "items", ix.Len())
+	}
+	return true, nil
+}
+
+func readStamp(r io.Reader) (aggregator.ClusterStamp, error) {
+	var s aggregator.ClusterStamp
+	head := make([]byte, len(indexMagic)+len(s.Instance)+8)
+	if _, err := io.ReadFull(r, head); err != nil {
+		return s, fmt.Errorf("not a saved index: %w", err)
+	}
+	if !bytes.Equal(head[:len(indexMagic)], indexMagic) {
+		return s, errors.New("not a saved index of this version")
+	}
+	head = head[len(indexMagic):]
+	copy(s.Instance[:], head)
+	s.Seq = binary.BigEndian.Uint64(head[len(s.Instance):])
+	return s, nil
+}
+
+// SaveIndex saves the in-memory index in the store when this process
+// loaded it and saving pays (see above; always, with final, when anything
+// changed since the saved copy).
+func (p *Pipeline) SaveIndex(ctx context.Context, final bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.loaded {
+		return nil
+	}
+	stamp, err := p.store.ClusterStamp(ctx)
+	if err != nil || stamp == p.saved || stamp.Instance == ([16]byte{}) {
+		return err
+	}
+	if !final && !p.rebuilt && p.delta < max(minSaveDelta, p.ix.Len()/4) {
+		return nil // the cluster log replays the difference
+	}
+	start := time.Now()
+	err = p.store.SaveIndex(ctx, func(w io.Writer) error {
+		b := append(append([]byte(nil), indexMagic...), stamp.Instance[:]...)
+		if _, err := w.Write(binary.BigEndian.AppendUint64(b, stamp.Seq)); err != nil {
+			return err
+		}
+		return p.ix.WriteSnapshot(w)
+	})
+	if err != nil {
+		return err
+	}
+	p.saved, p.delta, p.rebuilt = stamp, 0, false
+	p.log.Debug("saved dedupe index", "store", p.store.Where(), "items", p.ix.Len(), "took", time.Since(start))
+	if err := p.store.TrimClusterLog(ctx, stamp.Seq); err != nil {
+		p.log.Warn("the cluster log keeps what the saved index no longer needs", "err", err)
+	}
+	return nil
+}

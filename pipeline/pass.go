@@ -1,0 +1,50 @@
+package pipeline
+
+import (
+	"context"
+	"time"
+
+	"aggregator/fetcher"
+)
+
+// PassResult is what a one-shot pass did.
+type PassResult struct {
+	// Outcomes are the fetches' outcomes, in the order they were stored.
+	Outcomes []Outcome
+	// Fetch is the time spent fetching, parsing and storing; Cluster the
+	// time spent clustering after the last fetch.
+	Fetch, Cluster time.Duration
+}
+
+// Pass fetches jobs once with client, stores the results, then clusters
+// what is pending (the pass's new items and any an interrupted run left)
+// oldest first. progress, when set, is called with each outcome as it is
+// stored, on one goroutine. When ctx ends, fetches in flight end, what
+// they stored is kept, clustering stops between two batches and Pass
+// returns ctx's error with what was done: the rest stays pending for the
+// next pass.
+func (p *Pipeline) Pass(ctx context.Context, client *fetcher.Client, jobs []fetcher.Job, progress func(Outcome)) (PassResult, error) {
+	var res PassResult
+	start := time.Now()
+	ing := p.startIngest(ctx)
+	client.FetchAll(ctx, jobs, func(r fetcher.Result) {
+		ing.storeReport(r, func(o Outcome) {
+			res.Outcomes = append(res.Outcomes, o)
+			if progress != nil {
+				progress(o)
+			}
+		})
+	})
+	ing.close()
+	res.Fetch = time.Since(start)
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	start = time.Now()
+	err := p.ClusterPending(ctx)
+	res.Cluster = time.Since(start)
+	if err == nil {
+		p.changed()
+	}
+	return res, err
+}

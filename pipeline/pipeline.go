@@ -1,0 +1,223 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"io"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"aggregator"
+	"aggregator/dedupe"
+	"aggregator/fetcher"
+)
+
+// Options configure a Pipeline. The zero value of each field means the
+// documented default.
+type Options struct {
+	// Feeds are the configured feeds: the daemon's schedule, and the names
+	// stories' members are resolved against.
+	Feeds []aggregator.Feed
+	// Dedupe configures clustering; Dedupe.Window also sets how far back
+	// the index reaches (two windows before the newest item).
+	Dedupe dedupe.Options
+	// Keep and KeepPerFeed are retention ([storage] keep and
+	// keep_per_feed): items published and first seen longer than Keep ago
+	// are pruned, but the newest KeepPerFeed of each feed. Keep 0 keeps
+	// everything.
+	Keep        time.Duration
+	KeepPerFeed int
+
+	// Settle is how long Run waits for a lull after a store before it
+	// clusters (default 5s), so that feeds fetched together are
+	// clustered together, in time order.
+	Settle time.Duration
+	// FirstPrune and PruneEvery time Run's pruning (defaults 1m and 1h);
+	// SaveEvery how often Run considers saving the dedupe index (10m).
+	FirstPrune, PruneEvery, SaveEvery time.Duration
+
+	// OnOutcome, when set, is called with each fetch's outcome once it is
+	// stored (or failed to be), on the ingest goroutine.
+	OnOutcome func(Outcome)
+	// OnChange, when set, is called after stories changed (a clustering
+	// round stored decisions, or a stored item was edited), on a pipeline
+	// goroutine; it must not block for long.
+	OnChange func()
+
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.Settle <= 0 {
+		o.Settle = 5 * time.Second
+	}
+	if o.FirstPrune <= 0 {
+		o.FirstPrune = time.Minute
+	}
+	if o.PruneEvery <= 0 {
+		o.PruneEvery = time.Hour
+	}
+	if o.SaveEvery <= 0 {
+		o.SaveEvery = 10 * time.Minute
+	}
+	if o.Dedupe.Window <= 0 {
+		o.Dedupe.Window = 72 * time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Pipeline joins the stages over one Store: fetch results are stored
+// (items and fetch state together), their new items wait as pending, and
+// the clusterer adds them to the dedupe index oldest first and stores the
+// decisions. Its methods are safe for concurrent use.
+type Pipeline struct {
+	store Store
+	opts  Options
+	feeds map[string]aggregator.Feed
+	log   *slog.Logger
+
+	mu sync.Mutex // guards ix and the fields below it: the index is not safe for concurrent use
+	ix *dedupe.Index
+	// loaded is set once ix holds the stored items of the window.
+	loaded bool
+	// saved is the ClusterStamp of the saved index as far as this process
+	// knows (zero: none usable); delta counts the items clustered since,
+	// which the cluster log replays; rebuilt is set when ix was rebuilt
+	// from the store, which makes saving it worthwhile at once.
+	saved   aggregator.ClusterStamp
+	delta   int
+	rebuilt bool
+	// latest is the newest item time clustered so far, capped at now. The
+	// index forgets items a window older than it, not a window older than
+	// the clock, so that archives and backfills cluster like live news.
+	latest time.Time
+
+	// wake tells the clusterer goroutine that items are pending.
+	wake chan struct{}
+}
+
+// New returns a pipeline over store. It does nothing until called.
+func New(store Store, opts Options) *Pipeline {
+	opts.defaults()
+	feeds := make(map[string]aggregator.Feed, len(opts.Feeds))
+	for _, f := range opts.Feeds {
+		feeds[f.Name] = f
+	}
+	return &Pipeline{
+		store: store,
+		opts:  opts,
+		feeds: feeds,
+		log:   opts.Logger,
+		ix:    dedupe.New(opts.Dedupe),
+		wake:  make(chan struct{}, 1),
+	}
+}
+
+// Store returns the store the pipeline works on.
+func (p *Pipeline) Store() Store { return p.store }
+
+// Run is the daemon: it clusters what an earlier process left pending,
+// then fetches every feed on its own schedule (resuming the stored one)
+// with client, stores and clusters the results, prunes and saves the
+// dedupe index now and then, until ctx is done. It then lets the fetches
+// in flight end, stores their results, stops clustering between two
+// batches (what is left stays pending for the next start: nothing is
+// lost) and saves the index. Every goroutine it starts has ended when it
+// returns.
+func (p *Pipeline) Run(ctx context.Context, client *fetcher.Client) error {
+	if err := p.ClusterPending(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("cluster what was pending: %w", err)
+	}
+	states, err := p.store.FeedStates(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("read the schedule: %w", err)
+	}
+	sched := fetcher.NewScheduler(client, p.opts.Feeds, states)
+
+	g, gctx := errgroup.WithContext(ctx)
+	// ingested is closed once fetching has stopped and its last results
+	// are stored: the clusterer then clusters them, briefly, and ends.
+	ingested := make(chan struct{})
+	g.Go(func() error {
+		defer close(ingested)
+		ing := p.startIngest(gctx)
+		defer ing.close()
+		err := sched.Run(gctx, ing.store)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("scheduler: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		p.runClusterer(gctx, ingested)
+		return nil
+	})
+	g.Go(func() error {
+		p.housekeep(gctx)
+		return nil
+	})
+	err = g.Wait()
+	// The final save gets a little time of its own: it spares the next
+	// start a replay or a rebuild.
+	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if serr := p.SaveIndex(saveCtx, true); serr != nil {
+		p.log.Warn("the next start will rebuild the dedupe index from the store", "err", serr)
+	}
+	return err
+}
+
+// housekeep prunes a little after start, then every PruneEvery, and saves
+// the dedupe index every SaveEvery when enough changed, so that a daemon
+// killed rather than stopped replays little at its next start.
+func (p *Pipeline) housekeep(ctx context.Context) {
+	prune := time.NewTimer(p.opts.FirstPrune)
+	defer prune.Stop()
+	save := time.NewTicker(p.opts.SaveEvery)
+	defer save.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-prune.C:
+			if _, err := p.Prune(ctx); err != nil && ctx.Err() == nil {
+				p.log.Warn("pruning old items failed; retrying later", "err", err)
+			}
+			prune.Reset(p.opts.PruneEvery)
+		case <-save.C:
+			if err := p.SaveIndex(ctx, false); err != nil && ctx.Err() == nil {
+				p.log.Warn("saving the dedupe index failed; retrying later", "err", err)
+			}
+		}
+	}
+}
+
+func (p *Pipeline) changed() {
+	if p.opts.OnChange != nil {
+		p.opts.OnChange()
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
