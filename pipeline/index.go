@@ -76,6 +76,13 @@ func (p *Pipeline) loadIndexLocked(ctx context.Context) error {
 	}
 	p.ix, p.loaded, p.rebuilt = ix, true, true
 	p.log.Info("rebuilt the dedupe index from the store", "items", ix.Len(), "took", time.Since(start).Round(time.Millisecond))
+	// Saved at once, a rebuilt index is what the cluster log replays onto
+	// after a crash, which gives the index this process will have; a
+	// second rebuild would not quite (the index a process grows and the
+	// one rebuilt from its decisions differ in their word statistics).
+	if err := p.saveLocked(ctx); err != nil {
+		p.log.Warn("saving the rebuilt dedupe index failed; a crash now means another rebuild", "err", err)
+	}
 	return nil
 }
 
@@ -203,12 +210,18 @@ func (p *Pipeline) SaveIndex(ctx context.Context, final bool) error {
 	if !p.loaded {
 		return nil
 	}
+	if !final && !p.rebuilt && p.delta < max(minSaveDelta, p.ix.Len()/4) {
+		return nil // the cluster log replays the difference
+	}
+	return p.saveLocked(ctx)
+}
+
+// saveLocked saves the index unless the saved copy is current. p.mu must
+// be held.
+func (p *Pipeline) saveLocked(ctx context.Context) error {
 	stamp, err := p.store.ClusterStamp(ctx)
 	if err != nil || stamp == p.saved || stamp.Instance == ([16]byte{}) {
 		return err
-	}
-	if !final && !p.rebuilt && p.delta < max(minSaveDelta, p.ix.Len()/4) {
-		return nil // the cluster log replays the difference
 	}
 	start := time.Now()
 	err = p.store.SaveIndex(ctx, func(w io.Writer) error {
