@@ -1,0 +1,63 @@
+// Package pipeline is the orchestrator: it joins the fetcher, the dedupe
+// index and a store into the program's work — storing fetch results,
+// clustering new items into stories, pruning, keeping the dedupe index
+// saved, and answering for the stories of each output.
+//
+// # One owner for the goroutines
+//
+// [Pipeline.Run] is the daemon. Under one errgroup it runs the scheduler
+// (fetcher.Scheduler, whose fetch workers hand results to one ingest
+// goroutine), the clusterer and the housekeeping (pruning, saving the
+// index); it returns when ctx is done and every one of them has ended.
+// [Pipeline.Pass] is the one-shot pass of "aggregator fetch". Neither
+// leaves a goroutine behind.
+//
+// # Data flow
+//
+// A fetch result is stored by [Store.SaveFetches]: the feed's items and
+// its fetch state in one transaction, so the two never disagree. The
+// ingest goroutine stores everything that queued up while it was
+// committing in one call, so a pass over thousands of feeds costs tens of
+// commits, not thousands, and a feed whose write fails is retried alone
+// (the store's contract), costing the others nothing.
+//
+// New items wait as pending in the store. The clusterer takes them oldest
+// first (ties: the fullest report first, then by ID), adds them to the
+// in-memory dedupe index and stores the decisions with
+// [Store.SaveDecisions], one transaction per batch of 4,096. So a pass
+// gives the same stories whatever order its feeds answered in, and a crash
+// between storing and clustering loses nothing: the next start clusters
+// what is pending. The daemon waits for a lull after stores (Settle) so
+// that feeds fetched together are clustered together.
+//
+// # Cancellation
+//
+// Every long step takes a context and checks it between batches: a
+// SIGTERM during a big clustering backlog stops after the batch in hand
+// (a quarter of a second), one during an index rebuild after the chunk of
+// items in hand. Nothing is lost: unclustered items stay pending, the
+// index is only changed together with the decisions it stores, and
+// results already fetched are still stored. A fetch cut short by shutdown
+// stores nothing and keeps its place in the schedule.
+//
+// # The saved index and the cluster log
+//
+// The dedupe index lives in memory. A copy is saved in the store (for
+// bbolt a file beside the database) with the store's ClusterStamp, and
+// every batch of decisions is also appended to the store's cluster log,
+// in the same transaction. A start loads the copy and replays the
+// decisions made after it, in order, which gives exactly the index of
+// the process that made them; only a copy the log cannot bring up to date
+// (another database, a deletion since, a damaged copy) means a rebuild
+// from the stored items of the window, and a rebuilt index is saved at
+// once so that a crash after it replays rather than rebuilds again (a
+// rebuilt index differs slightly from a grown one in its word
+// statistics). The copy is rewritten only when that pays: once the items
+// to replay reach a quarter of the index, and when the daemon stops.
+//
+// # The store
+//
+// [Store] holds only the methods the pipeline calls; storage (bbolt) and
+// storage/postgres implement it, and storage/storetest is the contract
+// both pass. The pipeline never names a store package.
+package pipeline
