@@ -174,3 +174,23 @@ func (s *Scheduler) done(r Result) {
 	s.mu.Unlock()
 	s.poke()
 }
+
+// Put replaces the scheduler's state of one feed, for a change made
+// outside its fetches (a feed re-enabled, fetched on request, deleted),
+// and looks again at what is due. A fetch of that feed in flight still
+// records its own result when it ends.
+func (s *Scheduler) Put(st aggregator.FeedState) {
+	s.mu.Lock()
+	s.states[st.Name] = st
+	s.mu.Unlock()
+	s.poke()
+}
+
+// Forget drops the scheduler's state of the named feed: while it is
+// configured it is due at once, as a feed never fetched.
+func (s *Scheduler) Forget(name string) {
+	s.mu.Lock()
+	delete(s.states, name)
+	s.mu.Unlock()
+	s.poke()
+}

@@ -26,6 +26,8 @@ const finalClusterBudget = 2 * time.Second
 // returns ctx's error: the items not clustered stay pending, and the
 // index stays in step with what was stored.
 func (p *Pipeline) ClusterPending(ctx context.Context) error {
+	p.clusterMu.Lock()
+	defer p.clusterMu.Unlock()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -23,6 +23,8 @@ type Outcome struct {
 	Duration     time.Duration
 	// State is the feed's state after the fetch.
 	State aggregator.FeedState
+	// Stored says State (and the new items) are in the store.
+	Stored bool
 }
 
 // StatusCancelled is the Outcome status of a fetch cut short by shutdown:
@@ -154,6 +156,7 @@ func (g *ingester) storeGroup(group []ingestJob) {
 		case errs[k] != nil:
 			o.Status, o.Err = fetcher.StatusFailed, fmt.Errorf("store: %w", errs[k])
 		default:
+			o.Stored = true
 			o.New, o.Updated = len(res[k].New), len(res[k].Updated)
 			anyNew = anyNew || o.New > 0
 			anyUpdated = anyUpdated || o.Updated > 0

@@ -27,8 +27,12 @@ func (p *Pipeline) Pass(ctx context.Context, client *fetcher.Client, jobs []fetc
 	var res PassResult
 	start := time.Now()
 	ing := p.startIngest(ctx)
+	sched := p.scheduler() // a pass asked of a running daemon
 	client.FetchAll(ctx, jobs, func(r fetcher.Result) {
 		ing.storeReport(r, func(o Outcome) {
+			if sched != nil && o.Stored {
+				sched.Put(o.State)
+			}
 			res.Outcomes = append(res.Outcomes, o)
 			if progress != nil {
 				progress(o)

@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"io"
+	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -84,8 +85,18 @@ func (o *Options) defaults() {
 type Pipeline struct {
 	store Store
 	opts  Options
-	feeds map[string]aggregator.Feed
 	log   *slog.Logger
+
+	// cfgMu guards feeds and sched: a reload replaces the feeds while
+	// outputs are rendered, and sched is set while Run runs.
+	cfgMu sync.RWMutex
+	feeds map[string]aggregator.Feed
+	sched *fetcher.Scheduler
+
+	// clusterMu serialises ClusterPending: the daemon's clusterer and a
+	// pass asked for through the control channel must not take the same
+	// pending items.
+	clusterMu sync.Mutex
 
 	mu sync.Mutex // guards ix and the fields below it: the index is not safe for concurrent use
 	ix *dedupe.Index
@@ -149,7 +160,15 @@ func (p *Pipeline) Run(ctx context.Context, client *fetcher.Client) error {
 		}
 		return fmt.Errorf("read the schedule: %w", err)
 	}
-	sched := fetcher.NewScheduler(client, p.opts.Feeds, states)
+	p.cfgMu.Lock()
+	sched := fetcher.NewScheduler(client, p.feedList(), states)
+	p.sched = sched
+	p.cfgMu.Unlock()
+	defer func() {
+		p.cfgMu.Lock()
+		p.sched = nil
+		p.cfgMu.Unlock()
+	}()
 
 	g, gctx := errgroup.WithContext(ctx)
 	// ingested is closed once fetching has stopped and its last results
@@ -213,6 +232,44 @@ func (p *Pipeline) changed() {
 	if p.opts.OnChange != nil {
 		p.opts.OnChange()
 	}
+}
+
+// feedList is the configured feeds in their configured order. p.cfgMu
+// must be held.
+func (p *Pipeline) feedList() []aggregator.Feed { return slices.Clone(p.opts.Feeds) }
+
+// SetFeeds replaces the configured feeds (a reload): stories resolve
+// their members against the new ones at once, and a running daemon
+// schedules added feeds, stops removing ones (their stored items stay)
+// and fetches changed URLs and intervals as configured. Fetches in flight
+// finish and are stored.
+func (p *Pipeline) SetFeeds(feeds []aggregator.Feed) {
+	m := make(map[string]aggregator.Feed, len(feeds))
+	for _, f := range feeds {
+		m[f.Name] = f
+	}
+	p.cfgMu.Lock()
+	defer p.cfgMu.Unlock()
+	p.opts.Feeds = slices.Clone(feeds)
+	p.feeds = m
+	if p.sched != nil {
+		p.sched.SetFeeds(feeds)
+	}
+}
+
+// feed returns the configured feed of that name.
+func (p *Pipeline) feed(name string) (aggregator.Feed, bool) {
+	p.cfgMu.RLock()
+	defer p.cfgMu.RUnlock()
+	f, ok := p.feeds[name]
+	return f, ok
+}
+
+// scheduler is the running daemon's scheduler, nil outside Run.
+func (p *Pipeline) scheduler() *fetcher.Scheduler {
+	p.cfgMu.RLock()
+	defer p.cfgMu.RUnlock()
+	return p.sched
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -17,9 +17,12 @@ func (p *Pipeline) Version() uint64 { return p.store.Version() }
 // members from the feeds it includes and their feeds resolved against the
 // configuration. It serves publish.Source.
 func (p *Pipeline) Stories(ctx context.Context, out aggregator.Output) ([]aggregator.Story, error) {
+	p.cfgMu.RLock()
+	feeds := p.feeds // replaced whole by SetFeeds, never changed in place
+	p.cfgMu.RUnlock()
 	q := aggregator.StoryQuery{
 		Include: func(name string) bool {
-			f, ok := p.feeds[name]
+			f, ok := feeds[name]
 			return ok && out.Includes(f)
 		},
 		Limit: out.MaxItems,
@@ -35,7 +38,7 @@ func (p *Pipeline) Stories(ctx context.Context, out aggregator.Output) ([]aggreg
 		st := &stories[i]
 		st.Feeds = make([]aggregator.Feed, len(st.Items))
 		for j, it := range st.Items {
-			st.Feeds[j] = p.feeds[it.Feed]
+			st.Feeds[j] = feeds[it.Feed]
 		}
 	}
 	return stories, nil

@@ -44,8 +44,11 @@ func runClusters(ctx context.Context, e *env, args []string) error {
 		// Allow "--explain" after the items, as people type it.
 		return usageErr(fmt.Errorf("unexpected arguments %q (did you mean --explain A B?)", fs.Args()))
 	}
-	cfg, err := cf.load()
+	cfg, err := cf.load(e)
 	if err != nil {
+		return err
+	}
+	if ok, err := forward(ctx, e, &cf, cfg, append([]string{"clusters"}, args...)); ok {
 		return err
 	}
 	db, err := cf.open(ctx, e, cfg, true)
@@ -54,7 +57,7 @@ func runClusters(ctx context.Context, e *env, args []string) error {
 	}
 	defer db.Close()
 	if *explain {
-		return explainPair(ctx, e.stdout, cfg, db, fs.Arg(0), fs.Arg(1))
+		return explainPair(ctx, e, cfg, db, fs.Arg(0), fs.Arg(1))
 	}
 	stories, err := db.Stories(ctx, aggregator.StoryQuery{})
 	if err != nil {
@@ -131,9 +134,9 @@ func writeClustersText(w io.Writer, stories []aggregator.Story, minSize int) err
 }
 
 // explainPair resolves two item references and prints the dedupe verdict.
-func explainPair(ctx context.Context, w io.Writer, cfg *Config, db store, a, b string) error {
-	p := pipeline.New(db, pipelineOptions(cfg, newLogger(io.Discard, slog.LevelError)))
-	x, err := p.Explain(ctx, a, b)
+func explainPair(ctx context.Context, e *env, cfg *Config, db store, a, b string) error {
+	w := e.stdout
+	x, err := e.pipelineFor(db, cfg, newLogger(io.Discard, slog.LevelError)).Explain(ctx, a, b)
 	if errors.Is(err, pipeline.ErrNoItem) {
 		return usageErr(err)
 	}

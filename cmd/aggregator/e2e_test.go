@@ -229,6 +229,8 @@ type serving struct {
 	cancel    context.CancelFunc
 	done      chan error
 	errb      *bytes.Buffer // serve's stderr; read only once it has returned
+	// hup stands for SIGHUP: a send makes serve reload its config.
+	hup chan os.Signal
 }
 
 // startServe runs serve with cfg until stop (or the test's end) and
@@ -236,9 +238,9 @@ type serving struct {
 func startServe(t *testing.T, cfg string) *serving {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	s := &serving{clustered: make(chan struct{}, 1), cancel: cancel, done: make(chan error, 1), errb: new(bytes.Buffer)}
+	s := &serving{clustered: make(chan struct{}, 1), cancel: cancel, done: make(chan error, 1), errb: new(bytes.Buffer), hup: make(chan os.Signal, 1)}
 	ready := make(chan string, 1)
-	e := &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: s.errb,
+	e := &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: s.errb, hup: s.hup,
 		ready: func(u string) { ready <- u },
 		clustered: func() {
 			select {
@@ -343,11 +345,12 @@ func TestServeAndDatabaseInUse(t *testing.T) {
 		}
 	}
 
-	// A second process (here: a second open) is refused quickly and told why.
+	// A second daemon is refused quickly and told why (the other commands
+	// go through the first one's control channel: control_test.go).
 	start := time.Now()
-	_, errOut, code := runCmd(t, t.Context(), "fetch", "--config", cfg)
+	_, errOut, code := runCmd(t, t.Context(), "serve", "--config", cfg)
 	if code != 2 || !strings.Contains(errOut, "in use") {
-		t.Errorf("fetch against a held database: exit %d, stderr %q; want exit 2 and an 'in use' message", code, errOut)
+		t.Errorf("serve against a held database: exit %d, stderr %q; want exit 2 and an 'in use' message", code, errOut)
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("the in-use error took %s", d)

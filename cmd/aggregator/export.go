@@ -29,8 +29,11 @@ func runExport(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageErr(fmt.Errorf("--format: %w", err))
 	}
-	cfg, err := cf.load()
+	cfg, err := cf.load(e)
 	if err != nil {
+		return err
+	}
+	if ok, err := forward(ctx, e, &cf, cfg, append([]string{"export"}, args...)); ok {
 		return err
 	}
 	outs := cfg.outputs()

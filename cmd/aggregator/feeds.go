@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"aggregator"
@@ -31,24 +32,29 @@ func runFeeds(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(pos) > 0 && pos[0] != "enable" && pos[0] != "delete" {
+		return usageErr(fmt.Errorf("unknown feeds subcommand %q (enable or delete)", pos[0]))
+	}
+	cfg, err := cf.load(e)
+	if err != nil {
+		return err
+	}
+	if ok, err := forward(ctx, e, &cf, cfg, append([]string{"feeds"}, args...)); ok {
+		return err
+	}
 	if len(pos) > 0 {
 		switch pos[0] {
 		case "enable":
 			if len(pos) != 2 {
 				return usageErr(fmt.Errorf("feeds enable takes one feed name"))
 			}
-			return enableFeed(ctx, e, &cf, pos[1])
+			return enableFeed(ctx, e, &cf, cfg, pos[1])
 		case "delete":
 			if len(pos) != 2 {
 				return usageErr(fmt.Errorf("feeds delete takes one feed name"))
 			}
-			return deleteFeed(ctx, e, &cf, pos[1])
+			return deleteFeed(ctx, e, &cf, cfg, pos[1])
 		}
-		return usageErr(fmt.Errorf("unknown feeds subcommand %q (enable or delete)", pos[0]))
-	}
-	cfg, err := cf.load()
-	if err != nil {
-		return err
 	}
 	db, err := cf.open(ctx, e, cfg, true)
 	if err != nil {
@@ -117,12 +123,7 @@ func fmtTime(t time.Time) string {
 	return t.Local().Format("2006-01-02 15:04")
 }
 
-func enableFeed(ctx context.Context, e *env, cf *commonFlags, name string) error {
-	w := e.stdout
-	cfg, err := cf.load()
-	if err != nil {
-		return err
-	}
+func enableFeed(ctx context.Context, e *env, cf *commonFlags, cfg *Config, name string) error {
 	found := false
 	for _, f := range cfg.feeds() {
 		found = found || f.Name == name
@@ -135,49 +136,37 @@ func enableFeed(ctx context.Context, e *env, cf *commonFlags, name string) error
 		return err
 	}
 	defer db.Close()
-	st, ok, err := db.FeedState(ctx, name)
+	enabled, err := e.pipelineFor(db, cfg, newLogger(io.Discard, slog.LevelError)).EnableFeed(ctx, name)
 	if err != nil {
 		return err
 	}
-	if !ok || !st.Disabled {
-		fmt.Fprintf(w, "%s is not disabled; nothing to do\n", name)
+	if !enabled {
+		fmt.Fprintf(e.stdout, "%s is not disabled; nothing to do\n", name)
 		return nil
 	}
-	st.Disabled, st.DisabledReason = false, ""
-	st.ConsecutiveErrors = 0
-	st.NextFetch = time.Time{}
-	if err := db.PutFeedState(ctx, st); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "%s enabled; it is due now\n", name)
+	fmt.Fprintf(e.stdout, "%s enabled; it is due now\n", name)
 	return nil
 }
 
-func deleteFeed(ctx context.Context, e *env, cf *commonFlags, name string) error {
-	w := e.stdout
-	cfg, err := cf.load()
-	if err != nil {
-		return err
-	}
+func deleteFeed(ctx context.Context, e *env, cf *commonFlags, cfg *Config, name string) error {
 	db, err := cf.open(ctx, e, cfg, false)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	st, ok, err := db.FeedState(ctx, name)
+	if _, ok, err := db.FeedState(ctx, name); err != nil {
+		return err
+	} else if !ok {
+		return usageErr(fmt.Errorf("no stored feed named %q", name))
+	}
+	st, err := e.pipelineFor(db, cfg, newLogger(io.Discard, slog.LevelError)).DeleteFeed(ctx, name)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return usageErr(fmt.Errorf("no stored feed named %q", name))
-	}
-	if err := db.DeleteFeed(ctx, name); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "deleted feed %s and its %d stored items\n", name, st.TotalItems)
+	fmt.Fprintf(e.stdout, "deleted feed %s and its %d stored items\n", name, st.TotalItems)
 	for _, f := range cfg.feeds() {
 		if f.Name == name {
-			fmt.Fprintf(w, "note: %s is still in %s; remove it there too, or it is fetched again (its old items stay deleted)\n", name, cfg.path)
+			fmt.Fprintf(e.stdout, "note: %s is still in %s; remove it there too, or it is fetched again (its old items stay deleted)\n", name, cfg.path)
 		}
 	}
 	return nil

@@ -51,8 +51,11 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageErr(fmt.Errorf("fetch takes no arguments, got %q", fs.Args()))
 	}
-	cfg, err := cf.load()
+	cfg, err := cf.load(e)
 	if err != nil {
+		return err
+	}
+	if ok, err := forward(ctx, e, &cf, cfg, append([]string{"fetch"}, args...)); ok {
 		return err
 	}
 	feeds := cfg.feeds()
@@ -73,7 +76,7 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	}
 	defer db.Close()
 	log := newLogger(e.stderr, slog.LevelWarn)
-	p := pipeline.New(db, pipelineOptions(cfg, log))
+	p := e.pipelineFor(db, cfg, log)
 	states, err := db.FeedStates(ctx)
 	if err != nil {
 		return err
@@ -95,6 +98,9 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	}
 
 	client := fetcher.New(fetcherOptions(cfg))
+	if e.daemon != nil {
+		client = e.daemon.client // its politeness limits hold for both
+	}
 	prog := newProgress(e.stderr, len(jobs))
 	res, err := p.Pass(ctx, client, jobs, prog.step)
 	prog.finish()

@@ -83,7 +83,12 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 }
 
 // load reads the config; problems with it are usage errors (exit 2).
-func (c *commonFlags) load() (*Config, error) {
+// A command the daemon runs for the control channel reads the client's
+// files, named absolutely.
+func (c *commonFlags) load(e *env) (*Config, error) {
+	if e.daemon != nil {
+		c.config, c.db = e.daemon.config, e.daemon.db
+	}
 	cfg, err := loadConfig(c.config)
 	if err != nil {
 		return nil, usageErr(err)

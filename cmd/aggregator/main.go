@@ -36,6 +36,9 @@ const (
 type exitError struct {
 	code int
 	err  error
+	// quiet: the message was written already (by the daemon that ran
+	// the command).
+	quiet bool
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
@@ -56,9 +59,12 @@ func exitCode(err error, stderr io.Writer) int {
 	if err == nil || errors.Is(err, errHelp) {
 		return 0
 	}
-	fmt.Fprintf(stderr, "aggregator: %v\n", err)
 	var ee *exitError
-	if errors.As(err, &ee) {
+	if errors.As(err, &ee) && ee.quiet {
+		return ee.code // the message was written already
+	}
+	fmt.Fprintf(stderr, "aggregator: %v\n", err)
+	if ee != nil {
 		return ee.code
 	}
 	return exitFailure
@@ -83,6 +89,11 @@ type env struct {
 	clustered func()
 	// environ reads the environment (DATABASE_URL); nil reads nothing.
 	environ func(key string) string
+	// daemon is set when serve runs a command for the control channel:
+	// the command then works on the daemon's store and pipeline.
+	daemon *daemonCall
+	// hup, when set, replaces SIGHUP as serve's reload signal (tests).
+	hup <-chan os.Signal
 }
 
 func (e *env) getenv(key string) string {
@@ -100,6 +111,8 @@ func commands() []command {
 		{"clusters", "list story clusters with their members, or explain a pair of items", runClusters},
 		{"feeds", "show each feed's fetch state; \"feeds enable NAME\" re-enables a stopped feed", runFeeds},
 		{"opml", "import subscriptions from OPML or export them", runOPML},
+		{"reload", "make the running daemon reread its config file (as SIGHUP does)", runReload},
+		{"migrate", "copy the whole database into another store (PostgreSQL or a file)", runMigrate},
 		{"demo", "serve built-in sample feeds offline and show the merged, deduplicated result", runDemo},
 	}
 }

@@ -38,7 +38,7 @@ func runOPML(ctx context.Context, e *env, args []string) error {
 		return usageErr(fmt.Errorf("opml needs a subcommand: import or export"))
 	}
 	sub, params := pos[0], pos[1:]
-	cfg, err := cf.load()
+	cfg, err := cf.load(e)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"aggregator"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,11 +9,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"aggregator/fetcher"
 	"aggregator/pipeline"
 	"aggregator/publish"
+	"aggregator/storage"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -35,7 +43,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := cf.load()
+	cfg, err := cf.load(e)
 	if err != nil {
 		return err
 	}
@@ -88,16 +96,55 @@ func serve(ctx context.Context, e *env, cfg *Config, db store, log *slog.Logger)
 		}
 	}
 	p := pipeline.New(db, opts)
-	h := publish.NewHandler(p, publish.Options{
-		BaseURL: baseURL,
-		Outputs: cfg.outputs(),
-		Feeds:   cfg.feeds(),
-		Hubs:    cfg.Publish.Hubs,
-		Logger:  log,
-	})
-	defer h.Close()
+	newHandler := func(c *Config) *publish.Handler {
+		return publish.NewHandler(p, publish.Options{
+			BaseURL: baseURL,
+			Outputs: c.outputs(),
+			Feeds:   c.feeds(),
+			Hubs:    c.Publish.Hubs,
+			Logger:  log,
+		})
+	}
+	// A reload swaps the whole handler, so that no request sees half of
+	// a config; the old ones are closed at the end, when no request can
+	// still be using them.
+	var h atomic.Pointer[publish.Handler]
+	h.Store(newHandler(cfg))
+	var (
+		reloadMu sync.Mutex // guards running and retired
+		running  = cfg
+		retired  []*publish.Handler
+	)
+	defer func() {
+		h.Load().Close()
+		for _, old := range retired {
+			old.Close()
+		}
+	}()
+	reload := func() error {
+		reloadMu.Lock()
+		defer reloadMu.Unlock()
+		if running.path == "" {
+			return errors.New("this daemon has no config file to reread")
+		}
+		nc, err := loadConfig(running.path)
+		if err != nil {
+			log.Error("reload failed; the daemon keeps its running config", "err", err)
+			return usageErr(err)
+		}
+		for _, w := range restartNeeded(running, nc) {
+			log.Warn("reload: this change takes effect at the next start", "setting", w)
+		}
+		added, removed := feedChanges(running.feeds(), nc.feeds())
+		p.SetFeeds(nc.feeds())
+		retired = append(retired, h.Swap(newHandler(nc)))
+		running = nc
+		log.Info("reloaded config", "path", nc.path, "feeds", len(nc.feeds()), "added", added, "removed", removed, "outputs", len(nc.outputs()))
+		notify()
+		return nil
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/", h)
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.Load().ServeHTTP(w, r) }))
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		if err := client.WriteMetrics(w); err != nil {
@@ -144,12 +191,51 @@ func serve(ctx context.Context, e *env, cfg *Config, db store, log *slog.Logger)
 			case <-gctx.Done():
 				return nil
 			case <-changed:
-				if err := h.Ping(gctx); err != nil && gctx.Err() == nil {
+				if err := h.Load().Ping(gctx); err != nil && gctx.Err() == nil {
 					log.Warn("websub ping", "err", err)
 				}
 			}
 		}
 	})
+
+	// Reload on SIGHUP (what systemctl reload sends) and through the
+	// control channel.
+	hup := e.hup
+	if hup == nil {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGHUP)
+		defer signal.Stop(ch)
+		hup = ch
+	}
+	g.Go(func() error {
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-hup:
+				reload() // logged; the running config stays on failure
+			}
+		}
+	})
+	if bdb, ok := db.(*storage.DB); ok {
+		sock := controlPath(bdb.Path())
+		cln, err := listenControl(sock)
+		if err != nil {
+			log.Warn("no control channel: the CLI cannot reach this daemon", "socket", sock, "err", err)
+		} else {
+			csrv := controlServer(daemonCall{store: db, pipeline: p, client: client, reload: reload}, log)
+			g.Go(func() error {
+				csrv.Serve(cln)
+				return nil
+			})
+			g.Go(func() error {
+				<-gctx.Done()
+				csrv.Close()
+				os.Remove(sock)
+				return nil
+			})
+		}
+	}
 
 	log.Info("serving", "url", baseURL+"/", "feeds", len(cfg.Feeds), "store", db.Where())
 	if e.ready != nil {
@@ -196,4 +282,41 @@ func writeStoreMetrics(ctx context.Context, w http.ResponseWriter, db store) {
 	fmt.Fprintf(w, "# HELP aggregator_clusters Story clusters stored.\n# TYPE aggregator_clusters gauge\naggregator_clusters %d\n", st.Clusters)
 	fmt.Fprintf(w, "# HELP aggregator_feeds Feeds with stored state.\n# TYPE aggregator_feeds gauge\naggregator_feeds %d\n", st.Feeds)
 	fmt.Fprintf(w, "# HELP aggregator_pending_items Stored items waiting to be clustered.\n# TYPE aggregator_pending_items gauge\naggregator_pending_items %d\n", st.Pending)
+}
+
+// restartNeeded lists the settings that differ between a and b and that
+// a reload does not apply.
+func restartNeeded(a, b *Config) []string {
+	var out []string
+	if a.Storage != b.Storage {
+		out = append(out, "[storage]")
+	}
+	if a.Server != b.Server {
+		out = append(out, "[server]")
+	}
+	if a.Fetch != b.Fetch {
+		out = append(out, "[fetch]")
+	}
+	if a.Dedupe != b.Dedupe {
+		out = append(out, "[dedupe]")
+	}
+	return out
+}
+
+// feedChanges counts the feeds b adds to a and removes from it.
+func feedChanges(a, b []aggregator.Feed) (added, removed int) {
+	in := func(fs []aggregator.Feed, name string) bool {
+		return slices.ContainsFunc(fs, func(f aggregator.Feed) bool { return f.Name == name })
+	}
+	for _, f := range b {
+		if !in(a, f.Name) {
+			added++
+		}
+	}
+	for _, f := range a {
+		if !in(b, f.Name) {
+			removed++
+		}
+	}
+	return added, removed
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 
 	"aggregator/pipeline"
@@ -46,6 +47,9 @@ func (c *commonFlags) dbPath(cfg *Config) string {
 // open is a usage error (exit 2). readOnly opens a bbolt file shared, for
 // commands that only read and may run beside each other.
 func (c *commonFlags) open(ctx context.Context, e *env, cfg *Config, readOnly bool) (store, error) {
+	if e.daemon != nil {
+		return held{e.daemon.store}, nil
+	}
 	if u := c.storeURL(e, cfg); u != "" && c.db == "" {
 		db, err := openPostgres(ctx, u)
 		if err != nil {
@@ -75,4 +79,19 @@ func openStore(ctx context.Context, where string, opts storage.Options) (store, 
 
 func openPostgres(ctx context.Context, url string) (store, error) {
 	return nil, fmt.Errorf("PostgreSQL store not built yet (%s)", redactURL(url))
+}
+
+// held is the daemon's store lent to a command it runs for the control
+// channel: closing it is the daemon's business.
+type held struct{ store }
+
+func (held) Close() error { return nil }
+
+// pipelineFor is the pipeline a command works with: the daemon's when it
+// runs the command, else a new one on db.
+func (e *env) pipelineFor(db store, cfg *Config, log *slog.Logger) *pipeline.Pipeline {
+	if e.daemon != nil {
+		return e.daemon.pipeline
+	}
+	return pipeline.New(db, pipelineOptions(cfg, log))
 }
