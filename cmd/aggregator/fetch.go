@@ -75,7 +75,7 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer db.Close()
-	log := newLogger(e.stderr, slog.LevelWarn)
+	log := cf.logger(e, slog.LevelWarn)
 	p := e.pipelineFor(db, cfg, log)
 	states, err := db.FeedStates(ctx)
 	if err != nil {

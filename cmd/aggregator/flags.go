@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 )
 
@@ -73,13 +74,15 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // commonFlags are the flags that locate the config and the database.
 type commonFlags struct {
-	config string
-	db     string
+	config    string
+	db        string
+	logFormat string
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.config, "config", "feeds.toml", "`path` of the config file")
-	fs.StringVar(&c.db, "db", "", "`path` of the database file (overrides [storage].path)")
+	fs.StringVar(&c.db, "db", "", "`path` of the database file (overrides [storage].path and [storage].url)")
+	fs.Var(logFormatFlag{&c.logFormat}, "log-format", "log lines as `text` (key=value) or json (one object a line, for log shippers)")
 }
 
 // load reads the config; problems with it are usage errors (exit 2).
@@ -101,3 +104,30 @@ type stringList []string
 
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// logFormatFlag accepts text or json.
+type logFormatFlag struct{ v *string }
+
+func (f logFormatFlag) String() string {
+	if f.v == nil || *f.v == "" {
+		return "text"
+	}
+	return *f.v
+}
+
+func (f logFormatFlag) Set(s string) error {
+	if s != "text" && s != "json" {
+		return fmt.Errorf("want text or json, got %q", s)
+	}
+	*f.v = s
+	return nil
+}
+
+// logger writes the command's log lines to stderr in the chosen format.
+func (c *commonFlags) logger(e *env, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if c.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(e.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, opts))
+}

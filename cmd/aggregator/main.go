@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"aggregator/fetcher"
@@ -133,7 +134,7 @@ func runEnv(ctx context.Context, e *env, args []string) error {
 		usage(e.stdout)
 		return nil
 	case "version", "--version":
-		fmt.Fprintln(e.stdout, "aggregator", version)
+		printVersion(e.stdout)
 		return nil
 	}
 	for _, c := range commands() {
@@ -147,6 +148,33 @@ func runEnv(ctx context.Context, e *env, args []string) error {
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
+
+// printVersion says which build this is: the version, the commit it was
+// built from when known, and the Go release.
+func printVersion(w io.Writer) {
+	line := "aggregator " + version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		var rev, modified string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					modified = "+modified"
+				}
+			}
+		}
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if rev != "" {
+			line += " (" + rev + modified + ")"
+		}
+		line += " " + bi.GoVersion
+	}
+	fmt.Fprintln(w, line)
+}
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "aggregator merges many news feeds into one deduplicated feed.")

@@ -63,7 +63,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	return serve(ctx, e, cfg, db, newLogger(e.stderr, level))
+	return serve(ctx, e, cfg, db, cf.logger(e, level))
 }
 
 // serve runs the daemon on an open store until ctx is cancelled: the

@@ -9,11 +9,17 @@
 // The feeds are synthetic: real headlines and leads from
 // ../shared/data/dedupe/dev-rich.jsonl, cycled so that every item is
 // distinct (its own GUID and link). Only 127.0.0.1 is contacted.
+//
+// -store postgres runs the passes on PostgreSQL instead of the bbolt
+// file, on a throwaway server the script starts from Debian's binaries
+// (fsync on, as in production); -store both alternates the two stores
+// round by round, so that their figures come from the same run.
 package main
 
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -29,12 +35,15 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/mmcdole/gofeed"
 
+	"aggregator/internal/pgserver"
 	"aggregator/internal/shareddata"
 )
 
@@ -52,7 +61,17 @@ func run() error {
 	data := flag.String("data", "", "path of dev-rich.jsonl (default: found in ../shared)")
 	profile := flag.String("cpuprofile", "", "write CPU profiles of the first full and all-304 passes to `prefix`.full and prefix.304")
 	keep := flag.String("keep", "", "copy the last round's database to `file` for inspection (e.g. with bbolt stats)")
+	storeFlag := flag.String("store", "bbolt", "the store to measure: bbolt, postgres or both")
 	flag.Parse()
+	var stores []string
+	switch *storeFlag {
+	case "bbolt", "postgres":
+		stores = []string{*storeFlag}
+	case "both":
+		stores = []string{"bbolt", "postgres"}
+	default:
+		return fmt.Errorf("-store %q: want bbolt, postgres or both", *storeFlag)
+	}
 
 	if *data == "" {
 		p, err := shareddata.Path("dedupe", "dev-rich.jsonl")
@@ -105,53 +124,119 @@ func run() error {
 		return err
 	}
 
-	var full, notModified, ingest, cluster []time.Duration
-	var peak, dbSize int64
+	var pg *pgserver.Server
+	if slices.Contains(stores, "postgres") {
+		pg, err = pgserver.Start(context.Background(), pgserver.Options{Fsync: true})
+		if err != nil {
+			return err
+		}
+		defer pg.Stop()
+	}
+	res := map[string]*storeRun{}
+	for _, st := range stores {
+		res[st] = &storeRun{}
+	}
 	for r := range *rounds {
-		db := filepath.Join(dir, fmt.Sprintf("bench-%d.db", r))
-		var extra []string
-		if r == 0 && *profile != "" {
-			extra = []string{"--cpuprofile", *profile + ".full"}
-		}
-		d, rss, ph, err := fetchPass(bin, cfg, db, extra...)
-		if err != nil {
-			return err
-		}
-		full = append(full, d)
-		ingest, cluster = append(ingest, ph.fetch), append(cluster, ph.cluster)
-		peak = max(peak, rss)
-		extra = []string{"--force"}
-		if r == 0 && *profile != "" {
-			extra = append(extra, "--cpuprofile", *profile+".304")
-		}
-		d, rss, _, err = fetchPass(bin, cfg, db, extra...)
-		if err != nil {
-			return err
-		}
-		notModified = append(notModified, d)
-		peak = max(peak, rss)
-		if fi, err := os.Stat(db); err == nil {
-			dbSize = fi.Size()
-		}
-		if *keep != "" && r == *rounds-1 {
-			if err := os.Rename(db, *keep); err != nil {
-				return fmt.Errorf("keep database: %w", err)
+		for _, st := range stores {
+			if err := res[st].round(st, r, bin, cfg, dir, pg, *profile, *keep, *rounds); err != nil {
+				return err
 			}
 		}
-		os.Remove(db)
 	}
-	fullD, nmD := medianDur(full), medianDur(notModified)
-	ingestD, clusterD := medianDur(ingest), medianDur(cluster)
 	n := float64(*nFeeds * *nItems)
-	ingestRate, passRate := n/ingestD.Seconds(), n/fullD.Seconds()
 	fmt.Printf("gofeed parse only:   %8.0f items/s (median of %d, %d cores)\n", parseRate, *rounds, runtime.GOMAXPROCS(0))
-	fmt.Printf("ingest:              %8.0f items/s, %6.0f fetches/s, %s: fetched, parsed and stored (median of %d)\n", ingestRate, float64(*nFeeds)/ingestD.Seconds(), ingestD.Round(time.Millisecond), *rounds)
-	fmt.Printf("clustering:          %8.0f items/s, %s, after the fetches\n", n/clusterD.Seconds(), clusterD.Round(time.Millisecond))
-	fmt.Printf("whole pass:          %8.0f items/s, %s wall time of the process\n", passRate, fullD.Round(time.Millisecond))
-	fmt.Printf("all-304 pass:        %s = %.1f%% of a full pass\n", nmD.Round(time.Millisecond), 100*nmD.Seconds()/fullD.Seconds())
-	fmt.Printf("peak RSS:            %.0f MB (database file %.0f MB, mapped)\n", float64(peak)/1e6, float64(dbSize)/1e6)
-	fmt.Printf("ingest / parse-only: %.2f (whole pass / parse-only: %.2f)\n", ingestRate/parseRate, passRate/parseRate)
+	for _, st := range stores {
+		sr := res[st]
+		fullD, nmD := medianDur(sr.full), medianDur(sr.notModified)
+		ingestD, clusterD := medianDur(sr.ingest), medianDur(sr.cluster)
+		ingestRate, passRate := n/ingestD.Seconds(), n/fullD.Seconds()
+		sr.ingestRate = ingestRate
+		fmt.Printf("-- %s\n", st)
+		fmt.Printf("ingest:              %8.0f items/s, %6.0f fetches/s, %s: fetched, parsed and stored (median of %d)\n", ingestRate, float64(*nFeeds)/ingestD.Seconds(), ingestD.Round(time.Millisecond), *rounds)
+		fmt.Printf("clustering:          %8.0f items/s, %s, after the fetches\n", n/clusterD.Seconds(), clusterD.Round(time.Millisecond))
+		fmt.Printf("whole pass:          %8.0f items/s, %s wall time of the process\n", passRate, fullD.Round(time.Millisecond))
+		fmt.Printf("all-304 pass:        %s = %.1f%% of a full pass\n", nmD.Round(time.Millisecond), 100*nmD.Seconds()/fullD.Seconds())
+		fmt.Printf("peak RSS:            %.0f MB of the aggregator process\n", float64(sr.peak)/1e6)
+		fmt.Printf("database:            %.0f MB, %.0f bytes per item\n", float64(sr.dbSize)/1e6, float64(sr.dbSize)/n)
+		fmt.Printf("ingest / parse-only: %.2f (whole pass / parse-only: %.2f)\n", ingestRate/parseRate, passRate/parseRate)
+	}
+	if len(stores) == 2 {
+		fmt.Printf("postgres / bbolt ingest: %.2f\n", res["postgres"].ingestRate/res["bbolt"].ingestRate)
+	}
 	return nil
+}
+
+// storeRun collects one store's measurements over the rounds.
+type storeRun struct {
+	full, notModified, ingest, cluster []time.Duration
+	peak, dbSize                       int64
+	ingestRate                         float64
+}
+
+// round runs a full pass on a fresh database of the store, then an
+// all-304 pass on it.
+func (sr *storeRun) round(store string, r int, bin, cfg, dir string, pg *pgserver.Server, profile, keep string, rounds int) error {
+	target := filepath.Join(dir, fmt.Sprintf("bench-%d.db", r))
+	if store == "postgres" {
+		name := fmt.Sprintf("bench_%d", r)
+		if err := pg.CreateDatabase(context.Background(), name); err != nil {
+			return err
+		}
+		target = pg.URL(name)
+	}
+	var extra []string
+	if r == 0 && profile != "" {
+		extra = []string{"--cpuprofile", profile + "." + store + ".full"}
+	}
+	d, rss, ph, err := fetchPass(bin, cfg, target, extra...)
+	if err != nil {
+		return err
+	}
+	sr.full = append(sr.full, d)
+	sr.ingest, sr.cluster = append(sr.ingest, ph.fetch), append(sr.cluster, ph.cluster)
+	sr.peak = max(sr.peak, rss)
+	extra = []string{"--force"}
+	if r == 0 && profile != "" {
+		extra = append(extra, "--cpuprofile", profile+"."+store+".304")
+	}
+	d, rss, _, err = fetchPass(bin, cfg, target, extra...)
+	if err != nil {
+		return err
+	}
+	sr.notModified = append(sr.notModified, d)
+	sr.peak = max(sr.peak, rss)
+	if store == "postgres" {
+		size, err := pgDatabaseSize(target)
+		if err != nil {
+			return err
+		}
+		sr.dbSize = size
+		return nil
+	}
+	if fi, err := os.Stat(target); err == nil {
+		sr.dbSize = fi.Size()
+	}
+	if keep != "" && r == rounds-1 {
+		if err := os.Rename(target, keep); err != nil {
+			return fmt.Errorf("keep database: %w", err)
+		}
+	}
+	os.Remove(target)
+	os.Remove(target + ".index")
+	return nil
+}
+
+// pgDatabaseSize is what the database at url takes on disk.
+func pgDatabaseSize(url string) (int64, error) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	var n int64
+	err = conn.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&n)
+	return n, err
 }
 
 // phases is how "aggregator fetch" splits its pass, read off its summary.
@@ -175,8 +260,13 @@ func parsePhases(out []byte) (phases, error) {
 // fetchPass runs one "aggregator fetch" and returns its wall time, peak
 // resident memory and phases.
 func fetchPass(bin, cfg, db string, extra ...string) (time.Duration, int64, phases, error) {
-	args := append([]string{"fetch", "--quiet", "--config", cfg, "--db", db}, extra...)
+	args := append([]string{"fetch", "--quiet", "--config", cfg}, extra...)
 	cmd := exec.Command(bin, args...)
+	if strings.HasPrefix(db, "postgres") {
+		cmd.Env = append(os.Environ(), "DATABASE_URL="+db)
+	} else {
+		cmd.Args = append(cmd.Args, "--db", db)
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
