@@ -1,0 +1,248 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+
+	"aggregator"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// migrationLock is the key of the session advisory lock Open holds while
+// it migrates: "aggregator" in ASCII, so that it is ours and not the key
+// every goose user shares.
+const migrationLock int64 = 0x61676772656761
+
+// versionTable is where goose records the applied migrations.
+const versionTable = "aggregator_schema_version"
+
+// ErrSchema is returned (wrapped) by Open when the database has a schema
+// version newer than this program's migrations.
+var ErrSchema = errors.New("unsupported database schema")
+
+// Options configure Open. The zero value means the documented defaults.
+type Options struct {
+	// MaxConns caps the connection pool; default pgxpool's, the larger of
+	// 4 and the number of CPUs.
+	MaxConns int32
+}
+
+// DB is an open store on a PostgreSQL database. It is safe for concurrent
+// use, also by several processes on one database.
+type DB struct {
+	pool  *pgxpool.Pool
+	where string
+	// version counts the writes this process committed; see Version.
+	version atomic.Uint64
+}
+
+// Open connects to the database at url (a postgres:// URL or a key=value
+// connection string) and brings its schema up to date. Processes that
+// open one database at once migrate it one after the other: each holds a
+// PostgreSQL advisory lock while it migrates, and the later ones find
+// nothing left to do.
+func Open(ctx context.Context, url string, opts Options) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	where := redact(cfg.ConnConfig)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", where, err)
+	}
+	db := &DB{pool: pool, where: where}
+	if err := db.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open %s: %w", where, err)
+	}
+	db.version.Store(1)
+	return db, nil
+}
+
+// migrate applies the embedded migrations not applied yet, holding the
+// migration lock.
+func (db *DB) migrate(ctx context.Context) error {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	// pg_advisory_lock blocks (and is cancelled with ctx) rather than
+	// polling as goose's own session locker does, so a second process
+	// waits for the first one's migration, not for a poll interval.
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
+		return fmt.Errorf("migration lock: %w", err)
+	}
+	defer func() {
+		// With a cancelled ctx the unlock cannot run: drop the connection,
+		// which ends the session and its lock.
+		if _, err := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLock); err != nil {
+			conn.Conn().Close(context.Background())
+		}
+	}()
+	sqlDB := stdlib.OpenDBFromPool(db.pool)
+	defer sqlDB.Close()
+	return runMigrations(ctx, sqlDB)
+}
+
+func runMigrations(ctx context.Context, sqlDB *sql.DB) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, sub,
+		goose.WithTableName(versionTable), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	current, target, err := p.GetVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("schema version: %w", err)
+	}
+	if current > target {
+		return fmt.Errorf("%w: database has schema version %d, this program knows up to %d (upgrade aggregator)",
+			ErrSchema, current, target)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// SchemaVersion returns the version of the newest migration applied to
+// the database.
+func (db *DB) SchemaVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := db.pool.QueryRow(ctx, "SELECT coalesce(max(version_id), 0) FROM "+versionTable+" WHERE is_applied").Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("schema version: %w", err)
+	}
+	return v, nil
+}
+
+// redact names the database without its password.
+func redact(c *pgx.ConnConfig) string {
+	u := url.URL{Scheme: "postgres", User: url.User(c.User), Path: "/" + c.Database}
+	if strings.HasPrefix(c.Host, "/") {
+		u.RawQuery = url.Values{"host": {c.Host}}.Encode()
+	} else {
+		u.Host = c.Host
+		if c.Port != 0 && c.Port != 5432 {
+			u.Host += ":" + strconv.Itoa(int(c.Port))
+		}
+	}
+	return u.String()
+}
+
+// Close closes the connection pool.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+// Where names the database: its URL without the password.
+func (db *DB) Where() string { return db.where }
+
+// Version returns a counter that changes whenever a write commits in this
+// process, so that publish can tell cheaply whether to render again. It
+// starts at 1 on Open and is not persisted; writes of other processes do
+// not move it.
+func (db *DB) Version() uint64 { return db.version.Load() }
+
+// maxRetries is how many times write runs a transaction again after
+// PostgreSQL aborted it for a deadlock or a serialization failure.
+const maxRetries = 5
+
+// write runs fn in a transaction and bumps Version once it has committed.
+// fn may run more than once (see maxRetries), so it must reset whatever
+// it reports.
+func (db *DB) write(ctx context.Context, fn func(pgx.Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := pgx.BeginFunc(ctx, db.pool, fn)
+		if err == nil {
+			db.version.Add(1)
+			return nil
+		}
+		var pe *pgconn.PgError
+		if attempt < maxRetries && errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001") {
+			continue
+		}
+		return err
+	}
+}
+
+// lockMeta locks the meta row for the rest of tx. Every transaction that
+// changes clusters takes it first, which orders them (the ClusterStamp
+// sequence is theirs to advance one at a time) and keeps them from
+// deadlocking with each other.
+func lockMeta(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, "SELECT 1 FROM meta FOR UPDATE")
+	return err
+}
+
+// nextClusterSeq advances the ClusterStamp sequence and returns it.
+func nextClusterSeq(ctx context.Context, tx pgx.Tx) (uint64, error) {
+	var seq int64
+	err := tx.QueryRow(ctx, "UPDATE meta SET cluster_seq = cluster_seq + 1 RETURNING cluster_seq").Scan(&seq)
+	return uint64(seq), err
+}
+
+// clusteringReset advances the sequence for a change the cluster log
+// cannot replay.
+func clusteringReset(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, "UPDATE meta SET cluster_seq = cluster_seq + 1, cluster_reset = cluster_seq + 1")
+	return err
+}
+
+// ClusterStamp returns the database's current stamp.
+func (db *DB) ClusterStamp(ctx context.Context) (aggregator.ClusterStamp, error) {
+	var (
+		s    aggregator.ClusterStamp
+		inst []byte
+		seq  int64
+	)
+	if err := db.pool.QueryRow(ctx, "SELECT instance, cluster_seq FROM meta").Scan(&inst, &seq); err != nil {
+		return aggregator.ClusterStamp{}, fmt.Errorf("cluster stamp: %w", err)
+	}
+	copy(s.Instance[:], inst)
+	s.Seq = uint64(seq)
+	return s, nil
+}
+
+// Stats counts what the database holds. Size is pg_database_size: the
+// whole database with its indexes, free space and the catalog.
+func (db *DB) Stats(ctx context.Context) (aggregator.StoreStats, error) {
+	var s aggregator.StoreStats
+	err := db.pool.QueryRow(ctx, `SELECT
+		(SELECT coalesce(sum(item_count), 0) FROM feeds),
+		(SELECT clusters FROM meta),
+		(SELECT count(*) FROM feeds),
+		(SELECT count(*) FROM tombstones),
+		(SELECT count(*) FROM pending),
+		pg_database_size(current_database())`).
+		Scan(&s.Items, &s.Clusters, &s.Feeds, &s.Tombstones, &s.Pending, &s.Size)
+	if err != nil {
+		return aggregator.StoreStats{}, fmt.Errorf("stats: %w", err)
+	}
+	return s, nil
+}

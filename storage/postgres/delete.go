@@ -1,0 +1,111 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// DeleteItem removes the item with the given ID, its membership (taking it
+// out of its cluster, which is deleted when emptied, else gets a new
+// Published and Updated) and leaves a tombstone, so that a later fetch
+// listing the item again does not store it as new. Deleting an unknown ID
+// still leaves the tombstone. The cluster log cannot replay a deletion:
+// it is the stamp's new reset point.
+func (db *DB) DeleteItem(ctx context.Context, id string) error {
+	err := db.write(ctx, func(tx pgx.Tx) error {
+		if err := lockMeta(ctx, tx); err != nil {
+			return err
+		}
+		now := time.Now()
+		if err := putTombstones(ctx, tx, []string{id}, now, false); err != nil {
+			return err
+		}
+		return deleteItems(ctx, tx, []string{id}, now, false, true)
+	})
+	if err != nil {
+		return fmt.Errorf("delete item %s: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteFeed removes the named feed's state and all its items, each with a
+// tombstone and with its membership (as DeleteItem does), in one
+// transaction.
+func (db *DB) DeleteFeed(ctx context.Context, name string) error {
+	err := db.write(ctx, func(tx pgx.Tx) error {
+		if err := lockMeta(ctx, tx); err != nil {
+			return err
+		}
+		rows, _ := tx.Query(ctx, `SELECT id FROM items WHERE feed = $1`, name)
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		if err := putTombstones(ctx, tx, ids, now, false); err != nil {
+			return err
+		}
+		if err := deleteItems(ctx, tx, ids, now, false, false); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM feeds WHERE name = $1`, name)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete feed %q: %w", name, err)
+	}
+	return nil
+}
+
+// putTombstones marks ids removed at now: a deletion's tombstone
+// (pruned false) stays, Prune's expire.
+func putTombstones(ctx context.Context, tx pgx.Tx, ids []string, now time.Time, pruned bool) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	sec, nsec := secNsec(now)
+	_, err := tx.Exec(ctx, `INSERT INTO tombstones (id, at_sec, at_nsec, pruned)
+		SELECT id, $2, $3, $4 FROM unnest($1::text[]) AS x(id)
+		ON CONFLICT (id) DO UPDATE SET at_sec = excluded.at_sec, at_nsec = excluded.at_nsec, pruned = excluded.pruned`,
+		ids, sec, nsec, pruned)
+	return err
+}
+
+// deleteItems removes the stored items among ids with their memberships
+// and pending entries, and takes them out of their clusters (keepTimes:
+// leaving the clusters' Published and Updated as they are, for Prune).
+// countAndState keeps the feeds' item counts right (DeleteFeed drops the
+// feed instead). The caller holds the meta lock; deleteItems advances the
+// ClusterStamp, as a reset unless keepTimes (Prune's removals are older
+// than anything an index holds, and need none).
+func deleteItems(ctx context.Context, tx pgx.Tx, ids []string, now time.Time, keepTimes, countAndState bool) error {
+	cs := newClusterSet()
+	if err := cs.load(ctx, tx, ids, nil); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if cid, ok := cs.memberOf[id]; ok {
+			cs.removeMember(cid, id, now, keepTimes)
+		}
+	}
+	var b pgx.Batch
+	// Items first: their memberships go with them (ON DELETE CASCADE),
+	// and only then can an emptied cluster go.
+	del := `DELETE FROM items WHERE id = ANY($1)`
+	if countAndState {
+		del = `WITH gone AS (DELETE FROM items WHERE id = ANY($1) RETURNING feed)
+			UPDATE feeds f SET item_count = greatest(f.item_count - g.n, 0)
+			FROM (SELECT feed, count(*) AS n FROM gone GROUP BY feed) g WHERE f.name = g.feed`
+	}
+	b.Queue(del, ids)
+	cs.flush(&b)
+	if keepTimes {
+		b.Queue(`UPDATE meta SET cluster_seq = cluster_seq + 1`)
+	} else {
+		b.Queue(`UPDATE meta SET cluster_seq = cluster_seq + 1, cluster_reset = cluster_seq + 1`)
+	}
+	return tx.SendBatch(ctx, &b).Close()
+}

@@ -1,0 +1,389 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"aggregator"
+)
+
+// tombRefresh is how old a pruned item's tombstone gets before a fetch
+// that still lists the item renews it.
+const tombRefresh = 24 * time.Hour
+
+// FeedStates returns the stored state of every feed, by name.
+func (db *DB) FeedStates(ctx context.Context) (map[string]aggregator.FeedState, error) {
+	rows, _ := db.pool.Query(ctx, "SELECT name, state, item_count FROM feeds")
+	out := make(map[string]aggregator.FeedState)
+	var (
+		name  string
+		raw   []byte
+		count int
+	)
+	_, err := pgx.ForEachRow(rows, []any{&name, &raw, &count}, func() error {
+		st, err := decodeFeedState(name, raw, count)
+		out[st.Name] = st
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("feed states: %w", err)
+	}
+	return out, nil
+}
+
+// FeedState returns the stored state of the named feed; ok is false when
+// there is none.
+func (db *DB) FeedState(ctx context.Context, name string) (aggregator.FeedState, bool, error) {
+	var (
+		raw   []byte
+		count int
+	)
+	err := db.pool.QueryRow(ctx, "SELECT state, item_count FROM feeds WHERE name = $1", name).Scan(&raw, &count)
+	if err == pgx.ErrNoRows {
+		return aggregator.FeedState{}, false, nil
+	}
+	if err != nil {
+		return aggregator.FeedState{}, false, fmt.Errorf("feed state %q: %w", name, err)
+	}
+	st, err := decodeFeedState(name, raw, count)
+	if err != nil {
+		return aggregator.FeedState{}, false, fmt.Errorf("feed state %q: %w", name, err)
+	}
+	return st, true, nil
+}
+
+// decodeFeedState reads a feeds row: TotalItems is the row's item_count,
+// the one place the count is kept.
+func decodeFeedState(name string, raw []byte, count int) (aggregator.FeedState, error) {
+	var st aggregator.FeedState
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return st, fmt.Errorf("feed %q: %w", name, err)
+	}
+	st.Name = name
+	st.TotalItems = count
+	return st, nil
+}
+
+func encodeFeedState(st aggregator.FeedState) ([]byte, error) {
+	st.TotalItems = 0 // kept in item_count
+	return json.Marshal(st)
+}
+
+// PutFeedState stores st on its own, for changes that come without items.
+// TotalItems is always the stored item count, whatever st says.
+func (db *DB) PutFeedState(ctx context.Context, st aggregator.FeedState) error {
+	if st.Name == "" {
+		return fmt.Errorf("put feed state: empty feed name")
+	}
+	raw, err := encodeFeedState(st)
+	if err != nil {
+		return fmt.Errorf("put feed state %q: %w", st.Name, err)
+	}
+	err = db.write(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO feeds (name, state) VALUES ($1, $2)
+			ON CONFLICT (name) DO UPDATE SET state = excluded.state`, st.Name, raw)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("put feed state %q: %w", st.Name, err)
+	}
+	return nil
+}
+
+// SaveFetches stores fetched feeds, each all or nothing, in one
+// transaction: it reads what the batch's item IDs already are (stored,
+// and with which hash, or tombstoned) in one round trip, decides in
+// memory, and writes the new items with COPY and the rest in one
+// pipelined batch of multi-row statements, never a statement per item.
+// When the shared transaction fails, the feeds are stored one by one, so
+// that one feed's error (reported at its index) costs the others nothing.
+//
+// Per feed, as in package storage: items belong to st.Name (an empty
+// Item.Feed is set to it); a new ID is stored as given and is pending; an
+// existing ID keeps its stored FirstSeen, and when its Hash differs the
+// stored item is replaced and reported in Updated; a repeated ID within
+// the feed is stored once (the first wins); a tombstoned ID is skipped,
+// counted in Deleted, and its pruned tombstone renewed.
+func (db *DB) SaveFetches(ctx context.Context, fs []aggregator.Fetched) ([]aggregator.SaveResult, []error) {
+	res := make([]aggregator.SaveResult, len(fs))
+	errs := make([]error, len(fs))
+	var valid []int
+	for i := range fs {
+		if err := checkFetched(&fs[i]); err != nil {
+			errs[i] = err
+			continue
+		}
+		valid = append(valid, i)
+	}
+	if len(valid) == 0 {
+		return res, errs
+	}
+	err := db.write(ctx, func(tx pgx.Tx) error { return saveFetchesTx(ctx, tx, fs, valid, res) })
+	if err == nil {
+		return res, errs
+	}
+	if len(valid) == 1 {
+		i := valid[0]
+		res[i], errs[i] = aggregator.SaveResult{}, fmt.Errorf("save fetch %q: %w", fs[i].State.Name, err)
+		return res, errs
+	}
+	for _, i := range valid {
+		err := db.write(ctx, func(tx pgx.Tx) error { return saveFetchesTx(ctx, tx, fs, []int{i}, res) })
+		if err != nil {
+			res[i], errs[i] = aggregator.SaveResult{}, fmt.Errorf("save fetch %q: %w", fs[i].State.Name, err)
+		}
+	}
+	return res, errs
+}
+
+func checkFetched(f *aggregator.Fetched) error {
+	st := &f.State
+	if st.Name == "" || strings.IndexByte(st.Name, 0) >= 0 {
+		return fmt.Errorf("save fetch: invalid feed name %q", st.Name)
+	}
+	for i := range f.Items {
+		if f.Items[i].ID == "" {
+			return fmt.Errorf("save fetch %q: item %d has no ID", st.Name, i)
+		}
+		if f.Items[i].Feed != "" && f.Items[i].Feed != st.Name {
+			return fmt.Errorf("save fetch %q: item %s belongs to feed %q", st.Name, f.Items[i].ID, f.Items[i].Feed)
+		}
+	}
+	return nil
+}
+
+// storedItem is what saveFetchesTx knows of an item ID: as stored before
+// the transaction, then as the feeds before in the batch left it.
+type storedItem struct {
+	hash      string
+	sec       int64
+	nsec      int32
+	firstSeen time.Time
+	// known is false while firstSeen is unknown: the item's data was not
+	// read because no fetch in the batch changes it.
+	known bool
+	// clustered items moving in time move their cluster's Published.
+	clustered bool
+}
+
+type tombstone struct {
+	sec    int64
+	nsec   int32
+	pruned bool
+}
+
+// itemUpdate is a changed item to write back.
+type itemUpdate struct {
+	it        aggregator.Item
+	sec       int64
+	nsec      int32
+	timeMoved bool
+}
+
+// saveFetchesTx stores the feeds fs[idx] in tx, setting res for each.
+func saveFetchesTx(ctx context.Context, tx pgx.Tx, fs []aggregator.Fetched, idx []int, res []aggregator.SaveResult) error {
+	var ids, hashes []string
+	for _, i := range idx {
+		for _, it := range fs[i].Items {
+			ids = append(ids, it.ID)
+			hashes = append(hashes, it.Hash)
+		}
+	}
+	stored, tombs, err := lookupItems(ctx, tx, ids, hashes)
+	if err != nil {
+		return err
+	}
+
+	now := time.Now()
+	var (
+		newRows   [][]any
+		pendRows  [][]any
+		updates   = make(map[string]*itemUpdate)
+		updOrder  []string
+		renew     []string
+		feedNames []string
+		feedState []string
+		feedDelta []int32
+		feedIndex = make(map[string]int)
+	)
+	for _, i := range idx {
+		st := fs[i].State
+		var r aggregator.SaveResult
+		seen := make(map[string]bool, len(fs[i].Items))
+		for _, it := range fs[i].Items {
+			if seen[it.ID] {
+				continue
+			}
+			seen[it.ID] = true
+			it.Feed = st.Name
+			if t, ok := tombs[it.ID]; ok {
+				r.Deleted++
+				if t.pruned && now.Sub(fromSecNsec(t.sec, t.nsec)) >= tombRefresh {
+					t.sec, t.nsec = secNsec(now)
+					tombs[it.ID] = t
+					renew = append(renew, it.ID)
+				}
+				continue
+			}
+			sec, nsec := secNsec(it.Time())
+			prev, ok := stored[it.ID]
+			if !ok {
+				newRows = append(newRows, []any{it.ID, it.Feed, sec, nsec, it.Hash, encodeItem(&it)})
+				pendRows = append(pendRows, []any{it.ID, sec, nsec})
+				stored[it.ID] = &storedItem{hash: it.Hash, sec: sec, nsec: nsec, firstSeen: it.FirstSeen, known: true}
+				r.New = append(r.New, it)
+				continue
+			}
+			if prev.hash == it.Hash {
+				r.Unchanged++
+				continue
+			}
+			if !prev.known {
+				return fmt.Errorf("item %s: stored data not read", it.ID)
+			}
+			it.FirstSeen = prev.firstSeen
+			u := updates[it.ID]
+			if u == nil {
+				u = &itemUpdate{}
+				updates[it.ID] = u
+				updOrder = append(updOrder, it.ID)
+			}
+			u.it, u.sec, u.nsec = it, sec, nsec
+			if (sec != prev.sec || nsec != prev.nsec) && prev.clustered {
+				u.timeMoved = true
+			}
+			prev.hash, prev.sec, prev.nsec = it.Hash, sec, nsec
+			r.Updated = append(r.Updated, it)
+		}
+		raw, err := encodeFeedState(st)
+		if err != nil {
+			return fmt.Errorf("feed %q: %w", st.Name, err)
+		}
+		// One row per feed: a multi-row upsert may not touch a row twice,
+		// and the same feed may come twice in a batch (the last state wins).
+		if j, ok := feedIndex[st.Name]; ok {
+			feedState[j] = string(raw)
+			feedDelta[j] += int32(len(r.New))
+		} else {
+			feedIndex[st.Name] = len(feedNames)
+			feedNames = append(feedNames, st.Name)
+			feedState = append(feedState, string(raw))
+			feedDelta = append(feedDelta, int32(len(r.New)))
+		}
+		res[i] = r
+	}
+
+	if len(newRows) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"items"}, []string{"id", "feed", "t_sec", "t_nsec", "hash", "data"},
+			pgx.CopyFromRows(newRows)); err != nil {
+			return fmt.Errorf("new items: %w", err)
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pending"}, []string{"item_id", "t_sec", "t_nsec"},
+			pgx.CopyFromRows(pendRows)); err != nil {
+			return fmt.Errorf("pending items: %w", err)
+		}
+	}
+	var b pgx.Batch
+	b.Queue(`INSERT INTO feeds (name, state, item_count)
+		SELECT * FROM unnest($1::text[], $2::json[], $3::int[])
+		ON CONFLICT (name) DO UPDATE SET state = excluded.state, item_count = feeds.item_count + excluded.item_count`,
+		feedNames, feedState, feedDelta)
+	if len(updates) > 0 {
+		n := len(updOrder)
+		uid, ufeed, uhash := make([]string, n), make([]string, n), make([]string, n)
+		usec, unsec, udata := make([]int64, n), make([]int32, n), make([][]byte, n)
+		var moved []string
+		for j, id := range updOrder {
+			u := updates[id]
+			uid[j], ufeed[j], uhash[j], usec[j], unsec[j], udata[j] = id, u.it.Feed, u.it.Hash, u.sec, u.nsec, encodeItem(&u.it)
+			if u.timeMoved {
+				moved = append(moved, id)
+			}
+		}
+		b.Queue(`UPDATE items i SET feed = u.feed, hash = u.hash, t_sec = u.t_sec, t_nsec = u.t_nsec, data = u.data
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::int[], $6::bytea[]) AS u(id, feed, hash, t_sec, t_nsec, data)
+			WHERE i.id = u.id`, uid, ufeed, uhash, usec, unsec, udata)
+		b.Queue(`UPDATE pending p SET t_sec = u.t_sec, t_nsec = u.t_nsec
+			FROM unnest($1::text[], $2::bigint[], $3::int[]) AS u(id, t_sec, t_nsec)
+			WHERE p.item_id = u.id AND (p.t_sec, p.t_nsec) <> (u.t_sec, u.t_nsec)`, uid, usec, unsec)
+		if len(moved) > 0 {
+			// An item's new time moves its cluster's Published (the
+			// earliest member's time); Updated stays.
+			b.Queue(`UPDATE clusters c SET (pub_sec, pub_nsec) = (
+					SELECT i.t_sec, i.t_nsec FROM memberships m JOIN items i ON i.id = m.item_id
+					WHERE m.cluster_id = c.id ORDER BY i.t_sec, i.t_nsec LIMIT 1)
+				WHERE c.id IN (SELECT cluster_id FROM memberships WHERE item_id = ANY($1))`, moved)
+		}
+	}
+	if len(renew) > 0 {
+		sec, nsec := secNsec(now)
+		b.Queue(`UPDATE tombstones SET at_sec = $2, at_nsec = $3 WHERE id = ANY($1) AND pruned`, renew, sec, nsec)
+	}
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+			return fmt.Errorf("changed items: %w", err)
+		}
+	}
+	return nil
+}
+
+// lookupItems reads, for the given item IDs, what is stored (with the
+// item's data only where the given hash differs, so that an unchanged
+// refetch reads no item) and which are tombstoned, in one round trip.
+func lookupItems(ctx context.Context, tx pgx.Tx, ids, hashes []string) (map[string]*storedItem, map[string]tombstone, error) {
+	stored := make(map[string]*storedItem, len(ids))
+	tombs := make(map[string]tombstone)
+	if len(ids) == 0 {
+		return stored, tombs, nil
+	}
+	var b pgx.Batch
+	b.Queue(`SELECT x.id, i.hash, i.t_sec, i.t_nsec, m.item_id IS NOT NULL,
+			CASE WHEN i.hash <> x.hash THEN i.data END
+		FROM unnest($1::text[], $2::text[]) AS x(id, hash)
+		JOIN items i ON i.id = x.id
+		LEFT JOIN memberships m ON m.item_id = x.id`, ids, hashes).Query(func(rows pgx.Rows) error {
+		var (
+			id, hash  string
+			sec       int64
+			nsec      int32
+			clustered bool
+			data      []byte
+		)
+		_, err := pgx.ForEachRow(rows, []any{&id, &hash, &sec, &nsec, &clustered, &data}, func() error {
+			s := stored[id]
+			if s == nil {
+				s = &storedItem{hash: hash, sec: sec, nsec: nsec, clustered: clustered}
+				stored[id] = s
+			}
+			if data != nil && !s.known {
+				it, err := decodeItem(data)
+				if err != nil {
+					return fmt.Errorf("item %s: %w", id, err)
+				}
+				s.firstSeen, s.known = it.FirstSeen, true
+			}
+			return nil
+		})
+		return err
+	})
+	b.Queue(`SELECT id, at_sec, at_nsec, pruned FROM tombstones WHERE id = ANY($1)`, ids).Query(func(rows pgx.Rows) error {
+		var (
+			id string
+			t  tombstone
+		)
+		_, err := pgx.ForEachRow(rows, []any{&id, &t.sec, &t.nsec, &t.pruned}, func() error {
+			tombs[id] = t
+			return nil
+		})
+		return err
+	})
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, nil, fmt.Errorf("look up items: %w", err)
+	}
+	return stored, tombs, nil
+}
