@@ -194,3 +194,12 @@ func (s *Scheduler) Forget(name string) {
 	s.mu.Unlock()
 	s.poke()
 }
+
+// Running is how many fetches are in flight: the pipeline clusters when
+// a wave of fetches has ended, so that a wave's items are clustered
+// together, in time order.
+func (s *Scheduler) Running() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.running)
+}

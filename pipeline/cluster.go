@@ -50,9 +50,15 @@ func (p *Pipeline) ClusterPending(ctx context.Context) error {
 
 // runClusterer clusters pending items as the ingester stores them, until
 // ingested is closed, then clusters what the last fetches stored for at
-// most finalClusterBudget. It waits for a short lull after a store (at
-// most Settle) so that feeds fetched together are clustered together, in
-// time order.
+// most finalClusterBudget.
+//
+// Clustering is order-dependent, and items are clustered oldest first
+// only within one round; so a round waits until the wave of fetches that
+// brought its items is over (no fetch in flight, a quiet Settle/5 after
+// the last store), as long as MaxDelay allows. A start on a fresh store,
+// when every feed is due at once, then clusters like one "aggregator
+// fetch" pass whatever order the feeds answered in; a daemon whose
+// fetches never all pause still clusters every MaxDelay.
 func (p *Pipeline) runClusterer(ctx context.Context, ingested <-chan struct{}) {
 	settle := p.opts.Settle
 	for {
@@ -64,22 +70,25 @@ func (p *Pipeline) runClusterer(ctx context.Context, ingested <-chan struct{}) {
 			return
 		case <-p.wake:
 		}
-		deadline := time.NewTimer(settle)
-	lull:
+		deadline := time.NewTimer(p.opts.MaxDelay)
+		quiet := time.NewTimer(settle / 5)
+	wave:
 		for {
-			quiet := time.NewTimer(settle / 5)
 			select {
 			case <-p.wake:
-				quiet.Stop()
-				continue
+				quiet.Reset(settle / 5)
 			case <-quiet.C:
+				if s := p.scheduler(); s == nil || s.Running() == 0 {
+					break wave
+				}
+				quiet.Reset(settle / 5)
 			case <-deadline.C:
-				quiet.Stop()
+				break wave
 			case <-ingested:
-				quiet.Stop()
+				break wave
 			}
-			break lull
 		}
+		quiet.Stop()
 		deadline.Stop()
 		p.clusterRound(ctx)
 	}

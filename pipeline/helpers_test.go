@@ -49,6 +49,8 @@ type outlets struct {
 	by      map[string][]score.Item
 	// upTo, when set, lists only items published before it.
 	upTo atomic.Pointer[time.Time]
+	// delay, when set, is how long feed i takes to answer.
+	delay func(i int) time.Duration
 }
 
 func serveOutlets(t testing.TB, items []score.Item) *outlets {
@@ -66,6 +68,13 @@ func serveOutlets(t testing.TB, items []score.Item) *outlets {
 		if _, err := fmt.Sscanf(r.URL.Path, "/s%d.xml", &i); err != nil || i >= len(o.sources) {
 			http.NotFound(w, r)
 			return
+		}
+		if o.delay != nil {
+			select {
+			case <-time.After(o.delay(i)):
+			case <-r.Context().Done():
+				return
+			}
 		}
 		var served []score.Item
 		cut := o.upTo.Load()

@@ -33,10 +33,11 @@ type Options struct {
 	Keep        time.Duration
 	KeepPerFeed int
 
-	// Settle is how long Run waits for a lull after a store before it
-	// clusters (default 5s), so that feeds fetched together are
-	// clustered together, in time order.
-	Settle time.Duration
+	// Settle sets how quiet the ingest must be before Run clusters: no
+	// store for Settle/5 and no fetch in flight (default 5s, so 1s quiet);
+	// MaxDelay is the longest Run lets stored items wait while fetches go
+	// on (default 1m). See runClusterer.
+	Settle, MaxDelay time.Duration
 	// FirstPrune and PruneEvery time Run's pruning (defaults 1m and 1h);
 	// SaveEvery how often Run considers saving the dedupe index (10m).
 	FirstPrune, PruneEvery, SaveEvery time.Duration
@@ -57,6 +58,9 @@ type Options struct {
 func (o *Options) defaults() {
 	if o.Settle <= 0 {
 		o.Settle = 5 * time.Second
+	}
+	if o.MaxDelay <= 0 {
+		o.MaxDelay = time.Minute
 	}
 	if o.FirstPrune <= 0 {
 		o.FirstPrune = time.Minute

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
@@ -359,5 +360,56 @@ func TestRun(t *testing.T) {
 		if st := states[f.Name]; st.NextFetch.IsZero() || st.LastResult != "ok" {
 			t.Errorf("feed %s: state %+v, want a fetched feed with its next fetch scheduled", f.Name, st)
 		}
+	}
+}
+
+// TestRunClustersLikeAPass: the daemon on a fresh store, its feeds
+// answering in a scrambled order (each within 0.3 s), gives the stories
+// of one "aggregator fetch" pass over the same feeds, because it clusters
+// the wave of fetches once it is over, oldest first.
+func TestRunClustersLikeAPass(t *testing.T) {
+	items := loadDevSet(t, "dev-rich.jsonl")
+	o := serveOutlets(t, items)
+	dir := t.TempDir()
+	ref := mustOpen(t, dir+"/pass.db")
+	if _, err := New(ref, testOptions(o.feeds(), nil)).Pass(t.Context(), testClient(), o.jobs(), nil); err != nil {
+		t.Fatal(err)
+	}
+	want := storiesOf(t, ref)
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	delays := make([]time.Duration, len(o.sources))
+	for i := range delays {
+		delays[i] = time.Duration(rng.IntN(300)) * time.Millisecond
+	}
+	o.delay = func(i int) time.Duration { return delays[i] }
+	db := mustOpen(t, dir+"/run.db")
+	opts := testOptions(o.feeds(), nil)
+	opts.Settle = 100 * time.Millisecond
+	var stored atomic.Int32
+	opts.OnOutcome = func(Outcome) { stored.Add(1) }
+	done := make(chan struct{}, 1)
+	opts.OnChange = func() {
+		if int(stored.Load()) == len(o.sources) {
+			select {
+			case done <- struct{}{}:
+			default:
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	ran := make(chan error, 1)
+	go func() { ran <- New(db, opts).Run(ctx, testClient()) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not cluster every feed within 30 s")
+	}
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	if got := storiesOf(t, db); got != want {
+		t.Errorf("the daemon's stories differ from one pass's:\n%s", diffLines(want, got))
 	}
 }
