@@ -184,6 +184,9 @@ func (db *DB) Import(ctx context.Context, produce func(put func(aggregator.DumpR
 		if err := produce(im.put); err != nil {
 			return err
 		}
+		if !im.sawMeta {
+			return errors.New("no Meta record")
+		}
 		if err := im.flush(); err != nil {
 			return err
 		}
@@ -210,11 +213,19 @@ type importer struct {
 	// rows buffered per table, in the order tables flush
 	items, clusters, memberships, feeds, tombstones, log [][]any
 	buffered                                             int
+	sawMeta                                              bool
 }
 
 func (im *importer) put(r aggregator.DumpRecord) error {
+	if (r.Meta != nil) == im.sawMeta {
+		if im.sawMeta {
+			return errors.New("a second Meta record")
+		}
+		return errors.New("the first record is not the Meta")
+	}
 	switch {
 	case r.Meta != nil:
+		im.sawMeta = true
 		m := r.Meta
 		if _, err := im.tx.Exec(im.ctx, `UPDATE meta SET instance = $1, cluster_seq = $2, log_from = $3, cluster_reset = $4`,
 			m.Stamp.Instance[:], int64(m.Stamp.Seq), int64(m.LogFrom), int64(m.Reset)); err != nil {
