@@ -1,0 +1,316 @@
+package storetest
+
+import (
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"aggregator"
+)
+
+// testSaveNewItems: a first fetch stores every item as given (its Feed set
+// when empty), reports them new in batch order and counts them.
+func testSaveNewItems(t *testing.T, open opener) {
+	s := open(t)
+	items := realItems(t, "wire", 0, 40, t0)
+	items[3].Feed = "" // the feed's name is set from the fetch
+	items[5].Published = time.Time{}
+	items[7].Updated = t0.Add(-time.Hour)
+	res := mustSave(t, s, "wire", items)
+	items[3].Feed = "wire"
+	if got, want := ids(res.New), ids(items); !slices.Equal(got, want) {
+		t.Errorf("New = %v,\nwant %v", got, want)
+	}
+	if got := countsOf(res); got != (counts{New: 40}) {
+		t.Errorf("counts = %+v, want 40 new", got)
+	}
+	if len(res.New) > 3 && res.New[3].Feed != "wire" {
+		t.Errorf("New[3].Feed = %q, want %q", res.New[3].Feed, "wire")
+	}
+	for _, want := range items {
+		got, ok := mustItem(t, s, want.ID)
+		if !ok {
+			t.Errorf("item %s not stored", want.ID)
+			continue
+		}
+		if got, want := canonItem(got), canonItem(want); !reflect.DeepEqual(got, want) {
+			t.Errorf("item %s:\ngot  %+v\nwant %+v", want.ID, got, want)
+		}
+	}
+	if _, ok := mustItem(t, s, aggregator.ItemID("wire", "guid:none")); ok {
+		t.Error("an item never stored is found")
+	}
+	if st, _ := mustFeedState(t, s, "wire"); st.TotalItems != 40 {
+		t.Errorf("TotalItems = %d, want 40", st.TotalItems)
+	}
+}
+
+// testItemIdentity: an item is its ID. A refetch keeps the stored
+// FirstSeen; a changed Hash replaces the item and reports it Updated; an
+// ID repeated in one batch is stored once, the first occurrence winning.
+func testItemIdentity(t *testing.T, open opener) {
+	later := t0.Add(6 * time.Hour)
+	edit := func(it aggregator.Item, title string) aggregator.Item {
+		it.Title = title
+		it.Normalize(it.Feed)
+		return it
+	}
+	for _, tc := range []struct {
+		name string
+		// first and second are the two fetches of feed "f", from 12 real
+		// items fetched at t0 (first) and at later (second).
+		first, second func(first, second []aggregator.Item) []aggregator.Item
+		want          counts
+		// check looks at the store after the second fetch.
+		check func(t *testing.T, s Store, first, second []aggregator.Item, res aggregator.SaveResult)
+	}{{
+		name:   "unchanged refetch keeps FirstSeen",
+		first:  func(a, _ []aggregator.Item) []aggregator.Item { return a },
+		second: func(_, b []aggregator.Item) []aggregator.Item { return b },
+		want:   counts{Unchanged: 12},
+		check: func(t *testing.T, s Store, a, _ []aggregator.Item, _ aggregator.SaveResult) {
+			for _, want := range a {
+				got, _ := mustItem(t, s, want.ID)
+				if !got.FirstSeen.Equal(t0) {
+					t.Errorf("item %s FirstSeen = %v, want %v", want.ID, got.FirstSeen, t0)
+				}
+			}
+		},
+	}, {
+		name:  "edited item is updated with its FirstSeen",
+		first: func(a, _ []aggregator.Item) []aggregator.Item { return a },
+		second: func(_, b []aggregator.Item) []aggregator.Item {
+			b = slices.Clone(b)
+			b[4] = edit(b[4], "Corrected: "+b[4].Title)
+			return b
+		},
+		want: counts{Updated: 1, Unchanged: 11},
+		check: func(t *testing.T, s Store, a, b []aggregator.Item, res aggregator.SaveResult) {
+			want := edit(b[4], "Corrected: "+b[4].Title)
+			want.FirstSeen = t0
+			if len(res.Updated) == 1 {
+				if got := canonItem(res.Updated[0]); !reflect.DeepEqual(got, canonItem(want)) {
+					t.Errorf("Updated[0] = %+v,\nwant %+v", got, want)
+				}
+			}
+			got, _ := mustItem(t, s, want.ID)
+			if got := canonItem(got); !reflect.DeepEqual(got, canonItem(want)) {
+				t.Errorf("stored %+v,\nwant %+v", got, want)
+			}
+		},
+	}, {
+		name: "ID repeated in one batch: first wins",
+		first: func(a, _ []aggregator.Item) []aggregator.Item {
+			return append(slices.Clone(a), edit(a[0], "A second copy"), a[1])
+		},
+		second: func(a, _ []aggregator.Item) []aggregator.Item { return a[:2] },
+		want:   counts{Unchanged: 2},
+		check: func(t *testing.T, s Store, a, _ []aggregator.Item, _ aggregator.SaveResult) {
+			got, _ := mustItem(t, s, a[0].ID)
+			if got.Title != a[0].Title {
+				t.Errorf("title = %q, want the first occurrence's %q", got.Title, a[0].Title)
+			}
+			if n := mustStats(t, s).Items; n != 12 {
+				t.Errorf("Stats.Items = %d, want 12", n)
+			}
+		},
+	}, {
+		name:   "new items among known ones",
+		first:  func(a, _ []aggregator.Item) []aggregator.Item { return a[:8] },
+		second: func(_, b []aggregator.Item) []aggregator.Item { return b[4:] },
+		want:   counts{New: 4, Unchanged: 4},
+		check: func(t *testing.T, s Store, _, b []aggregator.Item, res aggregator.SaveResult) {
+			if got, want := ids(res.New), ids(b[8:]); !slices.Equal(got, want) {
+				t.Errorf("New = %v, want %v", got, want)
+			}
+			got, _ := mustItem(t, s, b[10].ID)
+			if !got.FirstSeen.Equal(later) {
+				t.Errorf("new item's FirstSeen = %v, want %v", got.FirstSeen, later)
+			}
+		},
+	}, {
+		name:   "same GUID in another feed is another item",
+		first:  func(a, _ []aggregator.Item) []aggregator.Item { return a },
+		second: func(_, b []aggregator.Item) []aggregator.Item { return nil },
+		want:   counts{},
+		check: func(t *testing.T, s Store, a, _ []aggregator.Item, _ aggregator.SaveResult) {
+			other := slices.Clone(a[:3])
+			for i := range other {
+				other[i].Normalize("g")
+			}
+			res := mustSave(t, s, "g", other)
+			if got := countsOf(res); got != (counts{New: 3}) {
+				t.Errorf("feed g: counts = %+v, want 3 new", got)
+			}
+			for i := range other {
+				if other[i].ID == a[i].ID {
+					t.Fatalf("feeds f and g share ID %s", a[i].ID)
+				}
+				got, _ := mustItem(t, s, a[i].ID)
+				if got.Feed != "f" {
+					t.Errorf("item %s feed = %q, want f", a[i].ID, got.Feed)
+				}
+			}
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			a := realItems(t, "f", 40, 12, t0)
+			b := realItems(t, "f", 40, 12, later)
+			mustSave(t, s, "f", tc.first(a, b))
+			res := mustSave(t, s, "f", tc.second(a, b))
+			if got := countsOf(res); got != tc.want {
+				t.Errorf("second fetch: counts = %+v, want %+v", got, tc.want)
+			}
+			tc.check(t, s, a, b, res)
+		})
+	}
+}
+
+// testSaveRejects: a fetch with an item of another feed, an item without
+// an ID or no feed name is refused whole, at its index; the others in the
+// same call are stored.
+func testSaveRejects(t *testing.T, open opener) {
+	s := open(t)
+	a := realItems(t, "a", 60, 5, t0)
+	noID := realItems(t, "c", 70, 3, t0)
+	noID[1].ID = ""
+	res, errs := s.SaveFetches(t.Context(), []aggregator.Fetched{
+		{State: state("a"), Items: a},
+		{State: state("b"), Items: a[:2]}, // feed a's items
+		{State: state("c"), Items: noID},
+		{State: aggregator.FeedState{URL: "https://news.example/nameless"}, Items: realItems(t, "", 80, 2, t0)},
+	})
+	if len(res) != 4 || len(errs) != 4 {
+		t.Fatalf("%d results, %d errors; want 4, 4", len(res), len(errs))
+	}
+	for i, wantErr := range []bool{false, true, true, true} {
+		if (errs[i] != nil) != wantErr {
+			t.Errorf("fetch %d: error %v, want an error: %v", i, errs[i], wantErr)
+		}
+	}
+	if len(res[0].New) != 5 {
+		t.Errorf("fetch 0: %d new, want 5", len(res[0].New))
+	}
+	for _, feed := range []string{"b", "c", ""} {
+		if _, ok := mustFeedState(t, s, feed); ok {
+			t.Errorf("refused fetch of feed %q left its state", feed)
+		}
+	}
+	if _, ok := mustItem(t, s, noID[0].ID); ok {
+		t.Error("refused fetch of feed c stored an item")
+	}
+	if got := mustStats(t, s); got.Items != 5 || got.Feeds != 1 {
+		t.Errorf("stats: %d items, %d feeds; want 5, 1", got.Items, got.Feeds)
+	}
+}
+
+// testFeedStateRoundTrip: every field of a FeedState comes back as stored,
+// but TotalItems, which counts the stored items; a later state replaces
+// it whole.
+func testFeedStateRoundTrip(t *testing.T, open opener) {
+	s := open(t)
+	full := aggregator.FeedState{
+		Name: "reuters", URL: "https://news.example/reuters.rss", FetchURL: "https://feeds.example/reuters",
+		ETag: `W/"5e-1f2a"`, LastModified: "Sun, 01 Mar 2026 11:58:03 GMT", BodyHash: "9f86d081884c7d65",
+		Title: "Reuters: World", Link: "https://news.example/world", Language: "en-gb",
+		LastFetch: t0, LastSuccess: t0.Add(-time.Hour), LastStatus: 304, LastResult: "unchanged",
+		LastError: "", ConsecutiveErrors: 0, NextFetch: t0.Add(17*time.Minute + 3*time.Second),
+		Items: 25, TotalItems: 99,
+		RedirectURL: "https://feeds.example/reuters/world", RedirectCount: 2,
+		MeanItemGap: 1234.5, HintInterval: 3600, SkipHours: 1<<2 | 1<<3, SkipDays: 1 << 0,
+	}
+	gone := aggregator.FeedState{
+		Name: "gone", URL: "https://news.example/gone.rss", LastFetch: t0, LastStatus: 410,
+		LastResult: "failed", LastError: "410 Gone", ConsecutiveErrors: 3,
+		Disabled: true, DisabledReason: "the server says the feed is gone (410)",
+	}
+	for _, st := range []aggregator.FeedState{full, gone} {
+		if err := s.PutFeedState(t.Context(), st); err != nil {
+			t.Fatalf("put feed state %s: %v", st.Name, err)
+		}
+	}
+	full.TotalItems = 0 // no items stored
+	for _, want := range []aggregator.FeedState{full, gone} {
+		got, ok := mustFeedState(t, s, want.Name)
+		if !ok {
+			t.Errorf("feed %s: no state", want.Name)
+			continue
+		}
+		if !reflect.DeepEqual(got, canonState(want)) {
+			t.Errorf("feed %s:\ngot  %+v\nwant %+v", want.Name, got, want)
+		}
+	}
+	if _, ok := mustFeedState(t, s, "unknown"); ok {
+		t.Error("a feed never stored has a state")
+	}
+
+	// A fetch with items replaces the state whole.
+	next := aggregator.FeedState{Name: "reuters", URL: full.URL, ETag: `"new"`, LastFetch: t0.Add(time.Hour),
+		LastStatus: 200, LastResult: "ok", NextFetch: t0.Add(2 * time.Hour)}
+	res, errs := s.SaveFetches(t.Context(), []aggregator.Fetched{{State: next, Items: realItems(t, "reuters", 0, 3, t0)}})
+	if errs[0] != nil || len(res[0].New) != 3 {
+		t.Fatalf("save fetch: %d new, %v; want 3, nil", len(res[0].New), errs[0])
+	}
+	next.TotalItems = 3
+	all, err := s.FeedStates(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 {
+		t.Errorf("FeedStates has %d feeds, want 2", len(all))
+	}
+	if got := canonState(all["reuters"]); !reflect.DeepEqual(got, canonState(next)) {
+		t.Errorf("reuters after a fetch:\ngot  %+v\nwant %+v", got, next)
+	}
+	if got := canonState(all["gone"]); !reflect.DeepEqual(got, canonState(gone)) {
+		t.Errorf("gone:\ngot  %+v\nwant %+v", got, gone)
+	}
+}
+
+// testTotalItems: a feed's TotalItems follows its stored items whatever
+// the states handed in say.
+func testTotalItems(t *testing.T, open opener) {
+	s := open(t)
+	items := realItems(t, "f", 100, 15, t0)
+	total := func() int {
+		t.Helper()
+		st, ok := mustFeedState(t, s, "f")
+		if !ok {
+			t.Fatal("feed f has no state")
+		}
+		return st.TotalItems
+	}
+	steps := []struct {
+		name string
+		do   func()
+		want int
+	}{
+		{"first fetch", func() { mustSave(t, s, "f", items[:10]) }, 10},
+		{"refetch with 5 new", func() { mustSave(t, s, "f", items) }, 15},
+		{"item-less fetch", func() { mustSave(t, s, "f", nil) }, 15},
+		{"state claiming 99", func() {
+			st := state("f")
+			st.TotalItems = 99
+			if err := s.PutFeedState(t.Context(), st); err != nil {
+				t.Fatal(err)
+			}
+		}, 15},
+		{"item deleted", func() {
+			if err := s.DeleteItem(t.Context(), items[2].ID); err != nil {
+				t.Fatal(err)
+			}
+		}, 14},
+		{"other feed stored", func() { mustSave(t, s, "g", realItems(t, "g", 100, 4, t0)) }, 14},
+	}
+	for _, step := range steps {
+		step.do()
+		if got := total(); got != step.want {
+			t.Errorf("after %s: TotalItems = %d, want %d", step.name, got, step.want)
+		}
+	}
+	if got := mustStats(t, s).Items; got != 18 {
+		t.Errorf("Stats.Items = %d, want 18", got)
+	}
+}
