@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"path/filepath"
 
 	"aggregator/pipeline"
 	"aggregator/storage"
+	"aggregator/storage/postgres"
 )
 
 // store is an open database of either kind: the bbolt file (storage) or
@@ -78,8 +78,18 @@ func openStore(ctx context.Context, where string, opts storage.Options) (store, 
 }
 
 func openPostgres(ctx context.Context, url string) (store, error) {
-	return nil, fmt.Errorf("PostgreSQL store not built yet (%s)", redactURL(url))
+	db, err := postgres.Open(ctx, url, postgres.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return db, nil
 }
+
+// Both stores can be migrated.
+var (
+	_ dumper = (*storage.DB)(nil)
+	_ dumper = (*postgres.DB)(nil)
+)
 
 // held is the daemon's store lent to a command it runs for the control
 // channel: closing it is the daemon's business.
