@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -32,15 +33,21 @@ var (
 // SaveDecisions is SaveClusters that also appends the decisions to the
 // cluster log in the same transaction.
 func (db *DB) SaveDecisions(ctx context.Context, d Decisions) error {
-	return db.saveClusters(d.Memberships, d.Representatives, d.Now, func(tx *bolt.Tx, seq uint64) error {
-		v := appendTime(nil, d.ExpiredBefore)
-		v = binary.AppendUvarint(v, uint64(len(d.Memberships)))
-		for _, m := range d.Memberships {
-			v = appendString(v, m.Item)
-			v = appendString(v, m.Cluster)
-		}
-		return tx.Bucket(bucketClusterLog).Put(seqKey(seq), v)
+	return db.saveClusters(ctx, d.Memberships, d.Representatives, d.Now, func(tx *bolt.Tx, seq uint64) error {
+		return tx.Bucket(bucketClusterLog).Put(seqKey(seq), encodeLogRecord(d.ExpiredBefore, d.Memberships))
 	})
+}
+
+// encodeLogRecord writes a log record's value: the expiry cutoff, then
+// the (item, cluster) pairs in decision order.
+func encodeLogRecord(expiredBefore time.Time, ms []aggregator.Membership) []byte {
+	v := appendTime(nil, expiredBefore)
+	v = binary.AppendUvarint(v, uint64(len(ms)))
+	for _, m := range ms {
+		v = appendString(v, m.Item)
+		v = appendString(v, m.Cluster)
+	}
+	return v
 }
 
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
@@ -49,7 +56,7 @@ func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) 
 // saved at stamp saved up to date: same file, no deletion since, and no
 // record after it trimmed.
 func (db *DB) ClusterLogStart(ctx context.Context, saved ClusterStamp) (ok bool, err error) {
-	err = db.view(func(tx *bolt.Tx) error {
+	err = db.view(ctx, func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil || tx.Bucket(bucketClusterLog) == nil {
 			return nil
@@ -74,7 +81,7 @@ func (db *DB) ClusterLog(ctx context.Context, after uint64, fn func(LogRecord) e
 	for {
 		var rec LogRecord
 		found := false
-		err := db.view(func(tx *bolt.Tx) error {
+		err := db.view(ctx, func(tx *bolt.Tx) error {
 			k, v := tx.Bucket(bucketClusterLog).Cursor().Seek(seqKey(next))
 			if k == nil {
 				return nil
@@ -100,18 +107,13 @@ func (db *DB) ClusterLog(ctx context.Context, after uint64, fn func(LogRecord) e
 }
 
 func decodeLogRecord(tx *bolt.Tx, v []byte, rec *LogRecord) error {
-	d := decoder{b: v}
-	rec.ExpiredBefore = d.time()
-	n := d.uvarint()
-	if d.err != nil || n > uint64(len(v)) {
-		return fmt.Errorf("log record %d: %w", rec.Seq, errCorrupt)
+	expired, ms, err := decodeLogPairs(v)
+	if err != nil {
+		return fmt.Errorf("log record %d: %w", rec.Seq, err)
 	}
-	for range n {
-		item, cluster := d.string(), d.string()
-		if d.err != nil {
-			return fmt.Errorf("log record %d: %w", rec.Seq, errCorrupt)
-		}
-		it, ok, err := getItem(tx, item)
+	rec.ExpiredBefore = expired
+	for _, m := range ms {
+		it, ok, err := getItem(tx, m.Item)
 		if err != nil {
 			return err
 		}
@@ -119,16 +121,36 @@ func decodeLogRecord(tx *bolt.Tx, v []byte, rec *LogRecord) error {
 			continue
 		}
 		rec.Items = append(rec.Items, it)
-		rec.Memberships = append(rec.Memberships, aggregator.Membership{Item: item, Cluster: cluster})
+		rec.Memberships = append(rec.Memberships, m)
 	}
 	return nil
+}
+
+// decodeLogPairs reads what encodeLogRecord wrote; the memberships hold
+// only item and cluster IDs.
+func decodeLogPairs(v []byte) (time.Time, []aggregator.Membership, error) {
+	d := decoder{b: v}
+	expired := d.time()
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(v)) {
+		return time.Time{}, nil, errCorrupt
+	}
+	ms := make([]aggregator.Membership, 0, n)
+	for range n {
+		item, cluster := d.string(), d.string()
+		if d.err != nil {
+			return time.Time{}, nil, errCorrupt
+		}
+		ms = append(ms, aggregator.Membership{Item: item, Cluster: cluster})
+	}
+	return expired, ms, nil
 }
 
 // TrimClusterLog drops the records up to sequence upTo: an index saved at
 // upTo (or later) no longer needs them, and one saved earlier can then no
 // longer catch up.
 func (db *DB) TrimClusterLog(ctx context.Context, upTo uint64) error {
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.update(ctx, func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if readUint64(meta.Get(keyLogFrom)) >= upTo {
 			return nil

@@ -27,18 +27,18 @@ import (
 // Cluster.Published is kept at the earliest Item.Time of the members, and
 // Cluster.Updated is set to now on every cluster that changed.
 func (db *DB) SaveClusters(ctx context.Context, ms []aggregator.Membership, reps map[string]string, now time.Time) error {
-	return db.saveClusters(ms, reps, now, nil)
+	return db.saveClusters(ctx, ms, reps, now, nil)
 }
 
 // saveClusters is SaveClusters; logged, when set, runs in the same
 // transaction with the new ClusterStamp sequence.
-func (db *DB) saveClusters(ms []aggregator.Membership, reps map[string]string, now time.Time, logged func(tx *bolt.Tx, seq uint64) error) error {
+func (db *DB) saveClusters(ctx context.Context, ms []aggregator.Membership, reps map[string]string, now time.Time, logged func(tx *bolt.Tx, seq uint64) error) error {
 	for i, m := range ms {
 		if m.Item == "" || m.Cluster == "" {
 			return fmt.Errorf("save clusters: membership %d has no item or cluster ID", i)
 		}
 	}
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.update(ctx, func(tx *bolt.Tx) error {
 		cs := newClusterSet(tx)
 		memB := tx.Bucket(bucketMemTime)
 		for _, m := range ms {
@@ -115,7 +115,7 @@ func (db *DB) saveClusters(ms []aggregator.Membership, reps map[string]string, n
 
 // Cluster returns the stored cluster with the given ID.
 func (db *DB) Cluster(ctx context.Context, id string) (c aggregator.Cluster, ok bool, err error) {
-	err = db.view(func(tx *bolt.Tx) error {
+	err = db.view(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketClusters)
 		if b == nil {
 			return nil
@@ -135,7 +135,7 @@ func (db *DB) Cluster(ctx context.Context, id string) (c aggregator.Cluster, ok 
 
 // Membership returns the stored membership of the item with the given ID.
 func (db *DB) Membership(ctx context.Context, itemID string) (m aggregator.Membership, ok bool, err error) {
-	err = db.view(func(tx *bolt.Tx) error {
+	err = db.view(ctx, func(tx *bolt.Tx) error {
 		var e error
 		m, ok, e = getMembership(tx, itemID)
 		return e

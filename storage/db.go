@@ -178,6 +178,9 @@ func checkSchema(tx *bolt.Tx) error {
 	if v != SchemaVersion {
 		return schemaError(v)
 	}
+	if meta.Get(keyImporting) != nil {
+		return ErrIncompleteImport
+	}
 	return nil
 }
 
@@ -212,6 +215,9 @@ func initSchema(tx *bolt.Tx) error {
 		// Version 1 is the first; there is nothing older to migrate yet.
 		return schemaError(v)
 	}
+	if meta.Get(keyImporting) != nil {
+		return fmt.Errorf("%w (remove the file and import again)", ErrIncompleteImport)
+	}
 	// Tolerate a bucket missing from an otherwise valid file (clusterlog
 	// came after schema 2).
 	for _, name := range allBuckets {
@@ -241,7 +247,7 @@ func ensureInstance(meta *bolt.Bucket) error {
 // saved index.
 func (db *DB) ClusterStamp(ctx context.Context) (ClusterStamp, error) {
 	var s ClusterStamp
-	err := db.view(func(tx *bolt.Tx) error {
+	err := db.view(ctx, func(tx *bolt.Tx) error {
 		if meta := tx.Bucket(bucketMeta); meta != nil {
 			s = stampOf(meta)
 		}
@@ -325,9 +331,17 @@ func (db *DB) LastChange(ctx context.Context) (time.Time, error) {
 }
 
 // update runs fn in a write transaction, records the change time in it,
-// and bumps Version once it has committed.
-func (db *DB) update(fn func(tx *bolt.Tx) error) error {
+// and bumps Version once it has committed. A ctx done before the
+// transaction starts (it may have waited for another writer) fails it
+// with ctx's error; once fn runs, the transaction goes on to its end.
+func (db *DB) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		for _, name := range timeOrdered {
 			if b := tx.Bucket(name); b != nil {
 				b.FillPercent = timeOrderedFill
@@ -349,9 +363,13 @@ func (db *DB) update(fn func(tx *bolt.Tx) error) error {
 // an item dated between two stored ones would split a full page.
 const timeOrderedFill = 0.9
 
-// view runs fn in a read transaction. Buckets are nil in a read-only
-// database nobody has initialised; readers treat that as empty.
-func (db *DB) view(fn func(tx *bolt.Tx) error) error {
+// view runs fn in a read transaction, unless ctx is done. Buckets are nil
+// in a read-only database nobody has initialised; readers treat that as
+// empty.
+func (db *DB) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	return db.bolt.View(fn)
 }
 
@@ -372,7 +390,7 @@ func addCount(tx *bolt.Tx, key []byte, delta int) error {
 // Stats counts what the database holds.
 func (db *DB) Stats(ctx context.Context) (Stats, error) {
 	var s Stats
-	err := db.view(func(tx *bolt.Tx) error {
+	err := db.view(ctx, func(tx *bolt.Tx) error {
 		count := func(name []byte) int {
 			if b := tx.Bucket(name); b != nil {
 				return b.Stats().KeyN

@@ -14,7 +14,7 @@ import (
 // tombstone, so that a later fetch listing the item again does not store
 // it as new. Deleting an unknown ID still leaves the tombstone.
 func (db *DB) DeleteItem(ctx context.Context, id string) error {
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.update(ctx, func(tx *bolt.Tx) error {
 		now := time.Now()
 		cs := newClusterSet(tx)
 		if err := deleteItem(tx, cs, id, now, deleteHow{tombstone: true, countAndState: true}); err != nil {
@@ -35,7 +35,7 @@ func (db *DB) DeleteItem(ctx context.Context, id string) error {
 // tombstone and with its membership (as DeleteItem does), in one
 // transaction.
 func (db *DB) DeleteFeed(ctx context.Context, name string) error {
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.update(ctx, func(tx *bolt.Tx) error {
 		now := time.Now()
 		cs := newClusterSet(tx)
 		prefix := feedPrefix(nil, name)

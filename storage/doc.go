@@ -12,6 +12,13 @@
 // therefore never loses or duplicates items, and the fetch state never
 // disagrees with the stored items.
 //
+// A write whose context is done before its transaction starts fails with
+// the context's error and stores nothing; once started, a transaction
+// runs to its end. The exceptions are the long jobs, which are a series
+// of transactions and stop between them: [DB.Prune], and [DB.Import],
+// which moves a whole dump in ([DB.Export] writes one) and leaves a file
+// that Open refuses with ErrIncompleteImport when it does not finish.
+//
 // A deleted or pruned item leaves a tombstone, so the next fetch of a feed
 // that still lists it does not store it again as new: readers never see a
 // removed story come back. A deletion's tombstone stays; a pruned item's

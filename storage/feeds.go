@@ -17,7 +17,7 @@ import (
 // FeedStates returns the stored state of every feed, by name.
 func (db *DB) FeedStates(ctx context.Context) (map[string]aggregator.FeedState, error) {
 	out := make(map[string]aggregator.FeedState)
-	err := db.view(func(tx *bolt.Tx) error {
+	err := db.view(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketFeeds)
 		if b == nil {
 			return nil
@@ -40,7 +40,7 @@ func (db *DB) FeedStates(ctx context.Context) (map[string]aggregator.FeedState, 
 // FeedState returns the stored state of the named feed; ok is false when
 // there is none.
 func (db *DB) FeedState(ctx context.Context, name string) (st aggregator.FeedState, ok bool, err error) {
-	err = db.view(func(tx *bolt.Tx) error {
+	err = db.view(ctx, func(tx *bolt.Tx) error {
 		var e error
 		st, ok, e = getFeedState(tx, name)
 		return e
@@ -58,7 +58,7 @@ func (db *DB) PutFeedState(ctx context.Context, st aggregator.FeedState) error {
 	if st.Name == "" {
 		return fmt.Errorf("put feed state: empty feed name")
 	}
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.update(ctx, func(tx *bolt.Tx) error {
 		st.TotalItems = int(feedCount(tx, st.Name))
 		return putFeedState(tx, &st)
 	})
@@ -80,7 +80,7 @@ func (db *DB) PutFeedStates(ctx context.Context, states []aggregator.FeedState) 
 	if len(states) == 0 {
 		return nil
 	}
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.update(ctx, func(tx *bolt.Tx) error {
 		for _, st := range states {
 			st.TotalItems = int(feedCount(tx, st.Name))
 			if err := putFeedState(tx, &st); err != nil {
@@ -178,7 +178,7 @@ func (db *DB) SaveFetches(ctx context.Context, fs []Fetched) ([]SaveResult, []er
 	if len(valid) == 0 {
 		return res, errs
 	}
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.update(ctx, func(tx *bolt.Tx) error {
 		for _, i := range valid {
 			r, err := saveFetchTx(tx, fs[i].State, fs[i].Items)
 			if err != nil {
@@ -195,9 +195,16 @@ func (db *DB) SaveFetches(ctx context.Context, fs []Fetched) ([]SaveResult, []er
 		res[valid[0]], errs[valid[0]] = SaveResult{}, err
 		return res, errs
 	}
+	if cerr := ctx.Err(); cerr != nil {
+		// Storing the feeds one by one would fail each the same way.
+		for _, i := range valid {
+			res[i], errs[i] = SaveResult{}, fmt.Errorf("save fetch %q: %w", fs[i].State.Name, cerr)
+		}
+		return res, errs
+	}
 	for _, i := range valid {
 		res[i] = SaveResult{}
-		err := db.update(func(tx *bolt.Tx) error {
+		err := db.update(ctx, func(tx *bolt.Tx) error {
 			r, err := saveFetchTx(tx, fs[i].State, fs[i].Items)
 			res[i] = r
 			return err

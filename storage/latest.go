@@ -14,7 +14,7 @@ import (
 // archive, a backfill) clusters the same after a restart.
 func (db *DB) Latest(ctx context.Context) (time.Time, error) {
 	var t time.Time
-	err := db.view(func(tx *bolt.Tx) error {
+	err := db.view(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketItemTime)
 		if b == nil {
 			return nil // a read-only open of an uninitialised file

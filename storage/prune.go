@@ -40,7 +40,7 @@ const tombRefresh = 24 * time.Hour
 // consistent, and stops between them when ctx is done.
 func (db *DB) Prune(ctx context.Context, before time.Time, keepPerFeed int) (PruneResult, error) {
 	var res PruneResult
-	feeds, err := db.prunableFeeds(keepPerFeed)
+	feeds, err := db.prunableFeeds(ctx, keepPerFeed)
 	if err != nil {
 		return res, fmt.Errorf("prune: %w", err)
 	}
@@ -49,7 +49,7 @@ func (db *DB) Prune(ctx context.Context, before time.Time, keepPerFeed int) (Pru
 			if err := ctx.Err(); err != nil {
 				return res, err
 			}
-			n, more, err := db.pruneFeed(feed, before, keepPerFeed)
+			n, more, err := db.pruneFeed(ctx, feed, before, keepPerFeed)
 			res.Items += n
 			if err != nil {
 				return res, fmt.Errorf("prune feed %q: %w", feed, err)
@@ -64,7 +64,7 @@ func (db *DB) Prune(ctx context.Context, before time.Time, keepPerFeed int) (Pru
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		n, next, err := db.expireTombstones(from, before)
+		n, next, err := db.expireTombstones(ctx, from, before)
 		res.Tombstones += n
 		if err != nil {
 			return res, fmt.Errorf("prune tombstones: %w", err)
@@ -77,9 +77,9 @@ func (db *DB) Prune(ctx context.Context, before time.Time, keepPerFeed int) (Pru
 }
 
 // prunableFeeds lists the feeds holding more than keep items.
-func (db *DB) prunableFeeds(keep int) ([]string, error) {
+func (db *DB) prunableFeeds(ctx context.Context, keep int) ([]string, error) {
 	var feeds []string
-	err := db.view(func(tx *bolt.Tx) error {
+	err := db.view(ctx, func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketFeedCounts).ForEach(func(k, v []byte) error {
 			if readUint64(v) > uint64(max(keep, 0)) {
 				feeds = append(feeds, string(k))
@@ -94,16 +94,16 @@ func (db *DB) prunableFeeds(keep int) ([]string, error) {
 // first, and reports whether more may be left. It looks in a read
 // transaction and writes only when it found something, so a prune with
 // nothing to do costs no commit.
-func (db *DB) pruneFeed(feed string, before time.Time, keep int) (n int, more bool, err error) {
+func (db *DB) pruneFeed(ctx context.Context, feed string, before time.Time, keep int) (n int, more bool, err error) {
 	var victims []string
-	err = db.view(func(tx *bolt.Tx) error {
+	err = db.view(ctx, func(tx *bolt.Tx) error {
 		victims, more, err = prunable(tx, feed, before, keep)
 		return err
 	})
 	if err != nil || len(victims) == 0 {
 		return 0, false, err
 	}
-	err = db.update(func(tx *bolt.Tx) error {
+	err = db.update(ctx, func(tx *bolt.Tx) error {
 		now := time.Now()
 		cs := newClusterSet(tx)
 		for _, id := range victims {
@@ -176,9 +176,9 @@ func prunable(tx *bolt.Tx, feed string, before time.Time, keep int) (ids []strin
 // tombstones read, the pruned items' tombstones last renewed before
 // before. It returns where to go on, nil at the end; like pruneFeed, it
 // writes only when it found something.
-func (db *DB) expireTombstones(from []byte, before time.Time) (n int, next []byte, err error) {
+func (db *DB) expireTombstones(ctx context.Context, from []byte, before time.Time) (n int, next []byte, err error) {
 	var expired [][]byte
-	err = db.view(func(tx *bolt.Tx) error {
+	err = db.view(ctx, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketTombstones).Cursor()
 		k, v := c.First()
 		if from != nil {
@@ -199,7 +199,7 @@ func (db *DB) expireTombstones(from []byte, before time.Time) (n int, next []byt
 	if err != nil || len(expired) == 0 {
 		return 0, next, err
 	}
-	err = db.update(func(tx *bolt.Tx) error {
+	err = db.update(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketTombstones)
 		for _, k := range expired {
 			// A fetch may have renewed it since.

@@ -26,7 +26,7 @@ func TestRenewTombstone(t *testing.T) {
 		{"fresh-pruned", append(appendTime(nil, now.Add(-time.Hour)), tombPruned), false},
 		{"deleted", appendTime(nil, now.Add(-300*24*time.Hour)), false},
 	}
-	err = db.update(func(tx *bolt.Tx) error {
+	err = db.update(t.Context(), func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketTombstones)
 		for _, c := range cases {
 			if err := b.Put([]byte(c.id), c.value); err != nil {
@@ -41,7 +41,7 @@ func TestRenewTombstone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.view(func(tx *bolt.Tx) error {
+	err = db.view(t.Context(), func(tx *bolt.Tx) error {
 		for _, c := range cases {
 			v := tx.Bucket(bucketTombstones).Get([]byte(c.id))
 			tm, pruned := prunedTombstone(v)

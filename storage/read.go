@@ -19,7 +19,7 @@ const recentBatch = 2048
 
 // Item returns the stored item with the given ID.
 func (db *DB) Item(ctx context.Context, id string) (it aggregator.Item, ok bool, err error) {
-	err = db.view(func(tx *bolt.Tx) error {
+	err = db.view(ctx, func(tx *bolt.Tx) error {
 		var e error
 		it, ok, e = getItem(tx, id)
 		return e
@@ -45,7 +45,7 @@ func (db *DB) Unclustered(ctx context.Context) ([]aggregator.Item, error) { retu
 // returns.
 func (db *DB) Pending(ctx context.Context, limit int) ([]aggregator.Item, error) {
 	var out []aggregator.Item
-	err := db.view(func(tx *bolt.Tx) error {
+	err := db.view(ctx, func(tx *bolt.Tx) error {
 		pendB := tx.Bucket(bucketPending)
 		if pendB == nil {
 			return nil
@@ -99,7 +99,7 @@ func (db *DB) Recent(ctx context.Context, since time.Time, fn func(aggregator.It
 	for {
 		batch = batch[:0]
 		var next []byte
-		err := db.view(func(tx *bolt.Tx) error {
+		err := db.view(ctx, func(tx *bolt.Tx) error {
 			timeB, memB := tx.Bucket(bucketItemTime), tx.Bucket(bucketMemTime)
 			if timeB == nil {
 				return nil
@@ -158,7 +158,7 @@ func (db *DB) Recent(ctx context.Context, since time.Time, fn func(aggregator.It
 // database. A member whose item is missing is left out.
 func (db *DB) Stories(ctx context.Context, q StoryQuery) ([]aggregator.Story, error) {
 	var out []aggregator.Story
-	err := db.view(func(tx *bolt.Tx) error {
+	err := db.view(ctx, func(tx *bolt.Tx) error {
 		pubB, clB := tx.Bucket(bucketClusterPub), tx.Bucket(bucketClusters)
 		if pubB == nil {
 			return nil
