@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"aggregator"
-
-	"github.com/mmcdole/gofeed"
 )
 
 // Status is the outcome of one fetch.
@@ -73,7 +71,7 @@ type Result struct {
 type Client struct {
 	opts   Options
 	http   *http.Client
-	parser *gofeed.Parser
+	parser *parser
 	lim    *limiter
 	bufs   sync.Pool // *bytes.Buffer, reused across bodies
 	m      metrics
@@ -91,7 +89,7 @@ type Client struct {
 
 // New returns a Client with opts (zero fields take their defaults).
 func New(opts Options) *Client {
-	c := &Client{opts: opts.withDefaults(), parser: newParser()}
+	c := &Client{opts: opts.withDefaults(), parser: &parser{}}
 	c.rnd = rand.New(rand.NewPCG(uint64(c.opts.Seed), 0x9e3779b97f4a7c15))
 	c.lim = newLimiter(c.opts.Concurrency, c.opts.PerHost, c.opts.HostDelay, time.Now)
 	c.lim.loopbackNoDelay = c.opts.LoopbackNoDelay

@@ -23,3 +23,10 @@ func ParseBody(c *Client, body []byte, contentType string) (items int, err error
 	}
 	return len(convertItems(p.feed, "fuzz", siteBase(p.feed, base), time.Time{})), nil
 }
+
+// ParseOnly parses a UTF-8 document as a fetch does, without converting
+// its items, for benchmarks.
+func ParseOnly(c *Client, body []byte) error {
+	_, err := c.parser.parse(body)
+	return err
+}

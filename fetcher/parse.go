@@ -13,22 +13,30 @@ import (
 	"aggregator"
 
 	"github.com/mmcdole/gofeed"
+	"github.com/mmcdole/gofeed/atom"
+	"github.com/mmcdole/gofeed/json"
 	"github.com/mmcdole/gofeed/rss"
 	"golang.org/x/net/html"
 )
 
-// newParser returns the one gofeed parser a Client shares between its
-// goroutines (gofeed's parsers and default translators are stateless).
-// The RSS translator's scan of every item's HTML for a first <img> is
-// off: it runs a full HTML parse per item, and we take images only from
-// explicit enclosures, media elements and JSON Feed image fields. The
-// original RSS document is kept for the schedule hints (ttl, skipHours,
-// skipDays) that gofeed's universal feed drops.
-func newParser() *gofeed.Parser {
-	p := gofeed.NewParser()
-	p.RSSTranslator = &gofeed.DefaultRSSTranslator{DisableContentImageScan: true}
-	p.KeepOriginalFeed = true
-	return p
+// parser turns documents into gofeed's universal feed. gofeed's own
+// Parser is not used: it offers no way to keep the original RSS document
+// or to skip its translator's scan of every item's HTML for a first
+// <img> (a full HTML parse per item, twice). So the format is detected,
+// the document parsed with gofeed's format parser (rss, atom, json) and
+// translated with gofeed's default translator, the RSS items' HTML
+// hidden from it while it runs: we take images only from explicit
+// enclosures, media elements and JSON Feed image fields. The RSS document
+// itself gives the schedule hints (ttl, sy:updatePeriod, skipHours,
+// skipDays) that the universal feed drops. Every field is stateless, so
+// one parser serves all of a Client's goroutines.
+type parser struct {
+	rss    rss.Parser
+	atom   atom.Parser
+	json   json.Parser
+	rssTr  gofeed.DefaultRSSTranslator
+	atomTr gofeed.DefaultAtomTranslator
+	jsonTr gofeed.DefaultJSONTranslator
 }
 
 // parsed is what a document yielded.
@@ -45,6 +53,78 @@ type docFacts struct {
 	SkipDays     []time.Weekday
 }
 
+// errNotDetected is a document of no feed format gofeed knows.
+var errNotDetected = errors.New("feed type not detected")
+
+// parse detects body's format and parses and translates it.
+func (ps *parser) parse(body []byte) (parsed, error) {
+	var p parsed
+	switch gofeed.DetectFeedType(bytes.NewReader(body)) {
+	case gofeed.FeedTypeRSS:
+		rf, err := ps.rss.Parse(bytes.NewReader(body))
+		if err != nil {
+			return p, err
+		}
+		p.facts = rssFacts(rf)
+		p.feed, err = ps.translateRSS(rf)
+		return p, err
+	case gofeed.FeedTypeAtom:
+		af, err := ps.atom.Parse(bytes.NewReader(body))
+		if err != nil {
+			return p, err
+		}
+		p.feed, err = ps.atomTr.Translate(af)
+		return p, err
+	case gofeed.FeedTypeJSON:
+		jf, err := ps.json.Parse(bytes.NewReader(body))
+		if err != nil {
+			return p, err
+		}
+		p.feed, err = ps.jsonTr.Translate(jf)
+		return p, err
+	}
+	return p, errNotDetected
+}
+
+// translateRSS runs gofeed's RSS translator with every item's
+// description and content blanked, so that its image scan finds no HTML
+// to parse, then puts them back. The translator falls back to the Dublin
+// Core description or the iTunes summary only when the description is
+// empty, so a blanked empty description translates as it would have.
+// The translator keeps item order, one gofeed item per RSS item.
+func (ps *parser) translateRSS(rf *rss.Feed) (*gofeed.Feed, error) {
+	type text struct{ desc, content string }
+	saved := make([]text, len(rf.Items))
+	for i, it := range rf.Items {
+		if it != nil {
+			saved[i] = text{it.Description, it.Content}
+			it.Description, it.Content = "", ""
+		}
+	}
+	f, err := ps.rssTr.Translate(rf)
+	for i, it := range rf.Items {
+		if it != nil {
+			it.Description, it.Content = saved[i].desc, saved[i].content
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(f.Items) != len(rf.Items) {
+		return nil, fmt.Errorf("translator gave %d items for %d", len(f.Items), len(rf.Items))
+	}
+	for i, gi := range f.Items {
+		if gi == nil {
+			continue
+		}
+		if s := saved[i]; s.desc != "" {
+			gi.Description = s.desc
+		}
+		gi.Content = saved[i].content
+	}
+	return f, nil
+}
+
 // parse runs gofeed on a UTF-8 body. A panic inside the parser becomes an
 // error: one broken document must never take the process down.
 func (c *Client) parse(body []byte, pageURL, contentType string) (p parsed, err error) {
@@ -56,21 +136,81 @@ func (c *Client) parse(body []byte, pageURL, contentType string) (p parsed, err 
 			err = fmt.Errorf("%w: parser panic: %v", ErrParse, r)
 		}
 	}()
-	f, err := c.parser.Parse(bytes.NewReader(body))
-	if errors.Is(err, gofeed.ErrFeedTypeNotDetected) {
+	p, err = c.parser.parse(body)
+	if ue := (*url.Error)(nil); errors.As(err, &ue) {
+		// gofeed resolves every URL attribute and gives up on the whole
+		// document when one does not parse. The usual culprit is a URL
+		// wrapped over two lines; URL parsers of browsers drop tabs and
+		// newlines, so the document is tried once more without them.
+		if again, aerr := c.parser.parse(unwrapAttrs(body)); aerr == nil {
+			p, err = again, nil
+		}
+	}
+	if errors.Is(err, errNotDetected) {
 		return p, &NotFeedError{URL: pageURL, ContentType: contentType, Alternate: advertisedFeed(body, pageURL)}
 	}
 	if err != nil {
 		return p, fmt.Errorf("%w: %w", ErrParse, err)
 	}
-	if f == nil {
+	if p.feed == nil {
 		return p, fmt.Errorf("%w: no feed", ErrParse)
 	}
-	p.feed = f
-	if rf, ok := f.OriginalFeed().(*rss.Feed); ok {
-		p.facts = rssFacts(rf)
-	}
 	return p, nil
+}
+
+// unwrapAttrs returns a copy of an XML document with tabs and newlines
+// removed from the quoted attribute values of its tags. Comments, CDATA
+// sections and processing instructions are copied as they are.
+func unwrapAttrs(doc []byte) []byte {
+	out := make([]byte, 0, len(doc))
+	for i := 0; i < len(doc); {
+		c := doc[i]
+		if c != '<' {
+			out = append(out, c)
+			i++
+			continue
+		}
+		rest := doc[i:]
+		skipTo := ""
+		switch {
+		case bytes.HasPrefix(rest, []byte("<!--")):
+			skipTo = "-->"
+		case bytes.HasPrefix(rest, []byte("<![CDATA[")):
+			skipTo = "]]>"
+		case bytes.HasPrefix(rest, []byte("<?")):
+			skipTo = "?>"
+		}
+		if skipTo != "" {
+			n := bytes.Index(rest, []byte(skipTo))
+			if n < 0 {
+				return append(out, rest...)
+			}
+			n += len(skipTo)
+			out = append(out, rest[:n]...)
+			i += n
+			continue
+		}
+		// A tag: copy to its closing '>', dropping tabs and newlines
+		// within quotes.
+		var quote byte
+		for ; i < len(doc); i++ {
+			c := doc[i]
+			switch {
+			case quote != 0 && c == quote:
+				quote = 0
+			case quote != 0 && (c == '\n' || c == '\r' || c == '\t'):
+				continue
+			case quote == 0 && (c == '"' || c == '\''):
+				quote = c
+			}
+			out = append(out, c)
+			if quote == 0 && c == '>' {
+				i++
+				break
+			}
+		}
+	}
+	return out
 }
 
 // rssFacts reads <ttl>, sy:updatePeriod/sy:updateFrequency, <skipHours>
