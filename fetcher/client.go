@@ -60,6 +60,13 @@ type Result struct {
 	// ErrParse, ErrEncoding, ErrTooManyRedirects, ErrRedirectLoop,
 	// ErrPrivateAddress, a timeout, a DNS or a TLS error.
 	Err error
+	// EmptyItems counts the document's items that had no title, link,
+	// GUID, summary or content: nothing to show or identify, so they were
+	// dropped. OverMax counts the items beyond Options.MaxItems, dropped
+	// too. FutureDates counts the items whose dates lay more than a day
+	// after the fetch and were set to the fetch time (also in
+	// State.FutureDates). All three are for StatusOK only.
+	EmptyItems, OverMax, FutureDates int
 	// Bytes is what was received on the wire (compressed size).
 	Bytes    int64
 	Duration time.Duration

@@ -9,11 +9,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"aggregator"
 
 	"github.com/mmcdole/gofeed"
 	"github.com/mmcdole/gofeed/atom"
+	ext "github.com/mmcdole/gofeed/extensions"
 	"github.com/mmcdole/gofeed/json"
 	"github.com/mmcdole/gofeed/rss"
 	"golang.org/x/net/html"
@@ -24,8 +26,8 @@ import (
 // or to skip its translator's scan of every item's HTML for a first
 // <img> (a full HTML parse per item, twice). So the format is detected,
 // the document parsed with gofeed's format parser (rss, atom, json) and
-// translated with gofeed's default translator, the RSS items' HTML
-// hidden from it while it runs: we take images only from explicit
+// translated with gofeed's default translator, kept from scanning the
+// RSS items' HTML (see translateRSS): we take images only from explicit
 // enclosures, media elements and JSON Feed image fields. The RSS document
 // itself gives the schedule hints (ttl, sy:updatePeriod, skipHours,
 // skipDays) that the universal feed drops. Every field is stateless, so
@@ -59,7 +61,11 @@ var errNotDetected = errors.New("feed type not detected")
 // parse detects body's format and parses and translates it.
 func (ps *parser) parse(body []byte) (parsed, error) {
 	var p parsed
-	switch gofeed.DetectFeedType(bytes.NewReader(body)) {
+	body, err := bound(body)
+	if err != nil {
+		return p, err
+	}
+	switch detect(body) {
 	case gofeed.FeedTypeRSS:
 		rf, err := ps.rss.Parse(bytes.NewReader(body))
 		if err != nil {
@@ -86,25 +92,33 @@ func (ps *parser) parse(body []byte) (parsed, error) {
 	return p, errNotDetected
 }
 
-// translateRSS runs gofeed's RSS translator with every item's
-// description and content blanked, so that its image scan finds no HTML
-// to parse, then puts them back. The translator falls back to the Dublin
-// Core description or the iTunes summary only when the description is
-// empty, so a blanked empty description translates as it would have.
-// The translator keeps item order, one gofeed item per RSS item.
+// translateRSS runs gofeed's RSS translator without its image scan. The
+// translator looks at an item's HTML for an <img> only when the item has
+// no itunes:image, so each item without one is lent a placeholder
+// itunes:image for the translation (a copy of its iTunes extension, so
+// that author and summary fall back as they would), and given back its
+// own afterwards; the placeholder image is then dropped, and image()
+// finds the item's explicit media and enclosures itself. The translator
+// keeps item order, one gofeed item per RSS item.
 func (ps *parser) translateRSS(rf *rss.Feed) (*gofeed.Feed, error) {
-	type text struct{ desc, content string }
-	saved := make([]text, len(rf.Items))
+	own := make([]*ext.ITunesItemExtension, len(rf.Items))
+	lent := make([]bool, len(rf.Items))
 	for i, it := range rf.Items {
-		if it != nil {
-			saved[i] = text{it.Description, it.Content}
-			it.Description, it.Content = "", ""
+		if it == nil || (it.ITunesExt != nil && it.ITunesExt.Image != "") {
+			continue
 		}
+		own[i], lent[i] = it.ITunesExt, true
+		placeholder := ext.ITunesItemExtension{}
+		if it.ITunesExt != nil {
+			placeholder = *it.ITunesExt
+		}
+		placeholder.Image = "placeholder"
+		it.ITunesExt = &placeholder
 	}
 	f, err := ps.rssTr.Translate(rf)
 	for i, it := range rf.Items {
-		if it != nil {
-			it.Description, it.Content = saved[i].desc, saved[i].content
+		if lent[i] {
+			it.ITunesExt = own[i]
 		}
 	}
 	if err != nil {
@@ -114,13 +128,9 @@ func (ps *parser) translateRSS(rf *rss.Feed) (*gofeed.Feed, error) {
 		return nil, fmt.Errorf("translator gave %d items for %d", len(f.Items), len(rf.Items))
 	}
 	for i, gi := range f.Items {
-		if gi == nil {
-			continue
+		if gi != nil && lent[i] {
+			gi.ITunesExt, gi.Image = own[i], nil
 		}
-		if s := saved[i]; s.desc != "" {
-			gi.Description = s.desc
-		}
-		gi.Content = saved[i].content
 	}
 	return f, nil
 }
@@ -156,61 +166,6 @@ func (c *Client) parse(body []byte, pageURL, contentType string) (p parsed, err 
 		return p, fmt.Errorf("%w: no feed", ErrParse)
 	}
 	return p, nil
-}
-
-// unwrapAttrs returns a copy of an XML document with tabs and newlines
-// removed from the quoted attribute values of its tags. Comments, CDATA
-// sections and processing instructions are copied as they are.
-func unwrapAttrs(doc []byte) []byte {
-	out := make([]byte, 0, len(doc))
-	for i := 0; i < len(doc); {
-		c := doc[i]
-		if c != '<' {
-			out = append(out, c)
-			i++
-			continue
-		}
-		rest := doc[i:]
-		skipTo := ""
-		switch {
-		case bytes.HasPrefix(rest, []byte("<!--")):
-			skipTo = "-->"
-		case bytes.HasPrefix(rest, []byte("<![CDATA[")):
-			skipTo = "]]>"
-		case bytes.HasPrefix(rest, []byte("<?")):
-			skipTo = "?>"
-		}
-		if skipTo != "" {
-			n := bytes.Index(rest, []byte(skipTo))
-			if n < 0 {
-				return append(out, rest...)
-			}
-			n += len(skipTo)
-			out = append(out, rest[:n]...)
-			i += n
-			continue
-		}
-		// A tag: copy to its closing '>', dropping tabs and newlines
-		// within quotes.
-		var quote byte
-		for ; i < len(doc); i++ {
-			c := doc[i]
-			switch {
-			case quote != 0 && c == quote:
-				quote = 0
-			case quote != 0 && (c == '\n' || c == '\r' || c == '\t'):
-				continue
-			case quote == 0 && (c == '"' || c == '\''):
-				quote = c
-			}
-			out = append(out, c)
-			if quote == 0 && c == '>' {
-				i++
-				break
-			}
-		}
-	}
-	return out
 }
 
 // rssFacts reads <ttl>, sy:updatePeriod/sy:updateFrequency, <skipHours>
@@ -333,27 +288,61 @@ func advertisedFeed(body []byte, pageURL string) string {
 	}
 }
 
+// Caps on the text of one item, in bytes, applied after parsing: a
+// document of MaxBody bytes can hold one giant title, and nothing
+// downstream (clustering, storage, rendering) should carry it whole.
+const (
+	maxTitle      = 2 << 10
+	maxSummary    = 64 << 10
+	maxContent    = 1 << 20
+	maxAuthor     = 512
+	maxLink       = 8 << 10
+	maxCategory   = 256
+	maxCategories = 32
+)
+
+// futureSlack is how far after the fetch an item's date may lie before
+// it is taken for a mistake and replaced by the fetch time.
+const futureSlack = 24 * time.Hour
+
+// converted is what convertItems made of a document's items.
+type converted struct {
+	items []aggregator.Item
+	// empty, overMax and future count the items dropped as empty, those
+	// dropped beyond the cap and those whose dates were clamped.
+	empty, overMax, future int
+}
+
 // convertItems converts the parsed feed into our items: links and images
 // resolved against the site link (else the feed's own URL), dates in
 // UTC, each Normalize()d for the feed and first seen at now. An item
-// repeated within the document is kept once.
-func convertItems(f *gofeed.Feed, feedName string, base *url.URL, now time.Time) []aggregator.Item {
-	out := make([]aggregator.Item, 0, len(f.Items))
-	seen := make(map[string]bool, len(f.Items))
+// repeated within the document is kept once; an item with nothing to
+// show or identify it by (no title, link, GUID, summary or content) is
+// dropped; dates more than futureSlack after now become now; text is
+// capped (maxTitle ...); and at most maxItems are kept (see keepNewest).
+func convertItems(f *gofeed.Feed, feedName string, base *url.URL, now time.Time, maxItems int) converted {
+	var c converted
+	c.items = make([]aggregator.Item, 0, min(len(f.Items), maxItems))
+	seen := make(map[string]bool, min(len(f.Items), maxItems))
 	for _, gi := range f.Items {
 		if gi == nil {
 			continue
 		}
 		it := aggregator.Item{
-			GUID:       gi.GUID,
-			URL:        resolve(base, itemLink(gi)),
-			Title:      demoronize(strings.TrimSpace(gi.Title)),
-			Summary:    demoronize(gi.Description),
-			Content:    demoronize(gi.Content),
-			Author:     demoronize(author(gi)),
-			Image:      resolve(base, image(gi)),
+			GUID:       capLink(gi.GUID),
+			URL:        resolve(base, capLink(itemLink(gi))),
+			Title:      demoronize(capText(strings.TrimSpace(gi.Title), maxTitle)),
+			Summary:    demoronize(capText(gi.Description, maxSummary)),
+			Content:    demoronize(capText(gi.Content, maxContent)),
+			Author:     demoronize(capText(author(gi), maxAuthor)),
+			Image:      resolve(base, capLink(image(gi))),
 			Categories: categories(gi.Categories),
 			FirstSeen:  now,
+		}
+		if strings.TrimSpace(it.GUID) == "" && it.URL == "" && it.Title == "" &&
+			strings.TrimSpace(it.Summary) == "" && strings.TrimSpace(it.Content) == "" {
+			c.empty++
+			continue
 		}
 		if gi.PublishedParsed != nil {
 			it.Published = gi.PublishedParsed.UTC()
@@ -364,14 +353,80 @@ func convertItems(f *gofeed.Feed, feedName string, base *url.URL, now time.Time)
 		if it.Published.IsZero() {
 			it.Published = it.Updated
 		}
+		limit := now.Add(futureSlack)
+		clamped := false
+		if it.Published.After(limit) {
+			it.Published, clamped = now, true
+		}
+		if it.Updated.After(limit) {
+			it.Updated, clamped = now, true
+		}
 		it.Normalize(feedName)
 		if seen[it.ID] {
 			continue
 		}
 		seen[it.ID] = true
-		out = append(out, it)
+		if clamped {
+			c.future++
+		}
+		c.items = append(c.items, it)
 	}
-	return out
+	c.items, c.overMax = keepNewest(c.items, maxItems)
+	return c
+}
+
+// keepNewest returns at most n of its, in their document order: the
+// newest by publication date, then undated ones in document order. It
+// also returns how many it dropped.
+func keepNewest(its []aggregator.Item, n int) ([]aggregator.Item, int) {
+	if len(its) <= n {
+		return its, 0
+	}
+	order := make([]int, len(its))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		ta, tb := its[a].Published, its[b].Published
+		switch {
+		case ta.IsZero() && tb.IsZero():
+			return 0
+		case ta.IsZero():
+			return 1
+		case tb.IsZero():
+			return -1
+		}
+		return tb.Compare(ta)
+	})
+	keep := order[:n]
+	slices.Sort(keep)
+	out := make([]aggregator.Item, 0, n)
+	for _, i := range keep {
+		out = append(out, its[i])
+	}
+	return out, len(its) - n
+}
+
+// capText cuts s to at most n bytes on a character boundary, as a copy
+// that does not pin the document's memory.
+func capText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strings.Clone(s[:cut])
+}
+
+// capLink drops a link or GUID longer than maxLink: cut, it would no
+// longer name the page, and none that long is meant.
+func capLink(s string) string {
+	if len(s) > maxLink {
+		return ""
+	}
+	return s
 }
 
 func itemLink(gi *gofeed.Item) string {
@@ -437,9 +492,12 @@ func image(gi *gofeed.Item) string {
 func categories(cs []string) []string {
 	var out []string
 	for _, c := range cs {
-		c = strings.TrimSpace(c)
+		c = capText(strings.TrimSpace(c), maxCategory)
 		if c != "" && !slices.Contains(out, c) {
 			out = append(out, c)
+			if len(out) == maxCategories {
+				break
+			}
 		}
 	}
 	return out

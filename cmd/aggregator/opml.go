@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -38,9 +39,10 @@ func runOPML(ctx context.Context, e *env, args []string) error {
 		return usageErr(fmt.Errorf("opml needs a subcommand: import or export"))
 	}
 	sub, params := pos[0], pos[1:]
-	cfg, err := cf.load()
-	if err != nil {
-		return err
+	cfg, err := loadConfig(cf.config)
+	if err != nil && (sub != "import" || !errors.Is(err, errNoFeeds)) {
+		// Importing is how a config without feeds gets its first ones.
+		return usageErr(err)
 	}
 	switch sub {
 	case "export":
