@@ -51,12 +51,16 @@ func runOPML(ctx context.Context, e *env, args []string) error {
 		if len(params) != 1 {
 			return usageErr(fmt.Errorf("opml import takes one OPML file"))
 		}
-		return importOPML(e.stdout, cfg, params[0], *write)
+		return importOPML(e.stdout, e.stderr, cfg, params[0], *write)
 	}
 	return usageErr(fmt.Errorf("unknown opml subcommand %q (import or export)", sub))
 }
 
-func importOPML(w io.Writer, cfg *Config, file string, write bool) error {
+// importOPML prints (or, with write, appends to the config) the [[feeds]]
+// tables for the subscriptions of file that are not configured yet. An
+// outline whose URL is not absolute http(s) (javascript:, ftp:, a
+// relative path) is skipped with a warning on warn naming it.
+func importOPML(w, warn io.Writer, cfg *Config, file string, write bool) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return usageErr(err)
@@ -73,8 +77,17 @@ func importOPML(w io.Writer, cfg *Config, file string, write bool) error {
 		names[fc.Name] = true
 	}
 	var b bytes.Buffer
-	added, skipped := 0, 0
+	added, skipped, refused := 0, 0, 0
 	for _, fd := range feeds {
+		if !isHTTPURL(fd.URL) {
+			refused++
+			title := fd.Title
+			if title == "" {
+				title = fd.Name
+			}
+			fmt.Fprintf(warn, "warning: %s: skipping outline %q: %q is not an absolute http(s) URL\n", file, title, fd.URL)
+			continue
+		}
 		if have[aggregator.CanonicalURL(fd.URL)] {
 			skipped++
 			continue
@@ -99,12 +112,12 @@ func importOPML(w io.Writer, cfg *Config, file string, write bool) error {
 		}
 	}
 	if !write {
-		fmt.Fprintf(w, "# %d feeds to add from %s (%d already configured)\n", added, file, skipped)
+		fmt.Fprintf(w, "# %d feeds to add from %s (%d already configured%s)\n", added, file, skipped, refusedNote(refused))
 		_, err := w.Write(b.Bytes())
 		return err
 	}
 	if added == 0 {
-		fmt.Fprintf(w, "nothing to add: all %d feeds of %s are already in %s\n", skipped, file, cfg.path)
+		fmt.Fprintf(w, "nothing to add: all %d feeds of %s are already in %s%s\n", skipped, file, cfg.path, refusedNote(refused))
 		return nil
 	}
 	old, err := os.ReadFile(cfg.path)
@@ -121,8 +134,15 @@ func importOPML(w io.Writer, cfg *Config, file string, write bool) error {
 	if err := writeFileAtomic(cfg.path, next); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "added %d feeds to %s (%d already configured)\n", added, cfg.path, skipped)
+	fmt.Fprintf(w, "added %d feeds to %s (%d already configured%s)\n", added, cfg.path, skipped, refusedNote(refused))
 	return nil
+}
+
+func refusedNote(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d skipped: not http(s)", n)
 }
 
 // writeFileAtomic replaces path with data so that a crash leaves either the
