@@ -265,6 +265,8 @@ func (c *Client) exchange(ctx context.Context, u *url.URL, st aggregator.FeedSta
 	if c.opts.Transport == nil && !c.opts.AllowPrivate && !g.origPrivate.Load() {
 		ctx = httptrace.WithClientTrace(ctx, c.trace(g))
 	}
+	ph := &phases{}
+	ctx = httptrace.WithClientTrace(ctx, ph.trace())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		x.err = err
@@ -281,7 +283,7 @@ func (c *Client) exchange(ctx context.Context, u *url.URL, st aggregator.FeedSta
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		x.err = fmt.Errorf("%s: %w", u, c.plain(unwrapURLError(err)))
+		x.err = fmt.Errorf("%s: %w", u, c.plain(ctx, ph, unwrapURLError(err)))
 		return x
 	}
 	defer resp.Body.Close()
@@ -294,7 +296,7 @@ func (c *Client) exchange(ctx context.Context, u *url.URL, st aggregator.FeedSta
 		x.buf.Reset()
 		x.wire, x.err = readBody(resp, c.opts.MaxBody, x.buf)
 		if x.err != nil {
-			x.err = fmt.Errorf("%s: %w", x.url, c.plain(x.err))
+			x.err = fmt.Errorf("%s: %w", x.url, c.plain(ctx, ph, x.err))
 		}
 		x.body = x.buf.Bytes()
 		return x
