@@ -95,6 +95,13 @@ type FeedState struct {
 	HintInterval float64 `json:"hint_interval,omitempty"`
 	SkipHours    uint32  `json:"skip_hours,omitempty"`
 	SkipDays     uint8   `json:"skip_days,omitempty"`
+
+	// FutureDates is how many items of the last parsed document were
+	// dated more than a day after the fetch: their dates were replaced by
+	// the fetch time, so that a story dated 9999 does not head every
+	// output for ever. Non-zero points at a publisher's broken clock or
+	// template.
+	FutureDates int `json:"future_dates,omitempty"`
 }
 
 // Output is one merged feed that the program publishes.

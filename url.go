@@ -38,8 +38,8 @@ func isTracking(key string) bool {
 // article compare equal: scheme and host lower-cased, default ports and the
 // fragment dropped, tracking parameters (utm_*, fbclid, gclid and the like)
 // removed and the remaining query sorted, an empty path made "/". It
-// returns "" for an empty or unparsable link and raw itself for links that
-// are not http(s).
+// returns "" for an empty or unparsable link and raw itself (trimmed) for
+// links that are not http(s) or have no host.
 func CanonicalURL(raw string) string {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
@@ -50,18 +50,14 @@ func CanonicalURL(raw string) string {
 		return ""
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
-	if u.Scheme != "http" && u.Scheme != "https" {
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		// Not a web link (or a broken one, "http:x"): kept as published.
 		return raw
 	}
-	host := strings.ToLower(u.Host)
-	host = strings.TrimSuffix(host, ".")
-	switch {
-	case u.Scheme == "http" && strings.HasSuffix(host, ":80"):
-		host = strings.TrimSuffix(host, ":80")
-	case u.Scheme == "https" && strings.HasSuffix(host, ":443"):
-		host = strings.TrimSuffix(host, ":443")
+	u.Host = canonicalHost(u.Scheme, u.Host)
+	if u.Hostname() == "" {
+		return raw
 	}
-	u.Host = host
 	u.Fragment, u.RawFragment = "", ""
 	u.User = nil
 	if u.Path == "" {
@@ -97,4 +93,21 @@ func CanonicalURL(raw string) string {
 	}
 	u.ForceQuery = false
 	return u.String()
+}
+
+// canonicalHost lower-cases a URL's host, drops the root dot of a fully
+// qualified name (and any more dots there) and the scheme's default port.
+func canonicalHost(scheme, hostport string) string {
+	host, port := hostport, ""
+	if i := strings.LastIndexByte(hostport, ':'); i >= 0 && !strings.Contains(hostport[i:], "]") {
+		host, port = hostport[:i], hostport[i+1:]
+	}
+	host = strings.TrimRight(strings.ToLower(host), ".")
+	if scheme == "http" && port == "80" || scheme == "https" && port == "443" {
+		port = ""
+	}
+	if port == "" && !strings.HasSuffix(hostport, ":") {
+		return host
+	}
+	return host + ":" + port
 }

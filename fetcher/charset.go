@@ -21,7 +21,8 @@ import (
 // the time, while text in a legacy charset is almost never valid UTF-8 by
 // accident. Only a body that is not valid UTF-8 is decoded from a label:
 // the Content-Type header's charset, else the XML declaration's, else
-// Windows-1252. The XML declaration of the result is rewritten to say
+// Windows-1252; unless it is mostly UTF-8 (see mostlyUTF8), when its
+// broken bytes become U+FFFD, as they do after a UTF-8 byte order mark. The XML declaration of the result is rewritten to say
 // utf-8. The common case, valid UTF-8 that says so, costs one validation
 // pass and no copy.
 func toUTF8(body []byte, contentType string) []byte {
@@ -34,10 +35,17 @@ func toUTF8(body []byte, contentType string) []byte {
 		return declareUTF8(bytes.TrimLeft(out, " \t\r\n"))
 	}
 	if len(body) >= 3 && body[0] == 0xef && body[1] == 0xbb && body[2] == 0xbf {
-		return declareUTF8(bytes.TrimLeft(body[3:], " \t\r\n"))
+		body = bytes.TrimLeft(body[3:], " \t\r\n")
+		if !utf8.Valid(body) {
+			body = bytes.ToValidUTF8(body, []byte("\uFFFD"))
+		}
+		return declareUTF8(body)
 	}
 	if utf8.Valid(body) {
 		return declareUTF8(body)
+	}
+	if mostlyUTF8(body) {
+		return declareUTF8(bytes.ToValidUTF8(body, []byte("\uFFFD")))
 	}
 	var enc encoding.Encoding
 	for _, label := range []string{headerCharset(contentType), declaredCharset(body), "windows-1252"} {
@@ -51,6 +59,30 @@ func toUTF8(body []byte, contentType string) []byte {
 		return body
 	}
 	return declareUTF8(out)
+}
+
+// mostlyUTF8 reports a body that is UTF-8 with some bytes broken: it has
+// more well-formed multi-byte UTF-8 characters than bytes that are not
+// UTF-8. Text in a legacy charset almost never forms multi-byte UTF-8
+// sequences, while a UTF-8 document with a stray Latin-1 byte (a
+// template's, a pasted title's) has many; decoding that one as Latin-1
+// would turn every other non-ASCII character into mojibake.
+func mostlyUTF8(b []byte) bool {
+	multi, bad := 0, 0
+	for len(b) > 0 {
+		if b[0] < utf8.RuneSelf {
+			b = b[1:]
+			continue
+		}
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n == 1 {
+			bad++
+		} else {
+			multi++
+		}
+		b = b[n:]
+	}
+	return multi > bad
 }
 
 // lookup resolves a charset label to its decoder and canonical name, or

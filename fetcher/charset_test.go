@@ -4,11 +4,13 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"aggregator/fetcher"
 	"aggregator/internal/shareddata"
@@ -118,6 +120,47 @@ func TestHeaderCharset(t *testing.T) {
 			}
 			if r.State.Title != tc.want {
 				t.Errorf("got title %q, want %q", r.State.Title, tc.want)
+			}
+		})
+	}
+}
+
+// TestBrokenUTF8: a real UTF-8 document (FeedKit's Ampersand.xml, Danish
+// football news, labelled ISO-8859-1 in its declaration) with one stray
+// Latin-1 byte keeps its hundreds of UTF-8 characters: the stray byte
+// becomes U+FFFD instead of the whole document being read as Latin-1.
+// Served both with the declaration alone and with a Content-Type that
+// says ISO-8859-1 too.
+func TestBrokenUTF8(t *testing.T) {
+	body, err := os.ReadFile(filepath.Join(shareddata.TestDir(t), "feeds", "rss2", "feedkit__xml_Ampersand.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if utf8.Valid(body) {
+		t.Fatal("the document is valid UTF-8; the test needs its broken byte")
+	}
+	for _, ct := range []string{"application/rss+xml", "application/rss+xml; charset=iso-8859-1"} {
+		t.Run(ct, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", ct)
+				w.Write(body)
+			}))
+			defer srv.Close()
+			r := newClient(t, fetcher.Options{}).Fetch(context.Background(), feed(srv.URL), zeroState)
+			if r.Err != nil || len(r.Items) != 20 {
+				t.Fatalf("got %d items, err %v", len(r.Items), r.Err)
+			}
+			titles := map[string]bool{}
+			for _, it := range r.Items {
+				titles[it.Title] = true
+				if strings.Contains(it.Title, "Ã") || strings.Contains(it.Summary, "Ã") {
+					t.Errorf("mojibake in %q", it.Title)
+				}
+			}
+			for _, want := range []string{"Brøndby til fans: Tag ikke til Horsens", "Sådan sendes Superligaens skæbnerunde"} {
+				if !titles[want] {
+					t.Errorf("no item titled %q", want)
+				}
 			}
 		})
 	}

@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"aggregator"
-
-	"github.com/mmcdole/gofeed"
 )
 
 // Status is the outcome of one fetch.
@@ -62,6 +60,13 @@ type Result struct {
 	// ErrParse, ErrEncoding, ErrTooManyRedirects, ErrRedirectLoop,
 	// ErrPrivateAddress, a timeout, a DNS or a TLS error.
 	Err error
+	// EmptyItems counts the document's items that had no title, link,
+	// GUID, summary or content: nothing to show or identify, so they were
+	// dropped. OverMax counts the items beyond Options.MaxItems, dropped
+	// too. FutureDates counts the items whose dates lay more than a day
+	// after the fetch and were set to the fetch time (also in
+	// State.FutureDates). All three are for StatusOK only.
+	EmptyItems, OverMax, FutureDates int
 	// Bytes is what was received on the wire (compressed size).
 	Bytes    int64
 	Duration time.Duration
@@ -73,7 +78,7 @@ type Result struct {
 type Client struct {
 	opts   Options
 	http   *http.Client
-	parser *gofeed.Parser
+	parser *parser
 	lim    *limiter
 	bufs   sync.Pool // *bytes.Buffer, reused across bodies
 	m      metrics
@@ -91,7 +96,7 @@ type Client struct {
 
 // New returns a Client with opts (zero fields take their defaults).
 func New(opts Options) *Client {
-	c := &Client{opts: opts.withDefaults(), parser: newParser()}
+	c := &Client{opts: opts.withDefaults(), parser: &parser{}}
 	c.rnd = rand.New(rand.NewPCG(uint64(c.opts.Seed), 0x9e3779b97f4a7c15))
 	c.lim = newLimiter(c.opts.Concurrency, c.opts.PerHost, c.opts.HostDelay, time.Now)
 	c.lim.loopbackNoDelay = c.opts.LoopbackNoDelay
@@ -260,6 +265,8 @@ func (c *Client) exchange(ctx context.Context, u *url.URL, st aggregator.FeedSta
 	if c.opts.Transport == nil && !c.opts.AllowPrivate && !g.origPrivate.Load() {
 		ctx = httptrace.WithClientTrace(ctx, c.trace(g))
 	}
+	ph := &phases{}
+	ctx = httptrace.WithClientTrace(ctx, ph.trace())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		x.err = err
@@ -276,7 +283,7 @@ func (c *Client) exchange(ctx context.Context, u *url.URL, st aggregator.FeedSta
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		x.err = fmt.Errorf("%s: %w", u, c.plain(unwrapURLError(err)))
+		x.err = fmt.Errorf("%s: %w", u, c.plain(ctx, ph, unwrapURLError(err)))
 		return x
 	}
 	defer resp.Body.Close()
@@ -289,7 +296,7 @@ func (c *Client) exchange(ctx context.Context, u *url.URL, st aggregator.FeedSta
 		x.buf.Reset()
 		x.wire, x.err = readBody(resp, c.opts.MaxBody, x.buf)
 		if x.err != nil {
-			x.err = fmt.Errorf("%s: %w", x.url, c.plain(x.err))
+			x.err = fmt.Errorf("%s: %w", x.url, c.plain(ctx, ph, x.err))
 		}
 		x.body = x.buf.Bytes()
 		return x

@@ -44,7 +44,8 @@
 // # Hostile servers
 //
 // Connect, TLS and header waits have their own bounds within the total
-// Options.Timeout, which also cuts off a body trickled forever. gzip,
+// Options.Timeout, which also cuts off a body trickled forever; a timeout
+// error says which bound fired and after how long. gzip,
 // deflate and brotli are decoded here, and Options.MaxBody holds for the
 // decoded size (a compression bomb is refused after MaxBody bytes).
 // Charsets come from a byte order mark, the Content-Type header or the XML

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"sync/atomic"
 	"time"
 )
 
@@ -139,9 +141,54 @@ type plainError struct {
 func (e *plainError) Error() string { return e.msg }
 func (e *plainError) Unwrap() error { return e.err }
 
+// phases follows where one exchange is, so that a timeout can say what
+// timed out: the transport's own bounds (connect, TLS handshake, response
+// headers) are shorter than the whole request's.
+type phases struct {
+	connecting, handshaking, awaitingHeaders atomic.Bool
+}
+
+func (p *phases) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GetConn:              func(string) { p.connecting.Store(true) },
+		GotConn:              func(httptrace.GotConnInfo) { p.connecting.Store(false) },
+		TLSHandshakeStart:    func() { p.handshaking.Store(true) },
+		TLSHandshakeDone:     func(tls.ConnectionState, error) { p.handshaking.Store(false) },
+		WroteRequest:         func(httptrace.WroteRequestInfo) { p.awaitingHeaders.Store(true) },
+		GotFirstResponseByte: func() { p.awaitingHeaders.Store(false) },
+	}
+}
+
+// timeout says what timed out in an exchange whose context is ctx (the
+// one bounded by Options.Timeout) and that was at ph.
+func (c *Client) timeout(ctx context.Context, ph *phases) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Sprintf("timed out after %v (the limit for the whole request, body included)", c.opts.Timeout)
+	}
+	connect, headers := c.opts.Timeout, c.opts.Timeout
+	if t, ok := c.http.Transport.(*http.Transport); ok {
+		if t.TLSHandshakeTimeout > 0 {
+			connect = t.TLSHandshakeTimeout
+		}
+		if t.ResponseHeaderTimeout > 0 {
+			headers = t.ResponseHeaderTimeout
+		}
+	}
+	switch {
+	case ph.handshaking.Load():
+		return fmt.Sprintf("TLS handshake timed out after %v", connect)
+	case ph.connecting.Load():
+		return fmt.Sprintf("connecting timed out after %v", connect)
+	case ph.awaitingHeaders.Load():
+		return fmt.Sprintf("timed out after %v waiting for the response headers (the request was sent)", headers)
+	}
+	return ""
+}
+
 // plain rewrites transport errors into sentences a feed owner can act on,
-// keeping the original wrapped for errors.Is/As.
-func (c *Client) plain(err error) error {
+// keeping the original wrapped for errors.Is/As. ctx and ph are the
+// exchange's, for saying what timed out.
+func (c *Client) plain(ctx context.Context, ph *phases, err error) error {
 	var (
 		dns  *net.DNSError
 		cert *tls.CertificateVerificationError
@@ -163,11 +210,12 @@ func (c *Client) plain(err error) error {
 		return &plainError{fmt.Sprintf("DNS: lookup of %s failed: %v", dns.Name, dns.Err), err}
 	case errors.As(err, &cert), errors.As(err, &una), errors.As(err, &host), errors.As(err, &inv):
 		return fmt.Errorf("TLS: certificate not accepted: %w", err)
-	case errors.Is(err, context.DeadlineExceeded):
-		return &plainError{fmt.Sprintf("timed out after %v", c.opts.Timeout), err}
 	}
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		if msg := c.timeout(ctx, ph); msg != "" {
+			return &plainError{msg, err}
+		}
 		return &plainError{fmt.Sprintf("timed out: %v", err), err}
 	}
 	return err

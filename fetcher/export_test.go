@@ -21,5 +21,12 @@ func ParseBody(c *Client, body []byte, contentType string) (items int, err error
 	if err != nil {
 		return 0, err
 	}
-	return len(convertItems(p.feed, "fuzz", siteBase(p.feed, base), time.Time{})), nil
+	return len(convertItems(p.feed, "fuzz", siteBase(p.feed, base), time.Time{}, c.opts.MaxItems).items), nil
+}
+
+// ParseOnly parses a UTF-8 document as a fetch does, without converting
+// its items, for benchmarks.
+func ParseOnly(c *Client, body []byte) error {
+	_, err := c.parser.parse(body)
+	return err
 }

@@ -1,21 +1,26 @@
 package fetcher
 
 import (
-	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 )
 
 // durationBuckets are the upper bounds, in seconds, of the fetch duration
 // histogram.
 var durationBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 60}
 
-// metrics are the Client's counters, exported by WriteMetrics.
+// metrics are the Client's counters, read by Stats and Collector.
 type metrics struct {
 	ok, unchanged, failed atomic.Int64
 	bytes, items          atomic.Int64
+	empty, overMax        atomic.Int64 // items dropped
+	future                atomic.Int64 // items whose dates were clamped
 	inflight              atomic.Int64 // requests holding a limiter slot
 
 	mu      sync.Mutex // guards the fields below
@@ -41,6 +46,9 @@ func (m *metrics) record(r Result) {
 	}
 	m.bytes.Add(r.Bytes)
 	m.items.Add(int64(len(r.Items)))
+	m.empty.Add(int64(r.EmptyItems))
+	m.overMax.Add(int64(r.OverMax))
+	m.future.Add(int64(r.FutureDates))
 	s := r.Duration.Seconds()
 	i, _ := slices.BinarySearch(durationBuckets, s)
 	m.mu.Lock()
@@ -53,55 +61,138 @@ func (m *metrics) record(r Result) {
 	m.count++
 }
 
-// WriteMetrics writes the fetch counters in the Prometheus text format:
-// fetches by result, bytes received, items parsed, errors by kind and a
-// histogram of fetch durations. Safe to call while fetches run.
-func (c *Client) WriteMetrics(w io.Writer) error {
+// Stats is a snapshot of a Client's counters since it was created.
+type Stats struct {
+	// Fetches by outcome.
+	OK, Unchanged, Failed int64
+	// InFlight is the number of fetches holding a concurrency slot now.
+	InFlight int64
+	// Bytes received from feeds, on the wire (compressed size).
+	Bytes int64
+	// Items parsed and kept; EmptyItems and OverMax those dropped (see
+	// Result); FutureDates the items whose dates were clamped.
+	Items, EmptyItems, OverMax, FutureDates int64
+	// Errors counts failed fetches by ErrorKind.
+	Errors map[string]int64
+	// Durations is the histogram of fetch durations (parsing included):
+	// Buckets[i] counts the fetches that took at most DurationBuckets[i]
+	// seconds (cumulative); Count and Sum (seconds) cover all of them.
+	Durations Histogram
+}
+
+// Histogram is a cumulative histogram of durations in seconds.
+type Histogram struct {
+	Buckets []uint64
+	Count   uint64
+	Sum     float64
+}
+
+// DurationBuckets returns the upper bounds, in seconds, of the buckets
+// of Stats.Durations.
+func DurationBuckets() []float64 { return slices.Clone(durationBuckets) }
+
+// Stats returns the counters as they are now. Safe to call while
+// fetches run; the fields are read one by one, not as one atomic view.
+func (c *Client) Stats() Stats {
 	m := &c.m
-	var err error
-	p := func(format string, a ...any) {
-		if err == nil {
-			_, err = fmt.Fprintf(w, format, a...)
+	s := Stats{
+		OK: m.ok.Load(), Unchanged: m.unchanged.Load(), Failed: m.failed.Load(),
+		InFlight: m.inflight.Load(), Bytes: m.bytes.Load(),
+		Items: m.items.Load(), EmptyItems: m.empty.Load(), OverMax: m.overMax.Load(), FutureDates: m.future.Load(),
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s.Errors = maps.Clone(m.errors)
+	s.Durations.Buckets = make([]uint64, len(durationBuckets))
+	var cum uint64
+	for i := range durationBuckets {
+		cum += uint64(m.buckets[i])
+		s.Durations.Buckets[i] = cum
+	}
+	s.Durations.Count = uint64(m.count)
+	s.Durations.Sum = m.sum
+	return s
+}
+
+// Metric descriptions of the Collector.
+var (
+	descFetches = prometheus.NewDesc("aggregator_fetches_total",
+		"Feed fetches by result.", []string{"result"}, nil)
+	descInFlight = prometheus.NewDesc("aggregator_fetches_in_flight",
+		"Fetches under way (holding a concurrency slot).", nil, nil)
+	descBytes = prometheus.NewDesc("aggregator_fetch_bytes_total",
+		"Bytes received from feeds (on the wire).", nil, nil)
+	descItems = prometheus.NewDesc("aggregator_fetch_items_total",
+		"Items parsed from fetched feeds.", nil, nil)
+	descDropped = prometheus.NewDesc("aggregator_fetch_items_dropped_total",
+		"Items of fetched documents dropped: empty (nothing to show or identify) or over_max (beyond the per-document cap).", []string{"reason"}, nil)
+	descFuture = prometheus.NewDesc("aggregator_fetch_future_dates_total",
+		"Items dated more than a day after their fetch, whose dates were set to the fetch time.", nil, nil)
+	descErrors = prometheus.NewDesc("aggregator_fetch_errors_total",
+		"Failed fetches by kind of error.", []string{"kind"}, nil)
+	descDuration = prometheus.NewDesc("aggregator_fetch_duration_seconds",
+		"Time per fetch, parsing included.", nil, nil)
+)
+
+// collector exports a Client's Stats as Prometheus metrics.
+type collector struct{ c *Client }
+
+// Collector returns a prometheus.Collector of the Client's counters, to
+// register with the caller's registry:
+//
+//	reg := prometheus.NewRegistry()
+//	reg.MustRegister(client.Collector())
+//	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+func (c *Client) Collector() prometheus.Collector { return collector{c} }
+
+func (collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descFetches, descInFlight, descBytes, descItems, descDropped, descFuture, descErrors, descDuration} {
+		ch <- d
+	}
+}
+
+func (k collector) Collect(ch chan<- prometheus.Metric) {
+	s := k.c.Stats()
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	counter(descFetches, s.OK, "ok")
+	counter(descFetches, s.Unchanged, "unchanged")
+	counter(descFetches, s.Failed, "failed")
+	ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(s.InFlight))
+	counter(descBytes, s.Bytes)
+	counter(descItems, s.Items)
+	counter(descDropped, s.EmptyItems, "empty")
+	counter(descDropped, s.OverMax, "over_max")
+	counter(descFuture, s.FutureDates)
+	for _, kind := range slices.Sorted(maps.Keys(s.Errors)) {
+		counter(descErrors, s.Errors[kind], kind)
+	}
+	buckets := make(map[float64]uint64, len(durationBuckets))
+	for i, b := range durationBuckets {
+		buckets[b] = s.Durations.Buckets[i]
+	}
+	ch <- prometheus.MustNewConstHistogram(descDuration, s.Durations.Count, s.Durations.Sum, buckets)
+}
+
+// WriteMetrics writes the Collector's metrics in the Prometheus text
+// format. It is kept for callers that serve /metrics by hand; a caller
+// with a prometheus registry registers Collector instead. Safe to call
+// while fetches run.
+func (c *Client) WriteMetrics(w io.Writer) error {
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(c.Collector()); err != nil {
+		return err
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		return err
+	}
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return err
 		}
 	}
-	p("# HELP aggregator_fetches_total Feed fetches by result.\n# TYPE aggregator_fetches_total counter\n")
-	p("aggregator_fetches_total{result=\"ok\"} %d\n", m.ok.Load())
-	p("aggregator_fetches_total{result=\"unchanged\"} %d\n", m.unchanged.Load())
-	p("aggregator_fetches_total{result=\"failed\"} %d\n", m.failed.Load())
-	p("# HELP aggregator_fetches_in_flight Fetches under way (holding a concurrency slot).\n# TYPE aggregator_fetches_in_flight gauge\n")
-	p("aggregator_fetches_in_flight %d\n", m.inflight.Load())
-	p("# HELP aggregator_fetch_bytes_total Bytes received from feeds (on the wire).\n# TYPE aggregator_fetch_bytes_total counter\n")
-	p("aggregator_fetch_bytes_total %d\n", m.bytes.Load())
-	p("# HELP aggregator_fetch_items_total Items parsed from fetched feeds.\n# TYPE aggregator_fetch_items_total counter\n")
-	p("aggregator_fetch_items_total %d\n", m.items.Load())
-
-	m.mu.Lock()
-	kinds := make([]string, 0, len(m.errors))
-	for k := range m.errors {
-		kinds = append(kinds, k)
-	}
-	slices.Sort(kinds)
-	errs := make([]int64, len(kinds))
-	for i, k := range kinds {
-		errs[i] = m.errors[k]
-	}
-	buckets := slices.Clone(m.buckets)
-	sum, count := m.sum, m.count
-	m.mu.Unlock()
-
-	p("# HELP aggregator_fetch_errors_total Failed fetches by kind of error.\n# TYPE aggregator_fetch_errors_total counter\n")
-	for i, k := range kinds {
-		p("aggregator_fetch_errors_total{kind=%q} %d\n", k, errs[i])
-	}
-	p("# HELP aggregator_fetch_duration_seconds Time per fetch, parsing included.\n# TYPE aggregator_fetch_duration_seconds histogram\n")
-	var cum int64
-	for i, b := range durationBuckets {
-		cum += buckets[i]
-		p("aggregator_fetch_duration_seconds_bucket{le=\"%g\"} %d\n", b, cum)
-	}
-	cum += buckets[len(durationBuckets)]
-	p("aggregator_fetch_duration_seconds_bucket{le=\"+Inf\"} %d\n", cum)
-	p("aggregator_fetch_duration_seconds_sum %g\n", sum)
-	p("aggregator_fetch_duration_seconds_count %d\n", count)
-	return err
+	return nil
 }

@@ -19,6 +19,7 @@ const (
 	DefaultInterval    = 30 * time.Minute
 	DefaultMinInterval = 5 * time.Minute
 	DefaultMaxInterval = 24 * time.Hour
+	DefaultMaxItems    = 1000
 )
 
 // Options configure a Client. The zero value means the documented
@@ -52,6 +53,10 @@ type Options struct {
 	// MaxBody caps a response body (default 15 MiB). The cap holds after
 	// decompression too, so a gzip bomb is refused, not inflated.
 	MaxBody int64
+	// MaxItems caps the items taken from one document (default 1,000):
+	// the newest by date, undated ones after the dated in document
+	// order. Result.OverMax counts the rest.
+	MaxItems int
 	// AllowPrivate lets redirects lead to private, loopback and link-local
 	// addresses even from a public feed URL.
 	AllowPrivate bool
@@ -95,6 +100,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxBody <= 0 {
 		o.MaxBody = DefaultMaxBody
+	}
+	if o.MaxItems <= 0 {
+		o.MaxItems = DefaultMaxItems
 	}
 	if o.Interval <= 0 {
 		o.Interval = DefaultInterval

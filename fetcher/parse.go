@@ -9,26 +9,36 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"aggregator"
 
 	"github.com/mmcdole/gofeed"
+	"github.com/mmcdole/gofeed/atom"
+	ext "github.com/mmcdole/gofeed/extensions"
+	"github.com/mmcdole/gofeed/json"
 	"github.com/mmcdole/gofeed/rss"
 	"golang.org/x/net/html"
 )
 
-// newParser returns the one gofeed parser a Client shares between its
-// goroutines (gofeed's parsers and default translators are stateless).
-// The RSS translator's scan of every item's HTML for a first <img> is
-// off: it runs a full HTML parse per item, and we take images only from
-// explicit enclosures, media elements and JSON Feed image fields. The
-// original RSS document is kept for the schedule hints (ttl, skipHours,
-// skipDays) that gofeed's universal feed drops.
-func newParser() *gofeed.Parser {
-	p := gofeed.NewParser()
-	p.RSSTranslator = &gofeed.DefaultRSSTranslator{DisableContentImageScan: true}
-	p.KeepOriginalFeed = true
-	return p
+// parser turns documents into gofeed's universal feed. gofeed's own
+// Parser is not used: it offers no way to keep the original RSS document
+// or to skip its translator's scan of every item's HTML for a first
+// <img> (a full HTML parse per item, twice). So the format is detected,
+// the document parsed with gofeed's format parser (rss, atom, json) and
+// translated with gofeed's default translator, kept from scanning the
+// RSS items' HTML (see translateRSS): we take images only from explicit
+// enclosures, media elements and JSON Feed image fields. The RSS document
+// itself gives the schedule hints (ttl, sy:updatePeriod, skipHours,
+// skipDays) that the universal feed drops. Every field is stateless, so
+// one parser serves all of a Client's goroutines.
+type parser struct {
+	rss    rss.Parser
+	atom   atom.Parser
+	json   json.Parser
+	rssTr  gofeed.DefaultRSSTranslator
+	atomTr gofeed.DefaultAtomTranslator
+	jsonTr gofeed.DefaultJSONTranslator
 }
 
 // parsed is what a document yielded.
@@ -45,6 +55,86 @@ type docFacts struct {
 	SkipDays     []time.Weekday
 }
 
+// errNotDetected is a document of no feed format gofeed knows.
+var errNotDetected = errors.New("feed type not detected")
+
+// parse detects body's format and parses and translates it.
+func (ps *parser) parse(body []byte) (parsed, error) {
+	var p parsed
+	body, err := bound(body)
+	if err != nil {
+		return p, err
+	}
+	switch detect(body) {
+	case gofeed.FeedTypeRSS:
+		rf, err := ps.rss.Parse(bytes.NewReader(body))
+		if err != nil {
+			return p, err
+		}
+		p.facts = rssFacts(rf)
+		p.feed, err = ps.translateRSS(rf)
+		return p, err
+	case gofeed.FeedTypeAtom:
+		af, err := ps.atom.Parse(bytes.NewReader(body))
+		if err != nil {
+			return p, err
+		}
+		p.feed, err = ps.atomTr.Translate(af)
+		return p, err
+	case gofeed.FeedTypeJSON:
+		jf, err := ps.json.Parse(bytes.NewReader(body))
+		if err != nil {
+			return p, err
+		}
+		p.feed, err = ps.jsonTr.Translate(jf)
+		return p, err
+	}
+	return p, errNotDetected
+}
+
+// translateRSS runs gofeed's RSS translator without its image scan. The
+// translator looks at an item's HTML for an <img> only when the item has
+// no itunes:image, so each item without one is lent a placeholder
+// itunes:image for the translation (a copy of its iTunes extension, so
+// that author and summary fall back as they would), and given back its
+// own afterwards; the placeholder image is then dropped, and image()
+// finds the item's explicit media and enclosures itself. The translator
+// keeps item order, one gofeed item per RSS item.
+func (ps *parser) translateRSS(rf *rss.Feed) (*gofeed.Feed, error) {
+	own := make([]*ext.ITunesItemExtension, len(rf.Items))
+	lent := make([]bool, len(rf.Items))
+	for i, it := range rf.Items {
+		if it == nil || (it.ITunesExt != nil && it.ITunesExt.Image != "") {
+			continue
+		}
+		own[i], lent[i] = it.ITunesExt, true
+		placeholder := ext.ITunesItemExtension{}
+		if it.ITunesExt != nil {
+			placeholder = *it.ITunesExt
+		}
+		placeholder.Image = "placeholder"
+		it.ITunesExt = &placeholder
+	}
+	f, err := ps.rssTr.Translate(rf)
+	for i, it := range rf.Items {
+		if lent[i] {
+			it.ITunesExt = own[i]
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(f.Items) != len(rf.Items) {
+		return nil, fmt.Errorf("translator gave %d items for %d", len(f.Items), len(rf.Items))
+	}
+	for i, gi := range f.Items {
+		if gi != nil && lent[i] {
+			gi.ITunesExt, gi.Image = own[i], nil
+		}
+	}
+	return f, nil
+}
+
 // parse runs gofeed on a UTF-8 body. A panic inside the parser becomes an
 // error: one broken document must never take the process down.
 func (c *Client) parse(body []byte, pageURL, contentType string) (p parsed, err error) {
@@ -56,19 +146,24 @@ func (c *Client) parse(body []byte, pageURL, contentType string) (p parsed, err 
 			err = fmt.Errorf("%w: parser panic: %v", ErrParse, r)
 		}
 	}()
-	f, err := c.parser.Parse(bytes.NewReader(body))
-	if errors.Is(err, gofeed.ErrFeedTypeNotDetected) {
+	p, err = c.parser.parse(body)
+	if ue := (*url.Error)(nil); errors.As(err, &ue) {
+		// gofeed resolves every URL attribute and gives up on the whole
+		// document when one does not parse. The usual culprit is a URL
+		// wrapped over two lines; URL parsers of browsers drop tabs and
+		// newlines, so the document is tried once more without them.
+		if again, aerr := c.parser.parse(unwrapAttrs(body)); aerr == nil {
+			p, err = again, nil
+		}
+	}
+	if errors.Is(err, errNotDetected) {
 		return p, &NotFeedError{URL: pageURL, ContentType: contentType, Alternate: advertisedFeed(body, pageURL)}
 	}
 	if err != nil {
 		return p, fmt.Errorf("%w: %w", ErrParse, err)
 	}
-	if f == nil {
+	if p.feed == nil {
 		return p, fmt.Errorf("%w: no feed", ErrParse)
-	}
-	p.feed = f
-	if rf, ok := f.OriginalFeed().(*rss.Feed); ok {
-		p.facts = rssFacts(rf)
 	}
 	return p, nil
 }
@@ -193,27 +288,61 @@ func advertisedFeed(body []byte, pageURL string) string {
 	}
 }
 
+// Caps on the text of one item, in bytes, applied after parsing: a
+// document of MaxBody bytes can hold one giant title, and nothing
+// downstream (clustering, storage, rendering) should carry it whole.
+const (
+	maxTitle      = 2 << 10
+	maxSummary    = 64 << 10
+	maxContent    = 1 << 20
+	maxAuthor     = 512
+	maxLink       = 8 << 10
+	maxCategory   = 256
+	maxCategories = 32
+)
+
+// futureSlack is how far after the fetch an item's date may lie before
+// it is taken for a mistake and replaced by the fetch time.
+const futureSlack = 24 * time.Hour
+
+// converted is what convertItems made of a document's items.
+type converted struct {
+	items []aggregator.Item
+	// empty, overMax and future count the items dropped as empty, those
+	// dropped beyond the cap and those whose dates were clamped.
+	empty, overMax, future int
+}
+
 // convertItems converts the parsed feed into our items: links and images
 // resolved against the site link (else the feed's own URL), dates in
 // UTC, each Normalize()d for the feed and first seen at now. An item
-// repeated within the document is kept once.
-func convertItems(f *gofeed.Feed, feedName string, base *url.URL, now time.Time) []aggregator.Item {
-	out := make([]aggregator.Item, 0, len(f.Items))
-	seen := make(map[string]bool, len(f.Items))
+// repeated within the document is kept once; an item with nothing to
+// show or identify it by (no title, link, GUID, summary or content) is
+// dropped; dates more than futureSlack after now become now; text is
+// capped (maxTitle ...); and at most maxItems are kept (see keepNewest).
+func convertItems(f *gofeed.Feed, feedName string, base *url.URL, now time.Time, maxItems int) converted {
+	var c converted
+	c.items = make([]aggregator.Item, 0, min(len(f.Items), maxItems))
+	seen := make(map[string]bool, min(len(f.Items), maxItems))
 	for _, gi := range f.Items {
 		if gi == nil {
 			continue
 		}
 		it := aggregator.Item{
-			GUID:       gi.GUID,
-			URL:        resolve(base, itemLink(gi)),
-			Title:      demoronize(strings.TrimSpace(gi.Title)),
-			Summary:    demoronize(gi.Description),
-			Content:    demoronize(gi.Content),
-			Author:     demoronize(author(gi)),
-			Image:      resolve(base, image(gi)),
+			GUID:       capLink(gi.GUID),
+			URL:        resolve(base, capLink(itemLink(gi))),
+			Title:      demoronize(capText(strings.TrimSpace(gi.Title), maxTitle)),
+			Summary:    demoronize(capText(gi.Description, maxSummary)),
+			Content:    demoronize(capText(gi.Content, maxContent)),
+			Author:     demoronize(capText(author(gi), maxAuthor)),
+			Image:      resolve(base, capLink(image(gi))),
 			Categories: categories(gi.Categories),
 			FirstSeen:  now,
+		}
+		if strings.TrimSpace(it.GUID) == "" && it.URL == "" && it.Title == "" &&
+			strings.TrimSpace(it.Summary) == "" && strings.TrimSpace(it.Content) == "" {
+			c.empty++
+			continue
 		}
 		if gi.PublishedParsed != nil {
 			it.Published = gi.PublishedParsed.UTC()
@@ -224,14 +353,80 @@ func convertItems(f *gofeed.Feed, feedName string, base *url.URL, now time.Time)
 		if it.Published.IsZero() {
 			it.Published = it.Updated
 		}
+		limit := now.Add(futureSlack)
+		clamped := false
+		if it.Published.After(limit) {
+			it.Published, clamped = now, true
+		}
+		if it.Updated.After(limit) {
+			it.Updated, clamped = now, true
+		}
 		it.Normalize(feedName)
 		if seen[it.ID] {
 			continue
 		}
 		seen[it.ID] = true
-		out = append(out, it)
+		if clamped {
+			c.future++
+		}
+		c.items = append(c.items, it)
 	}
-	return out
+	c.items, c.overMax = keepNewest(c.items, maxItems)
+	return c
+}
+
+// keepNewest returns at most n of its, in their document order: the
+// newest by publication date, then undated ones in document order. It
+// also returns how many it dropped.
+func keepNewest(its []aggregator.Item, n int) ([]aggregator.Item, int) {
+	if len(its) <= n {
+		return its, 0
+	}
+	order := make([]int, len(its))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		ta, tb := its[a].Published, its[b].Published
+		switch {
+		case ta.IsZero() && tb.IsZero():
+			return 0
+		case ta.IsZero():
+			return 1
+		case tb.IsZero():
+			return -1
+		}
+		return tb.Compare(ta)
+	})
+	keep := order[:n]
+	slices.Sort(keep)
+	out := make([]aggregator.Item, 0, n)
+	for _, i := range keep {
+		out = append(out, its[i])
+	}
+	return out, len(its) - n
+}
+
+// capText cuts s to at most n bytes on a character boundary, as a copy
+// that does not pin the document's memory.
+func capText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strings.Clone(s[:cut])
+}
+
+// capLink drops a link or GUID longer than maxLink: cut, it would no
+// longer name the page, and none that long is meant.
+func capLink(s string) string {
+	if len(s) > maxLink {
+		return ""
+	}
+	return s
 }
 
 func itemLink(gi *gofeed.Item) string {
@@ -297,9 +492,12 @@ func image(gi *gofeed.Item) string {
 func categories(cs []string) []string {
 	var out []string
 	for _, c := range cs {
-		c = strings.TrimSpace(c)
+		c = capText(strings.TrimSpace(c), maxCategory)
 		if c != "" && !slices.Contains(out, c) {
 			out = append(out, c)
+			if len(out) == maxCategories {
+				break
+			}
 		}
 	}
 	return out

@@ -63,7 +63,7 @@ func (c *Client) finish(_ context.Context, f aggregator.Feed, st aggregator.Feed
 			}
 			break
 		}
-		its, cerr := safeConvert(p, f.Name, x.url, now)
+		cv, cerr := safeConvert(p, f.Name, x.url, now, c.opts.MaxItems)
 		if cerr != nil {
 			err = fmt.Errorf("%s: %w", x.url, cerr)
 			break
@@ -71,7 +71,9 @@ func (c *Client) finish(_ context.Context, f aggregator.Feed, st aggregator.Feed
 		r.Status = StatusOK
 		ns.BodyHash = hash
 		ns.ETag, ns.LastModified = etag, lastMod
-		r.Items = its
+		r.Items = cv.items
+		r.EmptyItems, r.OverMax, r.FutureDates = cv.empty, cv.overMax, cv.future
+		ns.FutureDates = cv.future
 		ns.Title = demoronize(strings.TrimSpace(p.feed.Title))
 		ns.Link = resolve(x.url, strings.TrimSpace(p.feed.Link))
 		ns.Language = strings.TrimSpace(p.feed.Language)
@@ -157,11 +159,11 @@ func (c *Client) putBuf(x exchange) {
 
 // safeConvert converts the parsed items, turning a panic (a gofeed
 // structure we did not expect) into an error like a parser panic.
-func safeConvert(p parsed, feed string, docURL *url.URL, now time.Time) (its []aggregator.Item, err error) {
+func safeConvert(p parsed, feed string, docURL *url.URL, now time.Time, maxItems int) (cv converted, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			its, err = nil, fmt.Errorf("%w: panic converting items: %v", ErrParse, r)
+			cv, err = converted{}, fmt.Errorf("%w: panic converting items: %v", ErrParse, r)
 		}
 	}()
-	return convertItems(p.feed, feed, siteBase(p.feed, docURL), now), nil
+	return convertItems(p.feed, feed, siteBase(p.feed, docURL), now, maxItems), nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"aggregator"
+	"aggregator/fetcher"
 )
 
 // Config is feeds.toml, read once at start-up: defaults first, the file over
@@ -67,6 +68,7 @@ type FetchConfig struct {
 	UserAgent    string   `toml:"user_agent"`
 	Contact      string   `toml:"contact"`
 	MaxBody      ByteSize `toml:"max_body"`
+	MaxItems     int      `toml:"max_items"`
 	AllowPrivate bool     `toml:"allow_private"`
 
 	// hostDelaySet records that the file sets host_delay: only then does
@@ -167,6 +169,7 @@ func defaultConfig() Config {
 			PerHost:     2,
 			HostDelay:   Duration{time.Second},
 			MaxBody:     15 << 20,
+			MaxItems:    fetcher.DefaultMaxItems,
 		},
 		Dedupe: DedupeConfig{Window: Duration{72 * time.Hour}},
 	}
@@ -179,7 +182,12 @@ type ConfigError struct {
 	Line int    // 0 when unknown
 	Key  string // dotted key, e.g. "fetch.interval" or "feeds[2].url"
 	Msg  string
+	// err is a sentinel the problem is also known by (errNoFeeds).
+	err error
 }
+
+// Unwrap returns the sentinel the problem is known by, if any.
+func (e *ConfigError) Unwrap() error { return e.err }
 
 func (e *ConfigError) Error() string {
 	var b strings.Builder
@@ -196,7 +204,8 @@ func (e *ConfigError) Error() string {
 	return b.String()
 }
 
-// loadConfig reads and validates the config file at path.
+// loadConfig reads and validates the config file at path. A config with
+// no feeds is an error (errNoFeeds) that comes with the config.
 func loadConfig(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -205,30 +214,89 @@ func loadConfig(path string) (*Config, error) {
 		}
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return parseConfig(path, data)
+	cfg, err := parseConfig(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Feeds) == 0 {
+		return cfg, &ConfigError{File: path, Msg: noFeedsMsg(data), err: errNoFeeds}
+	}
+	return cfg, nil
 }
 
+// errNoFeeds marks the error of a config that names no feed. loadConfig
+// returns it together with the config, which is otherwise valid, for the
+// command that can do without feeds (opml import, which adds them).
+var errNoFeeds = errors.New("no feeds configured")
+
+func noFeedsMsg(data []byte) string {
+	what := "has no [[feeds]] tables"
+	if len(scanKeyLines(data).keys) == 0 {
+		what = "is empty"
+	}
+	return what + ": there is nothing to fetch or serve. Add [[feeds]] tables with a name and a url " +
+		"(the repository's feeds.toml is a commented example), or import subscriptions with " +
+		"aggregator opml import FILE --write"
+}
+
+// maxTypeErrors bounds the decoding passes of parseConfig.
+const maxTypeErrors = 50
+
 // parseConfig decodes data over the defaults and validates the result.
+// The TOML decoder stops at the first value of the wrong type, so each
+// such line is reported and blanked and the file decoded again, until
+// none is left: every problem is reported at once.
 func parseConfig(path string, data []byte) (*Config, error) {
-	cfg := defaultConfig()
-	cfg.path = path
-	cfg.lines = scanKeyLines(data)
-	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&cfg)
-	if err != nil {
+	var (
+		cfg  Config
+		md   toml.MetaData
+		errs []error
+	)
+	lines := bytes.Split(data, []byte("\n"))
+	for {
+		cfg = defaultConfig()
+		cfg.path = path
+		cfg.lines = scanKeyLines(data)
+		doc := bytes.Join(lines, []byte("\n"))
+		var err error
+		md, err = toml.NewDecoder(bytes.NewReader(doc)).Decode(&cfg)
+		if err == nil {
+			break
+		}
+		var line int
 		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, &ConfigError{File: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
+		switch {
+		case errors.As(err, &pe):
+			var syntax map[string]any
+			if _, serr := toml.Decode(string(doc), &syntax); serr != nil {
+				// A syntax error; or, after lines were blanked, one that
+				// blanking made (a value over several lines): then report
+				// what was found before.
+				if len(errs) > 0 {
+					return nil, errors.Join(errs...)
+				}
+				return nil, &ConfigError{File: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
+			}
+			// A value our types refuse (a bad duration or size).
+			line = pe.Position.Line
+			errs = append(errs, &ConfigError{File: path, Line: line, Key: pe.LastKey, Msg: pe.Message})
+		default:
+			// Type mismatches come as plain errors; their text is the
+			// only place the library puts the line and key.
+			m := tomlTypeErrRE.FindStringSubmatch(err.Error())
+			if m == nil {
+				errs = append(errs, &ConfigError{File: path, Msg: strings.TrimPrefix(err.Error(), "toml: ")})
+				return nil, errors.Join(errs...)
+			}
+			line, _ = strconv.Atoi(m[1])
+			errs = append(errs, &ConfigError{File: path, Line: line, Key: m[2], Msg: m[3]})
 		}
-		// Type mismatches come as plain errors; their text is the only
-		// place the library puts the line and key.
-		if m := tomlTypeErrRE.FindStringSubmatch(err.Error()); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			return nil, &ConfigError{File: path, Line: line, Key: m[2], Msg: m[3]}
+		if line < 1 || line > len(lines) || len(lines[line-1]) == 0 || len(errs) >= maxTypeErrors {
+			return nil, errors.Join(errs...)
 		}
-		return nil, &ConfigError{File: path, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+		lines[line-1] = nil
 	}
 	cfg.Fetch.hostDelaySet = md.IsDefined("fetch", "host_delay")
-	var errs []error
 	for _, k := range md.Undecoded() {
 		key := k.String()
 		errs = append(errs, &ConfigError{File: path, Line: cfg.lines.first(key), Key: key,
@@ -282,6 +350,9 @@ func (c *Config) validate() []error {
 	}
 	if c.Fetch.MaxBody < 1024 {
 		bad("fetch.max_body", c.lines.first("fetch.max_body"), "must be at least 1KiB, got %d bytes", c.Fetch.MaxBody)
+	}
+	if c.Fetch.MaxItems < 1 {
+		bad("fetch.max_items", c.lines.first("fetch.max_items"), "must be at least 1, got %d", c.Fetch.MaxItems)
 	}
 	if c.Dedupe.Threshold < 0 || c.Dedupe.Threshold > 1 {
 		bad("dedupe.threshold", c.lines.first("dedupe.threshold"), "must be between 0 and 1 (0 means the built-in default), got %g", c.Dedupe.Threshold)

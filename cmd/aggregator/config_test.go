@@ -21,6 +21,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad-url.toml", []string{"bad-url.toml:1:", "not an absolute http(s) URL"}},
 		{"syntax.toml", []string{"syntax.toml:2:"}},
 		{"wrong-type.toml", []string{"wrong-type.toml:2:", "fetch.concurrency"}},
+		{"wrong-types.toml", []string{"wrong-types.toml:3:", "fetch.concurrency", "wrong-types.toml:4:", "fetch.per_host",
+			"wrong-types.toml:7:", "feeds.name", "wrong-types.toml:11:", "outputs.max_items", "wrong-types.toml:8:", "feeds.interval", "not a duration"}},
 		{"output-unknown-feed.toml", []string{"output-unknown-feed.toml:6:", "outputs[0].feeds", `feed "b", which is not configured`}},
 		{"output-bad-name.toml", []string{"outputs[0].name", "used in URLs"}},
 		{"negative.toml", []string{"fetch.concurrency", "fetch.per_host", "fetch.host_delay"}},
@@ -60,13 +62,9 @@ func TestConfigDefaultsAndExample(t *testing.T) {
 		t.Errorf("fetch.max_body default = %d, want 15 MiB", cfg.Fetch.MaxBody)
 	}
 
-	empty := filepath.Join(t.TempDir(), "empty.toml")
-	if err := os.WriteFile(empty, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err = loadConfig(empty)
+	cfg, err = parseConfig("feeds.toml", nil)
 	if err != nil {
-		t.Fatalf("an empty config is valid: %v", err)
+		t.Fatalf("an empty config parses to the defaults: %v", err)
 	}
 	outs := cfg.outputs()
 	if len(outs) != 1 || outs[0].Name != "all" {
@@ -97,6 +95,30 @@ func TestHostDelayScope(t *testing.T) {
 		if o.HostDelay != tc.delay || o.LoopbackNoDelay != tc.loopbackFree {
 			t.Errorf("%q: HostDelay %v, LoopbackNoDelay %v; want %v, %v", tc.file, o.HostDelay, o.LoopbackNoDelay, tc.delay, tc.loopbackFree)
 		}
+	}
+}
+
+// TestConfigNoFeeds: an empty file, or one without [[feeds]], is an
+// error naming the file and what to do, which opml import tolerates.
+func TestConfigNoFeeds(t *testing.T) {
+	for _, tc := range []struct{ name, data, want string }{
+		{"empty", "", "is empty"},
+		{"comments only", "# my feeds\n\n", "is empty"},
+		{"settings only", "[fetch]\ninterval = \"1h\"\n", "has no [[feeds]] tables"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "feeds.toml")
+			if err := os.WriteFile(path, []byte(tc.data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := loadConfig(path)
+			if err == nil || !strings.Contains(err.Error(), path+": "+tc.want) || !strings.Contains(err.Error(), "opml import") {
+				t.Fatalf("got %v, want an error naming %s that says it %s", err, path, tc.want)
+			}
+			if !errors.Is(err, errNoFeeds) {
+				t.Errorf("error %v is not errNoFeeds", err)
+			}
+		})
 	}
 }
 

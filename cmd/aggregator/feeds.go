@@ -82,6 +82,9 @@ type feedRow struct {
 	Disabled          bool      `json:"disabled"`
 	DisabledReason    string    `json:"disabled_reason,omitempty"`
 	FetchURL          string    `json:"fetch_url,omitempty"`
+	// FutureDates counts the items of the last document dated more than
+	// a day ahead, whose dates were set to the fetch time.
+	FutureDates int `json:"future_dates,omitempty"`
 }
 
 func writeFeeds(w io.Writer, feeds []aggregator.Feed, states map[string]aggregator.FeedState, asJSON bool) error {
@@ -99,7 +102,8 @@ func writeFeeds(w io.Writer, feeds []aggregator.Feed, states map[string]aggregat
 		if ok {
 			row = feedRow{Name: f.Name, URL: f.URL, LastFetch: st.LastFetch, Status: st.LastResult, HTTPStatus: st.LastStatus,
 				Items: st.Items, StoredItems: st.TotalItems, ConsecutiveErrors: st.ConsecutiveErrors, LastError: st.LastError,
-				NextFetch: st.NextFetch, Disabled: fetcher.Disabled(f, st), DisabledReason: st.DisabledReason, FetchURL: st.FetchURL}
+				NextFetch: st.NextFetch, Disabled: fetcher.Disabled(f, st), DisabledReason: st.DisabledReason, FetchURL: st.FetchURL,
+				FutureDates: st.FutureDates}
 		}
 		if asJSON {
 			if err := enc.Encode(row); err != nil {
@@ -111,7 +115,11 @@ func writeFeeds(w io.Writer, feeds []aggregator.Feed, states map[string]aggregat
 		if row.Disabled {
 			status, next = "DISABLED", row.DisabledReason
 		}
-		fmt.Fprintf(w, "%-*s  %-16s  %-9s  %5d  %4d  %-16s  %s\n", width, row.Name, fmtTime(row.LastFetch), status, row.Items, row.ConsecutiveErrors, next, row.LastError)
+		note := row.LastError
+		if note == "" && row.FutureDates > 0 {
+			note = fmt.Sprintf("%d items dated over a day ahead: shown at their fetch time", row.FutureDates)
+		}
+		fmt.Fprintf(w, "%-*s  %-16s  %-9s  %5d  %4d  %-16s  %s\n", width, row.Name, fmtTime(row.LastFetch), status, row.Items, row.ConsecutiveErrors, next, note)
 	}
 	return nil
 }

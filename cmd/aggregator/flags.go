@@ -92,11 +92,10 @@ func (c *commonFlags) load(e *env) (*Config, error) {
 	if e.daemon != nil {
 		c.config, c.db = e.daemon.config, e.daemon.db
 	}
+	// The config comes back with the error when it was read but does not
+	// validate (opml import fills a file that has no feeds yet).
 	cfg, err := loadConfig(c.config)
-	if err != nil {
-		return nil, usageErr(err)
-	}
-	return cfg, nil
+	return cfg, usageErr(err)
 }
 
 // stringList is a repeatable string flag.

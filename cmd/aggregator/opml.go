@@ -3,11 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"aggregator"
@@ -39,7 +39,8 @@ func runOPML(ctx context.Context, e *env, args []string) error {
 	}
 	sub, params := pos[0], pos[1:]
 	cfg, err := cf.load(e)
-	if err != nil {
+	if err != nil && (sub != "import" || !errors.Is(err, errNoFeeds)) {
+		// Importing is how a config without feeds gets its first ones.
 		return err
 	}
 	switch sub {
@@ -49,12 +50,15 @@ func runOPML(ctx context.Context, e *env, args []string) error {
 		if len(params) != 1 {
 			return usageErr(fmt.Errorf("opml import takes one OPML file"))
 		}
-		return importOPML(e.stdout, cfg, params[0], *write)
+		return importOPML(e.stdout, e.stderr, cfg, params[0], *write)
 	}
 	return usageErr(fmt.Errorf("unknown opml subcommand %q (import or export)", sub))
 }
 
-func importOPML(w io.Writer, cfg *Config, file string, write bool) error {
+// importOPML prints (or, with write, appends to the config) the [[feeds]]
+// tables for the subscriptions of file that are not configured yet.
+// Warnings go to warn.
+func importOPML(w, warn io.Writer, cfg *Config, file string, write bool) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return usageErr(err)
@@ -64,6 +68,40 @@ func importOPML(w io.Writer, cfg *Config, file string, write bool) error {
 	if err != nil {
 		return usageErr(fmt.Errorf("%s: %w", file, err))
 	}
+	tables, added, skipped, refused := opmlTables(warn, cfg, feeds, file)
+	if !write {
+		fmt.Fprintf(w, "# %d feeds to add from %s (%d already configured%s)\n", added, file, skipped, refusedNote(refused))
+		_, err := w.Write(tables)
+		return err
+	}
+	if added == 0 {
+		fmt.Fprintf(w, "nothing to add: all %d feeds of %s are already in %s%s\n", skipped, file, cfg.path, refusedNote(refused))
+		return nil
+	}
+	old, err := os.ReadFile(cfg.path)
+	if err != nil {
+		return err
+	}
+	next := append(bytes.TrimRight(old, "\n"), '\n')
+	next = append(next, fmt.Sprintf("\n# Imported from %s\n", file)...)
+	next = append(next, bytes.TrimLeft(tables, "\n")...)
+	// Refuse to write a config that would not load.
+	if _, err := parseConfig(cfg.path, next); err != nil {
+		return fmt.Errorf("the merged config would be invalid, not written: %w", err)
+	}
+	if err := writeFileAtomic(cfg.path, next); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "added %d feeds to %s (%d already configured%s)\n", added, cfg.path, skipped, refusedNote(refused))
+	return nil
+}
+
+// opmlTables returns the [[feeds]] tables for those of feeds that cfg
+// does not have yet (by canonical URL), with names unique in cfg, and
+// counts them: added, already configured, and refused. An outline whose
+// URL is not absolute http(s) (javascript:, ftp:, a relative path) is
+// refused with a warning on warn naming it and file.
+func opmlTables(warn io.Writer, cfg *Config, feeds []aggregator.Feed, file string) (tables []byte, added, skipped, refused int) {
 	have := map[string]bool{}
 	names := map[string]bool{}
 	for _, fc := range cfg.Feeds {
@@ -71,8 +109,16 @@ func importOPML(w io.Writer, cfg *Config, file string, write bool) error {
 		names[fc.Name] = true
 	}
 	var b bytes.Buffer
-	added, skipped := 0, 0
 	for _, fd := range feeds {
+		if !isHTTPURL(fd.URL) {
+			refused++
+			title := fd.Title
+			if title == "" {
+				title = fd.Name
+			}
+			fmt.Fprintf(warn, "warning: %s: skipping outline %q: %q is not an absolute http(s) URL\n", file, title, fd.URL)
+			continue
+		}
 		if have[aggregator.CanonicalURL(fd.URL)] {
 			skipped++
 			continue
@@ -84,43 +130,56 @@ func importOPML(w io.Writer, cfg *Config, file string, write bool) error {
 		}
 		names[name] = true
 		added++
-		fmt.Fprintf(&b, "\n[[feeds]]\nname = %s\nurl = %s\n", strconv.Quote(name), strconv.Quote(fd.URL))
+		fmt.Fprintf(&b, "\n[[feeds]]\nname = %s\nurl = %s\n", tomlQuote(name), tomlQuote(fd.URL))
 		if fd.Title != "" && fd.Title != name {
-			fmt.Fprintf(&b, "title = %s\n", strconv.Quote(fd.Title))
+			fmt.Fprintf(&b, "title = %s\n", tomlQuote(fd.Title))
 		}
 		if len(fd.Tags) > 0 {
 			q := make([]string, len(fd.Tags))
 			for i, t := range fd.Tags {
-				q[i] = strconv.Quote(t)
+				q[i] = tomlQuote(t)
 			}
 			fmt.Fprintf(&b, "tags = [%s]\n", strings.Join(q, ", "))
 		}
 	}
-	if !write {
-		fmt.Fprintf(w, "# %d feeds to add from %s (%d already configured)\n", added, file, skipped)
-		_, err := w.Write(b.Bytes())
-		return err
+	return b.Bytes(), added, skipped, refused
+}
+
+// tomlQuote returns s as a TOML basic string. strconv.Quote is close but
+// writes Go escapes TOML lacks (\a, \v, \xNN); invalid UTF-8 becomes
+// U+FFFD, which TOML requires.
+func tomlQuote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\r':
+			b.WriteString(`\r`)
+		default:
+			if r < 0x20 || r == 0x7f {
+				fmt.Fprintf(&b, `\u%04X`, r)
+			} else {
+				b.WriteRune(r)
+			}
+		}
 	}
-	if added == 0 {
-		fmt.Fprintf(w, "nothing to add: all %d feeds of %s are already in %s\n", skipped, file, cfg.path)
-		return nil
+	b.WriteByte('"')
+	return b.String()
+}
+
+func refusedNote(n int) string {
+	if n == 0 {
+		return ""
 	}
-	old, err := os.ReadFile(cfg.path)
-	if err != nil {
-		return err
-	}
-	next := append(bytes.TrimRight(old, "\n"), '\n')
-	next = append(next, fmt.Sprintf("\n# Imported from %s\n", file)...)
-	next = append(next, bytes.TrimLeft(b.Bytes(), "\n")...)
-	// Refuse to write a config that would not load.
-	if _, err := parseConfig(cfg.path, next); err != nil {
-		return fmt.Errorf("the merged config would be invalid, not written: %w", err)
-	}
-	if err := writeFileAtomic(cfg.path, next); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "added %d feeds to %s (%d already configured)\n", added, cfg.path, skipped)
-	return nil
+	return fmt.Sprintf(", %d skipped: not http(s)", n)
 }
 
 // writeFileAtomic replaces path with data so that a crash leaves either the

@@ -82,3 +82,48 @@ func TestOPMLImportExport(t *testing.T) {
 		t.Errorf("exported %d feeds, want 3", len(feeds))
 	}
 }
+
+// TestOPMLImportRefusesOtherSchemes: outlines whose URL is not http(s)
+// are skipped with a warning naming them, never offered as feeds; an
+// empty config takes the rest with --write.
+func TestOPMLImportRefusesOtherSchemes(t *testing.T) {
+	const doc = `<?xml version="1.0"?><opml version="2.0"><body>
+<outline type="rss" text="Good" xmlUrl="https://good.example/feed"/>
+<outline type="rss" text="Script" xmlUrl="javascript:alert(1)"/>
+<outline type="rss" text="Archive" xmlUrl="ftp://files.example/feed.xml"/>
+<outline type="rss" text="Relative" xmlUrl="/feed.xml"/>
+</body></opml>`
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "feeds.toml")
+	if err := os.WriteFile(cfg, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opml := filepath.Join(dir, "subs.opml")
+	if err := os.WriteFile(opml, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runCmd(t, t.Context(), "opml", "import", opml, "--config", cfg)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if n := strings.Count(out, "[[feeds]]"); n != 1 || !strings.Contains(out, "https://good.example/feed") || !strings.Contains(out, "3 skipped: not http(s)") {
+		t.Errorf("output:\n%s", out)
+	}
+	for _, bad := range []string{"javascript:", "ftp:", "/feed.xml"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("%s offered as a feed:\n%s", bad, out)
+		}
+	}
+	for _, want := range []string{`skipping outline "Script": "javascript:alert(1)"`, `skipping outline "Archive": "ftp://files.example/feed.xml"`, `skipping outline "Relative"`} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("warnings lack %s:\n%s", want, errOut)
+		}
+	}
+	if _, errOut, code := runCmd(t, t.Context(), "opml", "import", "--write", opml, "--config", cfg); code != 0 {
+		t.Fatalf("--write into an empty config: exit %d: %s", code, errOut)
+	}
+	loaded, err := loadConfig(cfg)
+	if err != nil || len(loaded.Feeds) != 1 {
+		t.Fatalf("after --write: %v, %+v", err, loaded)
+	}
+}
