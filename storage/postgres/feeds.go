@@ -342,11 +342,13 @@ func lookupItems(ctx context.Context, tx pgx.Tx, ids, hashes []string) (map[stri
 		return stored, tombs, nil
 	}
 	var b pgx.Batch
-	b.Queue(`SELECT x.id, i.hash, i.t_sec, i.t_nsec, m.item_id IS NOT NULL,
+	// Only a changed item needs its data (for FirstSeen) and whether it
+	// is clustered (its time may move its cluster's).
+	b.Queue(`SELECT x.id, i.hash, i.t_sec, i.t_nsec,
+			i.hash <> x.hash AND EXISTS (SELECT 1 FROM memberships m WHERE m.item_id = x.id),
 			CASE WHEN i.hash <> x.hash THEN i.data END
 		FROM unnest($1::text[], $2::text[]) AS x(id, hash)
-		JOIN items i ON i.id = x.id
-		LEFT JOIN memberships m ON m.item_id = x.id`, ids, hashes).Query(func(rows pgx.Rows) error {
+		JOIN items i ON i.id = x.id`, ids, hashes).Query(func(rows pgx.Rows) error {
 		var (
 			id, hash  string
 			sec       int64
