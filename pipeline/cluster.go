@@ -37,14 +37,18 @@ func (p *Pipeline) ClusterPending(ctx context.Context) error {
 			return err
 		}
 		if len(items) == 0 {
+			p.m.drained()
 			return nil
 		}
+		start := time.Now()
 		p.mu.Lock()
 		err = p.clusterLocked(ctx, items)
 		p.mu.Unlock()
 		if err != nil {
 			return err
 		}
+		p.m.clusterTime.Observe(time.Since(start).Seconds())
+		p.m.clustered.Add(float64(len(items)))
 	}
 }
 

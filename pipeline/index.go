@@ -235,6 +235,7 @@ func (p *Pipeline) saveLocked(ctx context.Context) error {
 		return err
 	}
 	p.saved, p.delta, p.rebuilt = stamp, 0, false
+	p.m.saveTime.Observe(time.Since(start).Seconds())
 	p.log.Debug("saved dedupe index", "store", p.store.Where(), "items", p.ix.Len(), "took", time.Since(start))
 	if err := p.store.TrimClusterLog(ctx, stamp.Seq); err != nil {
 		p.log.Warn("the cluster log keeps what the saved index no longer needs", "err", err)

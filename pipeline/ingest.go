@@ -155,9 +155,12 @@ func (g *ingester) storeGroup(group []ingestJob) {
 			o.Status = StatusCancelled
 		case errs[k] != nil:
 			o.Status, o.Err = fetcher.StatusFailed, fmt.Errorf("store: %w", errs[k])
+			g.p.m.storeFailures.Inc()
 		default:
 			o.Stored = true
 			o.New, o.Updated = len(res[k].New), len(res[k].Updated)
+			g.p.m.itemsNew.Add(float64(o.New))
+			g.p.m.itemsUpdated.Add(float64(o.Updated))
 			anyNew = anyNew || o.New > 0
 			anyUpdated = anyUpdated || o.Updated > 0
 		}
@@ -169,6 +172,7 @@ func (g *ingester) storeGroup(group []ingestJob) {
 		}
 	}
 	if anyNew {
+		g.p.m.waiting(time.Now())
 		select {
 		case g.p.wake <- struct{}{}:
 		default:

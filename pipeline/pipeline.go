@@ -120,6 +120,8 @@ type Pipeline struct {
 
 	// wake tells the clusterer goroutine that items are pending.
 	wake chan struct{}
+
+	m *metrics
 }
 
 // New returns a pipeline over store. It does nothing until called.
@@ -136,6 +138,7 @@ func New(store Store, opts Options) *Pipeline {
 		log:   opts.Logger,
 		ix:    dedupe.New(opts.Dedupe),
 		wake:  make(chan struct{}, 1),
+		m:     newMetrics(),
 	}
 }
 

@@ -28,6 +28,7 @@ func (p *Pipeline) Prune(ctx context.Context) (aggregator.PruneResult, error) {
 	horizon := latest.Add(-2 * p.opts.Dedupe.Window)
 	cutoff := minTime(p.opts.Now().Add(-p.opts.Keep), horizon)
 	res, err := p.store.Prune(ctx, cutoff, p.opts.KeepPerFeed)
+	p.m.pruned.Add(float64(res.Items))
 	if res.Items > 0 || res.Tombstones > 0 {
 		p.log.Info("pruned old items", "items", res.Items, "expired_tombstones", res.Tombstones,
 			"before", cutoff.Format(time.RFC3339), "keep_per_feed", p.opts.KeepPerFeed)

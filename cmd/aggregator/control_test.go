@@ -173,3 +173,49 @@ func diffLines(a, b string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestMetrics: /metrics is the Prometheus text format of the standard
+// client, with what Prometheus users expect of a daemon like this one.
+func TestMetrics(t *testing.T) {
+	srv := testFeeds(t)
+	cfg := writeTestConfig(t, srv.URL)
+	s := startServe(t, cfg)
+	select {
+	case <-s.clustered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve clustered nothing in 20 s")
+	}
+	if code := get(t, s.base+"/world.rss"); code != http.StatusOK {
+		t.Fatalf("GET /world.rss: %d", code)
+	}
+	get(t, s.base+"/nothing-here")
+	resp, err := http.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Errorf("Content-Type %q", ct)
+	}
+	for _, want := range []string{
+		`aggregator_fetches_total{result="ok"}`,
+		`aggregator_fetch_bytes_total`,
+		`aggregator_fetch_duration_seconds_bucket`,
+		`aggregator_items_stored_total`,
+		`aggregator_stories `,
+		`aggregator_pending_items `,
+		`aggregator_pending_age_seconds `,
+		`aggregator_cluster_batch_duration_seconds_count`,
+		`aggregator_index_save_duration_seconds`,
+		`aggregator_http_requests_total{code="200",path="feed"} 1`,
+		`aggregator_http_requests_total{code="404",path="other"} 1`,
+		`go_build_info`,
+		`go_goroutines`,
+		`process_resident_memory_bytes`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}

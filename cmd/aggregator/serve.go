@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,6 +25,9 @@ import (
 	"aggregator/publish"
 	"aggregator/storage"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -143,20 +149,32 @@ func serve(ctx context.Context, e *env, cfg *Config, db store, log *slog.Logger)
 		notify()
 		return nil
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector(),
+		client.Collector(),
+		p.Collector(),
+	)
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aggregator_http_requests_total",
+		Help: "HTTP requests served, by kind of path and status code.",
+	}, []string{"path", "code"})
+	reg.MustRegister(requests)
 	mux := http.NewServeMux()
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.Load().ServeHTTP(w, r) }))
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		if err := client.WriteMetrics(w); err != nil {
-			log.Warn("write metrics", "err", err)
-		}
-		writeStoreMetrics(r.Context(), w, db)
-	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		healthz(r.Context(), w, db)
 	})
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		mux.ServeHTTP(rw, r)
+		requests.WithLabelValues(pathKind(r.URL.Path), strconv.Itoa(rw.code)).Inc()
+	})
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -273,15 +291,44 @@ func healthz(ctx context.Context, w http.ResponseWriter, db store) {
 	json.NewEncoder(w).Encode(body)
 }
 
-func writeStoreMetrics(ctx context.Context, w http.ResponseWriter, db store) {
-	st, err := db.Stats(ctx)
-	if err != nil {
-		return
+// pathKind names the kind of path for the requests metric, so that its
+// labels stay few whatever clients ask for.
+func pathKind(path string) string {
+	switch {
+	case path == "/":
+		return "/"
+	case path == "/metrics", path == "/healthz", path == "/feeds.opml":
+		return path
+	case strings.HasSuffix(path, ".rss"), strings.HasSuffix(path, ".atom"), strings.HasSuffix(path, ".json"):
+		return "feed"
+	case strings.HasSuffix(path, "/"), strings.HasSuffix(path, ".html"):
+		return "page"
 	}
-	fmt.Fprintf(w, "# HELP aggregator_items Items stored.\n# TYPE aggregator_items gauge\naggregator_items %d\n", st.Items)
-	fmt.Fprintf(w, "# HELP aggregator_clusters Story clusters stored.\n# TYPE aggregator_clusters gauge\naggregator_clusters %d\n", st.Clusters)
-	fmt.Fprintf(w, "# HELP aggregator_feeds Feeds with stored state.\n# TYPE aggregator_feeds gauge\naggregator_feeds %d\n", st.Feeds)
-	fmt.Fprintf(w, "# HELP aggregator_pending_items Stored items waiting to be clustered.\n# TYPE aggregator_pending_items gauge\naggregator_pending_items %d\n", st.Pending)
+	return "other"
+}
+
+// statusWriter records the status code a handler wrote. Unwrap keeps
+// http.ResponseController (and the sendfile path's connection access)
+// working through it.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ReadFrom passes large bodies on to net/http's own ReadFrom, which
+// publish relies on for sendfile(2).
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(w.ResponseWriter, r)
 }
 
 // restartNeeded lists the settings that differ between a and b and that
