@@ -3,6 +3,7 @@ package storetest
 import (
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -312,5 +313,71 @@ func testTotalItems(t *testing.T, open opener) {
 	}
 	if got := mustStats(t, s).Items; got != 18 {
 		t.Errorf("Stats.Items = %d, want 18", got)
+	}
+}
+
+// oddFeed is a feed name as a configuration may have it: spaces, a slash,
+// letters outside ASCII.
+const oddFeed = "Le Monde — À la une / International"
+
+// oddItems are items whose text is what feeds really send now and then:
+// scripts and emoji, a NUL byte, bytes that are not UTF-8, HTML, a very
+// long content, empty fields.
+func oddItems(t *testing.T) []aggregator.Item {
+	base := realItems(t, oddFeed, 680, 6, t0)
+	texts := []struct{ title, summary, content string }{
+		{"Ukraine : les négociations reprennent à Genève 🇺🇦", "Résumé <b>en gras</b> &amp; une esperluette", ""},
+		{"خبر عاجل: انتخابات", "מבזק חדשות", "日本語のニュース 漢字"},
+		{"A NUL\x00inside", "tab\tand\r\nnewlines", "\x00"},
+		{"Latin-1 caf\xe9, not UTF-8", "\xff\xfe\xfd", "ok"},
+		{"Long read", "", strings.Repeat("<p>Paragraph with words and more words. ", 8000)},
+		{"", "", ""},
+	}
+	for i := range base {
+		base[i].Title, base[i].Summary, base[i].Content = texts[i].title, texts[i].summary, texts[i].content
+		base[i].Author, base[i].Image = "Rédaction ✍", "https://img.example/ä/ø.jpg?w=1&h=2"
+		base[i].Categories = []string{"Économie", "", "a,b", "x\x00y"}
+		base[i].Normalize(oddFeed)
+	}
+	return base
+}
+
+// testItemText: what feeds send comes back byte for byte, whatever it
+// holds, under a feed name of any characters.
+func testItemText(t *testing.T, open opener) {
+	s := open(t)
+	items := oddItems(t)
+	st := state(oddFeed)
+	st.Title, st.LastError = "Le Monde.fr — Actualités et Infos en France et dans le monde", "parse: illegal character \x00 at 3:14"
+	st.ETag = "W/\"\xe9t\xe9\""
+	res, errs := s.SaveFetches(t.Context(), []aggregator.Fetched{{State: st, Items: items}})
+	if errs[0] != nil {
+		t.Fatalf("save fetch: %v", errs[0])
+	}
+	if len(res[0].New) != len(items) {
+		t.Errorf("%d new, want %d", len(res[0].New), len(items))
+	}
+	for _, want := range items {
+		got, ok := mustItem(t, s, want.ID)
+		if !ok {
+			t.Errorf("item %q not stored", want.Title)
+			continue
+		}
+		if !itemsEqual(got, want) {
+			t.Errorf("item %q:\ngot  %q\nwant %q", want.Title, got.Title+"|"+got.Summary+"|"+strings.Join(got.Categories, ","),
+				want.Title+"|"+want.Summary+"|"+strings.Join(want.Categories, ","))
+		}
+	}
+	st.TotalItems = len(items)
+	if got, ok := mustFeedState(t, s, oddFeed); !ok || !reflect.DeepEqual(got, canonState(st)) {
+		t.Errorf("feed state:\ngot  %+v\nwant %+v", got, st)
+	}
+	decide(t, s, t0, nil, found(items[0].ID, "s"), joins(items[2].ID, "s", items[0].ID))
+	stories := mustStories(t, s, aggregator.StoryQuery{Include: func(f string) bool { return f == oddFeed }})
+	if len(stories) != 1 || len(stories[0].Items) != 2 || !itemsEqual(stories[0].Items[1], items[2]) {
+		t.Errorf("stories of %q = %+v; want one with items 0 and 2 as stored", oddFeed, stories)
+	}
+	if got := countsOf(mustSave(t, s, oddFeed, items)); got != (counts{Unchanged: len(items)}) {
+		t.Errorf("refetch: %+v, want %d unchanged", got, len(items))
 	}
 }

@@ -29,6 +29,19 @@ func testPendingOrder(t *testing.T, open opener) {
 	if got := mustPending(t, s, 0); ids(got)[len(got)-1] != b[3].ID {
 		t.Errorf("last pending = %s, want the undated %s", ids(got)[len(got)-1], b[3].ID)
 	}
+
+	// A pending item whose date is corrected waits at its new time.
+	redated := a[7]
+	redated.Published = t0.Add(time.Hour)
+	redated.Summary += " (corrected)"
+	redated.Normalize("a")
+	if res := mustSave(t, s, "a", []aggregator.Item{redated}); len(res.Updated) != 1 {
+		t.Fatalf("redating: %d updated, want 1", len(res.Updated))
+	}
+	want = byTimeID(append(append(slices.Clone(a[:7]), redated), b...))
+	if got := mustPending(t, s, 0); !slices.Equal(ids(got), ids(want)) {
+		t.Errorf("after redating %s: Pending = %v,\nwant %v", redated.ID, ids(got), ids(want))
+	}
 }
 
 // testPendingLimit: Pending takes the oldest limit items, and the rest of

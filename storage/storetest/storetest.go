@@ -72,6 +72,7 @@ var contract = []struct {
 }{
 	{"SaveNewItems", testSaveNewItems},
 	{"ItemIdentity", testItemIdentity},
+	{"ItemText", testItemText},
 	{"SaveRejects", testSaveRejects},
 	{"FeedStateRoundTrip", testFeedStateRoundTrip},
 	{"TotalItems", testTotalItems},
@@ -98,6 +99,7 @@ var contract = []struct {
 	{"ImportRefusesNonEmpty", testImportRefusesNonEmpty},
 	{"FeedAllOrNothing", testFeedAllOrNothing},
 	{"CancelledWrites", testCancelledWrites},
+	{"ConcurrentUse", testConcurrentUse},
 }
 
 // Run runs the contract tests, each as a subtest opening its stores with

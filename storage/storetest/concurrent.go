@@ -1,0 +1,111 @@
+package storetest
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"aggregator"
+)
+
+// testConcurrentUse: fetches of several feeds, a clusterer and readers
+// running at once (as the daemon's goroutines do) lose nothing and see no
+// error; run under -race, it also checks the store's own locking.
+func testConcurrentUse(t *testing.T, open opener) {
+	s := open(t)
+	const feeds, fetches, perFetch = 6, 4, 10
+	writersDone := make(chan struct{})
+	var writers, others sync.WaitGroup
+	errc := make(chan error, 64)
+	report := func(err error) {
+		select {
+		case errc <- err:
+		default: // enough reported
+		}
+	}
+	all := make([][]aggregator.Item, feeds)
+	for f := range feeds {
+		name := fmt.Sprintf("feed-%d", f)
+		all[f] = dated(realItems(t, name, 700+f*fetches*perFetch, fetches*perFetch, t0),
+			t0.Add(-time.Duration(f)*time.Minute), 7*time.Minute)
+	}
+	for f := range feeds {
+		writers.Go(func() {
+			name := fmt.Sprintf("feed-%d", f)
+			for i := range fetches {
+				// Each fetch lists the previous one's items again and new ones.
+				items := all[f][max(0, (i-1)*perFetch) : (i+1)*perFetch]
+				if _, errs := s.SaveFetches(t.Context(), []aggregator.Fetched{{State: state(name), Items: items}}); errs[0] != nil {
+					report(fmt.Errorf("save %s fetch %d: %w", name, i, errs[0]))
+				}
+			}
+		})
+	}
+	others.Go(func() { // the clusterer: every pending item founds a story
+		for done := false; ; {
+			select {
+			case <-writersDone:
+				done = true
+			default:
+			}
+			p, err := s.Pending(t.Context(), 8)
+			if err != nil {
+				report(err)
+				return
+			}
+			if len(p) == 0 && done {
+				return
+			}
+			var ms []aggregator.Membership
+			for _, it := range p {
+				ms = append(ms, found(it.ID, "s-"+it.ID))
+			}
+			if err := s.SaveDecisions(t.Context(), aggregator.Decisions{Memberships: ms, Now: t0}); err != nil {
+				report(err)
+				return
+			}
+		}
+	})
+	for range 3 {
+		others.Go(func() { // readers
+			for {
+				select {
+				case <-writersDone:
+					return
+				default:
+				}
+				if _, err := s.Stories(t.Context(), aggregator.StoryQuery{Limit: 20}); err != nil {
+					report(err)
+				}
+				if _, err := s.FeedStates(t.Context()); err != nil {
+					report(err)
+				}
+				if _, err := s.Stats(t.Context()); err != nil {
+					report(err)
+				}
+				if err := s.Recent(t.Context(), t0.Add(-time.Hour), func(aggregator.Item, aggregator.Membership) error { return nil }); err != nil {
+					report(err)
+				}
+			}
+		})
+	}
+	writers.Wait()
+	close(writersDone)
+	others.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	total := feeds * fetches * perFetch
+	if got := mustStats(t, s); got.Items != total || got.Clusters != total || got.Pending != 0 || got.Feeds != feeds {
+		t.Errorf("stats = %+v; want %d items and clusters, %d feeds, none pending", got, total, feeds)
+	}
+	for f := range feeds {
+		for _, it := range all[f] {
+			if m, ok := mustMembership(t, s, it.ID); !ok || m.Cluster != "s-"+it.ID {
+				t.Errorf("item %s: membership %+v, %v; want its own story", it.ID, m, ok)
+			}
+		}
+	}
+}
