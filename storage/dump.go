@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -65,7 +64,7 @@ func (db *DB) Export(ctx context.Context, put func(aggregator.DumpRecord) error)
 		}})
 		e.each(tx.Bucket(bucketFeeds), func(k, v []byte) error {
 			var st aggregator.FeedState
-			if err := json.Unmarshal(v, &st); err != nil {
+			if err := decodeFeedState(v, &st); err != nil {
 				return fmt.Errorf("feed %q: %w", k, err)
 			}
 			e.emit(aggregator.DumpRecord{Feed: &st})
@@ -384,7 +383,7 @@ func (im *importer) finish(tx *bolt.Tx) error {
 	var states []aggregator.FeedState
 	err := tx.Bucket(bucketFeeds).ForEach(func(k, v []byte) error {
 		var st aggregator.FeedState
-		if err := json.Unmarshal(v, &st); err != nil {
+		if err := decodeFeedState(v, &st); err != nil {
 			return fmt.Errorf("feed %q: %w", k, err)
 		}
 		states = append(states, st)

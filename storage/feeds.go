@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -24,7 +23,7 @@ func (db *DB) FeedStates(ctx context.Context) (map[string]aggregator.FeedState, 
 		}
 		return b.ForEach(func(k, v []byte) error {
 			var st aggregator.FeedState
-			if err := json.Unmarshal(v, &st); err != nil {
+			if err := decodeFeedState(v, &st); err != nil {
 				return fmt.Errorf("feed %q: %w", k, err)
 			}
 			out[st.Name] = st
@@ -105,14 +104,14 @@ func getFeedState(tx *bolt.Tx, name string) (aggregator.FeedState, bool, error) 
 		return aggregator.FeedState{}, false, nil
 	}
 	var st aggregator.FeedState
-	if err := json.Unmarshal(v, &st); err != nil {
+	if err := decodeFeedState(v, &st); err != nil {
 		return aggregator.FeedState{}, false, err
 	}
 	return st, true, nil
 }
 
 func putFeedState(tx *bolt.Tx, st *aggregator.FeedState) error {
-	v, err := json.Marshal(st)
+	v, err := encodeFeedState(st)
 	if err != nil {
 		return err
 	}
