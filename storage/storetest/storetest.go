@@ -100,6 +100,7 @@ var contract = []struct {
 	{"FeedAllOrNothing", testFeedAllOrNothing},
 	{"CancelledWrites", testCancelledWrites},
 	{"ConcurrentUse", testConcurrentUse},
+	{"ManyItems", testManyItems},
 }
 
 // Run runs the contract tests, each as a subtest opening its stores with
