@@ -375,3 +375,27 @@ func testImportRefusesNonEmpty(t *testing.T, open opener) {
 		t.Errorf("export with a failing put: %d calls, %v; want 1 call and %v", n, err, boom)
 	}
 }
+
+// testExportEmpty: a new store exports its Meta alone, and importing that
+// gives a store with the same stamp.
+func testExportEmpty(t *testing.T, open opener) {
+	src := open(t)
+	if src.Where() == "" {
+		t.Error("Where() is empty")
+	}
+	recs := export(t, src)
+	if len(recs) != 1 || recs[0].Meta == nil {
+		t.Fatalf("export of a new store: %d records %+v, want its Meta alone", len(recs), recs)
+	}
+	if got, want := recs[0].Meta.Stamp, mustStamp(t, src); got != want {
+		t.Errorf("exported stamp %+v, want %+v", got, want)
+	}
+	dst := open(t)
+	if err := dst.Import(t.Context(), produceAll(recs)); err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	if got, want := mustStamp(t, dst), mustStamp(t, src); got != want {
+		t.Errorf("imported stamp %+v, want %+v", got, want)
+	}
+	diffDumps(t, "export of the imported store", canonDump(t, export(t, dst)), canonDump(t, recs))
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -324,4 +325,18 @@ func canonState(st aggregator.FeedState) aggregator.FeedState {
 	st.LastSuccess = canonTime(st.LastSuccess)
 	st.NextFetch = canonTime(st.NextFetch)
 	return st
+}
+
+// fieldDiffs names the fields in which two structs of one type differ,
+// with both values, so that a failure shows what differs rather than two
+// long dumps.
+func fieldDiffs(got, want any) string {
+	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
+	var out string
+	for i := range g.NumField() {
+		if gf, wf := g.Field(i).Interface(), w.Field(i).Interface(); !reflect.DeepEqual(gf, wf) {
+			out += fmt.Sprintf("\n\t%s: got %q, want %q", g.Type().Field(i).Name, fmt.Sprint(gf), fmt.Sprint(wf))
+		}
+	}
+	return out
 }

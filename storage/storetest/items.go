@@ -36,7 +36,7 @@ func testSaveNewItems(t *testing.T, open opener) {
 			continue
 		}
 		if got, want := canonItem(got), canonItem(want); !reflect.DeepEqual(got, want) {
-			t.Errorf("item %s:\ngot  %+v\nwant %+v", want.ID, got, want)
+			t.Errorf("item %s differs:%s", want.ID, fieldDiffs(got, want))
 		}
 	}
 	if _, ok := mustItem(t, s, aggregator.ItemID("wire", "guid:none")); ok {
@@ -240,7 +240,7 @@ func testFeedStateRoundTrip(t *testing.T, open opener) {
 			continue
 		}
 		if !reflect.DeepEqual(got, canonState(want)) {
-			t.Errorf("feed %s:\ngot  %+v\nwant %+v", want.Name, got, want)
+			t.Errorf("feed %s differs:%s", want.Name, fieldDiffs(got, canonState(want)))
 		}
 	}
 	if _, ok := mustFeedState(t, s, "unknown"); ok {
@@ -364,13 +364,12 @@ func testItemText(t *testing.T, open opener) {
 			continue
 		}
 		if !itemsEqual(got, want) {
-			t.Errorf("item %q:\ngot  %q\nwant %q", want.Title, got.Title+"|"+got.Summary+"|"+strings.Join(got.Categories, ","),
-				want.Title+"|"+want.Summary+"|"+strings.Join(want.Categories, ","))
+			t.Errorf("item %q differs:%s", want.Title, fieldDiffs(canonItem(got), canonItem(want)))
 		}
 	}
 	st.TotalItems = len(items)
 	if got, ok := mustFeedState(t, s, oddFeed); !ok || !reflect.DeepEqual(got, canonState(st)) {
-		t.Errorf("feed state:\ngot  %+v\nwant %+v", got, st)
+		t.Errorf("feed state (stored: %v) differs:%s", ok, fieldDiffs(got, canonState(st)))
 	}
 	decide(t, s, t0, nil, found(items[0].ID, "s"), joins(items[2].ID, "s", items[0].ID))
 	stories := mustStories(t, s, aggregator.StoryQuery{Include: func(f string) bool { return f == oddFeed }})
@@ -379,5 +378,97 @@ func testItemText(t *testing.T, open opener) {
 	}
 	if got := countsOf(mustSave(t, s, oddFeed, items)); got != (counts{Unchanged: len(items)}) {
 		t.Errorf("refetch: %+v, want %d unchanged", got, len(items))
+	}
+}
+
+// testItemTimes: times far from now keep their order and value: before
+// 1970, the zero time (an item with no date first seen at an unknown
+// time), far in the future.
+func testItemTimes(t *testing.T, open opener) {
+	s := open(t)
+	items := realItems(t, "f", 760, 7, t0)
+	times := []struct {
+		name            string
+		published, seen time.Time
+	}{
+		{"1969", time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC), t0},
+		{"1900", time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC), t0},
+		{"no date, no first seen", time.Time{}, time.Time{}},
+		{"epoch", time.Unix(0, 0).UTC(), t0},
+		{"2100 in a zone", time.Date(2100, 6, 1, 8, 0, 0, 0, time.FixedZone("", -7*3600)), t0},
+		{"9999", time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), t0},
+		{"undated", time.Time{}, t0.Add(-time.Hour)},
+	}
+	for i, tm := range times {
+		items[i].Published, items[i].FirstSeen = tm.published, tm.seen
+	}
+	mustSave(t, s, "f", items)
+	for i, tm := range times {
+		got, ok := mustItem(t, s, items[i].ID)
+		if !ok || !got.Published.Equal(tm.published) || !got.FirstSeen.Equal(tm.seen) {
+			t.Errorf("%s: stored %v, published %v, first seen %v; want %v, %v", tm.name, ok, got.Published, got.FirstSeen, tm.published, tm.seen)
+		}
+	}
+	want := byTimeID(items)
+	if got := mustPending(t, s, 0); !slices.Equal(ids(got), ids(want)) {
+		t.Errorf("Pending = %v,\nwant %v", ids(got), ids(want))
+	}
+	if got := mustLatest(t, s); !got.Equal(times[5].published) {
+		t.Errorf("Latest = %v, want %v", got, times[5].published)
+	}
+	var ms []aggregator.Membership
+	for _, it := range items {
+		ms = append(ms, found(it.ID, "s"+it.ID))
+	}
+	decide(t, s, t0, nil, ms...)
+	var recent []aggregator.Item
+	if err := s.Recent(t.Context(), time.Time{}, func(it aggregator.Item, _ aggregator.Membership) error {
+		recent = append(recent, it)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids(recent), ids(want)) {
+		t.Errorf("Recent = %v,\nwant %v", ids(recent), ids(want))
+	}
+	stories := mustStories(t, s, aggregator.StoryQuery{})
+	if len(stories) != len(items) {
+		t.Fatalf("%d stories, want %d", len(stories), len(items))
+	}
+	for i, st := range stories {
+		if w := want[len(want)-1-i]; st.ID != "s"+w.ID || !st.Published.Equal(w.Time()) {
+			t.Errorf("story %d = %s published %v, want s%s published %v", i, st.ID, st.Published, w.ID, w.Time())
+		}
+	}
+}
+
+// testSameFeedTwice: two fetches of one feed in one SaveFetches are stored
+// in order, as two calls would store them: the second finds the first's
+// items, and its state is the one kept.
+func testSameFeedTwice(t *testing.T, open opener) {
+	s := open(t)
+	items := realItems(t, "f", 780, 6, t0)
+	edited := items[1]
+	edited.Title = "Update: " + edited.Title
+	edited.Normalize("f")
+	first, second := state("f"), state("f")
+	first.ETag, second.ETag = `"1"`, `"2"`
+	res, errs := s.SaveFetches(t.Context(), []aggregator.Fetched{
+		{State: first, Items: items[:4]},
+		{State: second, Items: append([]aggregator.Item{items[0], edited}, items[4:]...)},
+	})
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("errors %v", errs)
+	}
+	for i, want := range []counts{{New: 4}, {New: 2, Updated: 1, Unchanged: 1}} {
+		if got := countsOf(res[i]); got != want {
+			t.Errorf("fetch %d: %+v, want %+v", i, got, want)
+		}
+	}
+	if st, _ := mustFeedState(t, s, "f"); st.ETag != `"2"` || st.TotalItems != 6 {
+		t.Errorf("state: ETag %s, %d items; want \"2\", 6", st.ETag, st.TotalItems)
+	}
+	if got, _ := mustItem(t, s, edited.ID); got.Title != edited.Title {
+		t.Errorf("title %q, want the second fetch's %q", got.Title, edited.Title)
 	}
 }
