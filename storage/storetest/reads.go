@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -254,5 +255,69 @@ func testSavedIndex(t *testing.T, open opener) {
 		if !ok || !bytes.Equal(got, step.want) {
 			t.Errorf("after %s: saved index of %d bytes (present %v), want %d bytes", step.name, len(got), ok, len(step.want))
 		}
+	}
+}
+
+// testSavedIndexWhole: a copy being read stays whole while another is
+// saved (a process of a fleet may load the index another is replacing),
+// and of saves racing each other one wins whole.
+func testSavedIndexWhole(t *testing.T, open opener) {
+	s := open(t)
+	copyOf := func(c byte) []byte { return bytes.Repeat([]byte{c, c + 1, 0, 0xff}, 1<<18) } // 1 MiB
+	save := func(p []byte) error {
+		return s.SaveIndex(t.Context(), func(w io.Writer) error {
+			for chunk := range slices.Chunk(p, 64<<10) {
+				if _, err := w.Write(chunk); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := save(copyOf('a')); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := s.OpenSavedIndex(t.Context())
+	if err != nil || rc == nil {
+		t.Fatalf("open saved index: %v, %v", rc, err)
+	}
+	head := make([]byte, 1000)
+	if _, err := io.ReadFull(rc, head); err != nil {
+		t.Fatal(err)
+	}
+	if err := save(copyOf('b')); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatalf("reading on after a save: %v", err)
+	}
+	if got := append(head, rest...); !bytes.Equal(got, copyOf('a')) {
+		t.Errorf("a copy read across a save: %d bytes, not the copy it started as (%d bytes)", len(got), len(copyOf('a')))
+	}
+
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() { errs[i] = save(copyOf(byte('c' + 2*i))) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("racing save %d: %v", i, err)
+		}
+	}
+	rc, err = s.OpenSavedIndex(t.Context())
+	if err != nil || rc == nil {
+		t.Fatalf("open saved index: %v, %v", rc, err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc([]byte{'c', 'e', 'g', 'i'}, func(c byte) bool { return bytes.Equal(got, copyOf(c)) }) {
+		t.Errorf("after racing saves: %d bytes that are none of the copies saved", len(got))
 	}
 }

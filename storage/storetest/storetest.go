@@ -97,6 +97,7 @@ var contract = []struct {
 	{"Stats", testStats},
 	{"Version", testVersion},
 	{"SavedIndex", testSavedIndex},
+	{"SavedIndexWhole", testSavedIndexWhole},
 	{"ExportImport", testExportImport},
 	{"ExportEmpty", testExportEmpty},
 	{"ImportRefusesNonEmpty", testImportRefusesNonEmpty},
