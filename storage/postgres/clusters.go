@@ -236,9 +236,13 @@ func (cs *clusterSet) load(ctx context.Context, tx pgx.Tx, items, clusters []str
 		})
 		return err
 	})
-	b.Queue(`SELECT id, representative, pub_sec, pub_nsec, updated, next_pos FROM clusters
-		WHERE id = ANY($2) OR id IN (SELECT cluster_id FROM memberships WHERE item_id = ANY($1))
-		ORDER BY id FOR UPDATE`, items, clusters).Query(func(rows pgx.Rows) error {
+	// The clusters are those named and the items' current ones; a join
+	// with that set (not "id = ANY($2) OR ..."), so that each side is an
+	// index lookup.
+	const touched = `(SELECT unnest($2::text[]) AS id UNION SELECT cluster_id FROM memberships WHERE item_id = ANY($1))`
+	b.Queue(`SELECT c.id, c.representative, c.pub_sec, c.pub_nsec, c.updated, c.next_pos
+		FROM clusters c JOIN `+touched+` t ON t.id = c.id
+		ORDER BY c.id FOR UPDATE OF c`, items, clusters).Query(func(rows pgx.Rows) error {
 		var (
 			c       clusterEntry
 			updated []byte
@@ -254,8 +258,7 @@ func (cs *clusterSet) load(ctx context.Context, tx pgx.Tx, items, clusters []str
 		return err
 	})
 	b.Queue(`SELECT m.cluster_id, m.item_id, m.pos, m.data, i.t_sec, i.t_nsec
-		FROM memberships m JOIN items i ON i.id = m.item_id
-		WHERE m.cluster_id = ANY($2) OR m.cluster_id IN (SELECT cluster_id FROM memberships WHERE item_id = ANY($1))
+		FROM memberships m JOIN items i ON i.id = m.item_id JOIN `+touched+` t ON t.id = m.cluster_id
 		ORDER BY m.cluster_id, m.pos`, items, clusters).Query(func(rows pgx.Rows) error {
 		var (
 			cid, item string
