@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -107,5 +108,51 @@ func testConcurrentUse(t *testing.T, open opener) {
 				t.Errorf("item %s: membership %+v, %v; want its own story", it.ID, m, ok)
 			}
 		}
+	}
+}
+
+// testConcurrentSameFeed: fetches of one feed stored at once (two
+// processes of a fleet polling it together) all succeed, store each item
+// once and report it new once.
+func testConcurrentSameFeed(t *testing.T, open opener) {
+	s := open(t)
+	const writers, rounds = 4, 5
+	for round := range rounds {
+		shared := realItems(t, "f", 800+round*40, 30, t0)
+		var wg sync.WaitGroup
+		res := make([]aggregator.SaveResult, writers)
+		errs := make([]error, writers)
+		for w := range writers {
+			wg.Go(func() {
+				items := append(slices.Clone(shared), realItems(t, "f", 1000+round*writers+w, 1, t0)...)
+				r, e := s.SaveFetches(t.Context(), []aggregator.Fetched{{State: state("f"), Items: items}})
+				res[w], errs[w] = r[0], e[0]
+			})
+		}
+		wg.Wait()
+		newIDs := make(map[string]int)
+		for w := range writers {
+			if errs[w] != nil {
+				t.Errorf("round %d, writer %d: %v", round, w, errs[w])
+			}
+			for _, it := range res[w].New {
+				newIDs[it.ID]++
+			}
+			if got := len(res[w].New) + res[w].Unchanged; errs[w] == nil && got != len(shared)+1 {
+				t.Errorf("round %d, writer %d: %d new and unchanged, want %d", round, w, got, len(shared)+1)
+			}
+		}
+		for _, it := range shared {
+			if n := newIDs[it.ID]; n != 1 {
+				t.Errorf("round %d: item %s reported new %d times, want once", round, it.ID, n)
+			}
+		}
+	}
+	want := rounds * (30 + writers)
+	if got := mustStats(t, s); got.Items != want || got.Pending != want {
+		t.Errorf("stats: %d items, %d pending; want %d, %d", got.Items, got.Pending, want, want)
+	}
+	if st, _ := mustFeedState(t, s, "f"); st.TotalItems != want {
+		t.Errorf("TotalItems = %d, want %d", st.TotalItems, want)
 	}
 }

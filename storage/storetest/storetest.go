@@ -104,6 +104,7 @@ var contract = []struct {
 	{"FeedAllOrNothing", testFeedAllOrNothing},
 	{"CancelledWrites", testCancelledWrites},
 	{"ConcurrentUse", testConcurrentUse},
+	{"ConcurrentSameFeed", testConcurrentSameFeed},
 	{"ManyItems", testManyItems},
 }
 
