@@ -65,6 +65,13 @@ func (p *Pipeline) ClusterPending(ctx context.Context) error {
 // fetches never all pause still clusters every MaxDelay.
 func (p *Pipeline) runClusterer(ctx context.Context, ingested <-chan struct{}) {
 	settle := p.opts.Settle
+	// The index is loaded now rather than at the first new item, so that
+	// the first round after a start does not wait for it.
+	p.mu.Lock()
+	if err := p.loadIndexLocked(ctx); err != nil && ctx.Err() == nil {
+		p.log.Warn("loading the dedupe index failed; retrying at the next round", "err", err)
+	}
+	p.mu.Unlock()
 	for {
 		select {
 		case <-ingested:

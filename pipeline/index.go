@@ -62,6 +62,7 @@ func (p *Pipeline) loadIndexLocked(ctx context.Context) error {
 	loaded, err := p.loadSavedIndexLocked(ctx)
 	if loaded {
 		p.loaded = true
+		p.log.Info("loaded the saved dedupe index", "items", p.ix.Len(), "replayed", p.delta, "took", time.Since(start).Round(time.Millisecond))
 		return nil
 	}
 	if ctx.Err() != nil {
