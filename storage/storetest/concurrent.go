@@ -156,3 +156,57 @@ func testConcurrentSameFeed(t *testing.T, open opener) {
 		t.Errorf("TotalItems = %d, want %d", st.TotalItems, want)
 	}
 }
+
+// testConcurrentDecisions: batches of decisions saved at once, joining
+// one story, lose no member, and each gets its own stamp and log record.
+func testConcurrentDecisions(t *testing.T, open opener) {
+	s := open(t)
+	const writers, per = 4, 10
+	items := realItems(t, "f", 860, writers*per, t0)
+	mustSave(t, s, "f", items)
+	s0 := mustStamp(t, s)
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			var ms []aggregator.Membership
+			for _, it := range items[w*per : (w+1)*per] {
+				ms = append(ms, joins(it.ID, "c", items[0].ID))
+			}
+			errs[w] = s.SaveDecisions(t.Context(), aggregator.Decisions{Memberships: ms, Now: t0})
+		})
+	}
+	wg.Wait()
+	for w, err := range errs {
+		if err != nil {
+			t.Errorf("writer %d: %v", w, err)
+		}
+	}
+	c, ok := mustCluster(t, s, "c")
+	if got := memberIDs(c); !ok || len(got) != len(items) {
+		t.Errorf("story c: %d members, want %d", len(got), len(items))
+	}
+	for _, it := range items {
+		if m, ok := mustMembership(t, s, it.ID); !ok || m.Cluster != "c" {
+			t.Errorf("item %s: membership %+v, %v; want story c", it.ID, m, ok)
+		}
+	}
+	if got := mustStats(t, s); got.Clusters != 1 || got.Pending != 0 {
+		t.Errorf("stats: %d clusters, %d pending; want 1, 0", got.Clusters, got.Pending)
+	}
+	if got := mustStamp(t, s); got.Seq != s0.Seq+writers {
+		t.Errorf("stamp %d after %d batches from %d, want %d", got.Seq, writers, s0.Seq, s0.Seq+writers)
+	}
+	var seqs []uint64
+	decided := 0
+	if err := s.ClusterLog(t.Context(), s0.Seq, func(r aggregator.LogRecord) error {
+		seqs = append(seqs, r.Seq)
+		decided += len(r.Memberships)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(seqs) != writers || decided != len(items) || !slices.IsSorted(seqs) {
+		t.Errorf("log: records %v holding %d decisions; want %d in order holding %d", seqs, decided, writers, len(items))
+	}
+}

@@ -105,6 +105,7 @@ var contract = []struct {
 	{"CancelledWrites", testCancelledWrites},
 	{"ConcurrentUse", testConcurrentUse},
 	{"ConcurrentSameFeed", testConcurrentSameFeed},
+	{"ConcurrentDecisions", testConcurrentDecisions},
 	{"ManyItems", testManyItems},
 }
 
