@@ -234,6 +234,15 @@ func testExportImport(t *testing.T, open opener) {
 		t.Fatalf("import: %v", err)
 	}
 	diffDumps(t, "export of the imported store", canonDump(t, export(t, dst)), want)
+	// Streamed, as a migration runs: each record goes into the other store
+	// while the export is still reading.
+	streamed := open(t)
+	if err := streamed.Import(t.Context(), func(put func(aggregator.DumpRecord) error) error {
+		return src.Export(t.Context(), put)
+	}); err != nil {
+		t.Fatalf("streamed import: %v", err)
+	}
+	diffDumps(t, "export of the store imported streaming", canonDump(t, export(t, streamed)), want)
 
 	// The imported store reads as the first does.
 	if got := mustStamp(t, dst); got != stamp {
