@@ -43,6 +43,11 @@ type Decisions struct {
 	// ExpiredBefore is the cutoff the index expired items before just
 	// before deciding, replayed with the decisions; zero for none.
 	ExpiredBefore time.Time
+	// Rewound says the batch decides anew on items clustered before (the
+	// index was rebuilt as of an earlier time to take late items in time
+	// order): the cluster log cannot replay it onto a saved index older
+	// than it, which is therefore no longer usable.
+	Rewound bool
 }
 
 // ClusterStamp names the clustered state of a database: which database

@@ -34,6 +34,12 @@ var (
 // cluster log in the same transaction.
 func (db *DB) SaveDecisions(ctx context.Context, d Decisions) error {
 	return db.saveClusters(ctx, d.Memberships, d.Representatives, d.Now, func(tx *bolt.Tx, seq uint64) error {
+		if d.Rewound {
+			// The log cannot replay a rewind: it resets.
+			if err := tx.Bucket(bucketMeta).Put(keyClusterReset, seqKey(seq)); err != nil {
+				return err
+			}
+		}
 		return tx.Bucket(bucketClusterLog).Put(seqKey(seq), encodeLogRecord(d.ExpiredBefore, d.Memberships))
 	})
 }

@@ -43,6 +43,12 @@ func saveDecisionsTx(ctx context.Context, tx pgx.Tx, d aggregator.Decisions) err
 	if err != nil {
 		return err
 	}
+	if d.Rewound {
+		// The log cannot replay a rewind: it resets.
+		if _, err := tx.Exec(ctx, "UPDATE meta SET cluster_reset = $1", int64(seq)); err != nil {
+			return err
+		}
+	}
 	itemIDs := make([]string, 0, len(d.Memberships))
 	clusterIDs := make([]string, 0, len(d.Memberships)+len(d.Representatives))
 	for _, m := range d.Memberships {

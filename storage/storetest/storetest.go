@@ -86,6 +86,7 @@ var contract = []struct {
 	{"ClusterLogStart", testClusterLogStart},
 	{"ClusterLog", testClusterLog},
 	{"TrimClusterLog", testTrimClusterLog},
+	{"Rewound", testRewound},
 	{"Stories", testStories},
 	{"StoryIDsStable", testStoryIDsStable},
 	{"Prune", testPrune},
