@@ -74,6 +74,24 @@ func testPrune(t *testing.T, open opener) {
 		})
 	}
 
+	t.Run("the newest are kept whatever else is", func(t *testing.T) {
+		// A feed listing its back catalogue again: old reports first seen
+		// today (kept: seen recently) and, newer than them, two first seen
+		// days ago, which are the newest of the feed.
+		s := open(t)
+		surfaced := dated(realItems(t, "c", 430, 3, t0), t0.Add(-20*24*time.Hour), time.Hour)
+		newest := dated(realItems(t, "c", 433, 2, t0.Add(-3*24*time.Hour)), t0.Add(-3*24*time.Hour), time.Hour)
+		mustSave(t, s, "c", append(slices.Clone(surfaced), newest...))
+		if res := mustPrune(t, s, t0.Add(-24*time.Hour), 2); res.Items != 0 {
+			t.Errorf("pruned %d items, want none: the newest 2 are kept, the others were first seen today", res.Items)
+		}
+		for _, it := range newest {
+			if _, ok := mustItem(t, s, it.ID); !ok {
+				t.Errorf("one of the feed's 2 newest items, %s, was pruned", it.ID)
+			}
+		}
+	})
+
 	t.Run("stories and refetch", func(t *testing.T) {
 		s := open(t)
 		old, recent, b := pruneFixture(t, s)
