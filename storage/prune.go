@@ -138,7 +138,9 @@ func (db *DB) pruneFeed(ctx context.Context, feed string, before time.Time, keep
 }
 
 // prunable lists, oldest first, up to pruneBatch items of feed that are
-// dated and first seen before before, leaving its newest keep items.
+// dated and first seen before before, leaving its newest keep items: only
+// the items older than those are candidates, so an old report first seen
+// recently, which is not pruned, does not expose a newer one in its place.
 func prunable(tx *bolt.Tx, feed string, before time.Time, keep int) (ids []string, more bool, err error) {
 	excess := int(feedCount(tx, feed)) - max(keep, 0)
 	if excess <= 0 {
@@ -147,6 +149,7 @@ func prunable(tx *bolt.Tx, feed string, before time.Time, keep int) (ids []strin
 	limit := appendTimeKey(nil, before)
 	prefix := feedPrefix(nil, feed)
 	c := tx.Bucket(bucketFeedItems).Cursor()
+	seen := 0 // candidates looked at, oldest first
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		key := k[len(prefix):]
 		if len(key) < timeKeyLen {
@@ -155,12 +158,13 @@ func prunable(tx *bolt.Tx, feed string, before time.Time, keep int) (ids []strin
 		if bytes.Compare(key[:timeKeyLen], limit) >= 0 {
 			break // the rest is newer
 		}
-		if len(ids) == excess {
-			break
+		if seen == excess {
+			break // the rest are the newest keep
 		}
 		if len(ids) == pruneBatch {
 			return ids, true, nil
 		}
+		seen++
 		it, err := decodeItem(tx.Bucket(bucketItemTime).Get(key))
 		if err != nil {
 			return nil, false, fmt.Errorf("item at %x: %w", key, err)
