@@ -86,8 +86,9 @@ func realItems(t *testing.T, feed string, from, n int, seen time.Time) []aggrega
 	return out
 }
 
-// dated returns items with Published set to base plus step times their
-// index (zero step: all at base), renormalised.
+// dated returns copies of items with Published set to base plus step
+// times their index (zero step: all at base); neither ID nor Hash
+// depends on it.
 func dated(items []aggregator.Item, base time.Time, step time.Duration) []aggregator.Item {
 	out := slices.Clone(items)
 	for i := range out {
@@ -303,14 +304,13 @@ func canonCluster(c aggregator.Cluster) aggregator.Cluster {
 	c.Updated = canonTime(c.Updated)
 	if len(c.Members) == 0 {
 		c.Members = nil
+		return c
 	}
 	ms := make([]aggregator.Membership, len(c.Members))
 	for i, m := range c.Members {
 		ms[i] = canonMembership(m)
 	}
-	if len(ms) > 0 {
-		c.Members = ms
-	}
+	c.Members = ms
 	return c
 }
 

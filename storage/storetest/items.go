@@ -133,7 +133,7 @@ func testItemIdentity(t *testing.T, open opener) {
 	}, {
 		name:   "same GUID in another feed is another item",
 		first:  func(a, _ []aggregator.Item) []aggregator.Item { return a },
-		second: func(_, b []aggregator.Item) []aggregator.Item { return nil },
+		second: func(_, _ []aggregator.Item) []aggregator.Item { return nil },
 		want:   counts{},
 		check: func(t *testing.T, s Store, a, _ []aggregator.Item, _ aggregator.SaveResult) {
 			other := slices.Clone(a[:3])
