@@ -16,6 +16,18 @@ import (
 // it is the stamp's new reset point.
 func (db *DB) DeleteItem(ctx context.Context, id string) error {
 	err := db.write(ctx, func(tx pgx.Tx) error {
+		// The item's feed first (see feedLocks), then meta: the order
+		// every writer takes them in.
+		var feed string
+		err := tx.QueryRow(ctx, `SELECT feed FROM items WHERE id = $1`, id).Scan(&feed)
+		if err != nil && err != pgx.ErrNoRows {
+			return err
+		}
+		if err == nil {
+			if _, err := tx.Exec(ctx, feedLocks, []string{feed}); err != nil {
+				return err
+			}
+		}
 		if err := lockMeta(ctx, tx); err != nil {
 			return err
 		}
@@ -36,6 +48,9 @@ func (db *DB) DeleteItem(ctx context.Context, id string) error {
 // transaction.
 func (db *DB) DeleteFeed(ctx context.Context, name string) error {
 	err := db.write(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, feedLocks, []string{name}); err != nil {
+			return err
+		}
 		if err := lockMeta(ctx, tx); err != nil {
 			return err
 		}

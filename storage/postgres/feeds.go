@@ -1,16 +1,31 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
+	"encoding/gob"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
 	"aggregator"
 )
+
+// feedLocks takes the transaction-level advisory lock of each feed named
+// in $1, in one order (so two transactions cannot deadlock on them): a
+// feed's fetches, deletion and pruning run one at a time, across every
+// process, as bbolt's single writer runs them. Fetches of one feed by two
+// processes then store each item once; the later one finds the earlier
+// one's items (each statement of a READ COMMITTED transaction sees what
+// committed before it began). The first key, 'feed' in ASCII, keeps these
+// locks apart from others on the database.
+const feedLocks = `SELECT pg_advisory_xact_lock(1717920100, h)
+	FROM (SELECT DISTINCT hashtext(n) AS h FROM unnest($1::text[]) AS n) AS f ORDER BY h`
 
 // tombRefresh is how old a pruned item's tombstone gets before a fetch
 // that still lists the item renews it.
@@ -18,15 +33,15 @@ const tombRefresh = 24 * time.Hour
 
 // FeedStates returns the stored state of every feed, by name.
 func (db *DB) FeedStates(ctx context.Context) (map[string]aggregator.FeedState, error) {
-	rows, _ := db.pool.Query(ctx, "SELECT name, state, item_count FROM feeds")
+	rows, _ := db.pool.Query(ctx, "SELECT name, state, state_gob, item_count FROM feeds")
 	out := make(map[string]aggregator.FeedState)
 	var (
-		name  string
-		raw   []byte
-		count int
+		name     string
+		raw, gob []byte
+		count    int
 	)
-	_, err := pgx.ForEachRow(rows, []any{&name, &raw, &count}, func() error {
-		st, err := decodeFeedState(name, raw, count)
+	_, err := pgx.ForEachRow(rows, []any{&name, &raw, &gob, &count}, func() error {
+		st, err := decodeFeedState(name, raw, gob, count)
 		out[st.Name] = st
 		return err
 	})
@@ -40,28 +55,34 @@ func (db *DB) FeedStates(ctx context.Context) (map[string]aggregator.FeedState, 
 // there is none.
 func (db *DB) FeedState(ctx context.Context, name string) (aggregator.FeedState, bool, error) {
 	var (
-		raw   []byte
-		count int
+		raw, gob []byte
+		count    int
 	)
-	err := db.pool.QueryRow(ctx, "SELECT state, item_count FROM feeds WHERE name = $1", name).Scan(&raw, &count)
+	err := db.pool.QueryRow(ctx, "SELECT state, state_gob, item_count FROM feeds WHERE name = $1", name).Scan(&raw, &gob, &count)
 	if err == pgx.ErrNoRows {
 		return aggregator.FeedState{}, false, nil
 	}
 	if err != nil {
 		return aggregator.FeedState{}, false, fmt.Errorf("feed state %q: %w", name, err)
 	}
-	st, err := decodeFeedState(name, raw, count)
+	st, err := decodeFeedState(name, raw, gob, count)
 	if err != nil {
 		return aggregator.FeedState{}, false, fmt.Errorf("feed state %q: %w", name, err)
 	}
 	return st, true, nil
 }
 
-// decodeFeedState reads a feeds row: TotalItems is the row's item_count,
-// the one place the count is kept.
-func decodeFeedState(name string, raw []byte, count int) (aggregator.FeedState, error) {
+// decodeFeedState reads a feeds row, from state (JSON) or state_gob:
+// TotalItems is the row's item_count, the one place the count is kept.
+func decodeFeedState(name string, raw, gobbed []byte, count int) (aggregator.FeedState, error) {
 	var st aggregator.FeedState
-	if err := json.Unmarshal(raw, &st); err != nil {
+	var err error
+	if raw != nil {
+		err = json.Unmarshal(raw, &st)
+	} else {
+		err = gob.NewDecoder(bytes.NewReader(gobbed)).Decode(&st)
+	}
+	if err != nil {
 		return st, fmt.Errorf("feed %q: %w", name, err)
 	}
 	st.Name = name
@@ -69,9 +90,35 @@ func decodeFeedState(name string, raw []byte, count int) (aggregator.FeedState, 
 	return st, nil
 }
 
-func encodeFeedState(st aggregator.FeedState) ([]byte, error) {
+// feedState is a FeedState as stored: JSON in state, or, when one of its
+// strings is not valid UTF-8 (which JSON would replace), gob in
+// state_gob (see migrations/00002_feed_state_bytes.sql).
+type feedState struct {
+	json *string
+	gob  []byte
+}
+
+func encodeFeedState(st aggregator.FeedState) (feedState, error) {
 	st.TotalItems = 0 // kept in item_count
-	return json.Marshal(st)
+	if stringsValid(reflect.ValueOf(&st).Elem()) {
+		raw, err := json.Marshal(st)
+		s := string(raw)
+		return feedState{json: &s}, err
+	}
+	var b bytes.Buffer
+	err := gob.NewEncoder(&b).Encode(st)
+	return feedState{gob: b.Bytes()}, err
+}
+
+// stringsValid reports whether every string field of the struct v is
+// valid UTF-8.
+func stringsValid(v reflect.Value) bool {
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.String && !utf8.ValidString(f.String()) {
+			return false
+		}
+	}
+	return true
 }
 
 // PutFeedState stores st on its own, for changes that come without items.
@@ -80,13 +127,13 @@ func (db *DB) PutFeedState(ctx context.Context, st aggregator.FeedState) error {
 	if st.Name == "" {
 		return fmt.Errorf("put feed state: empty feed name")
 	}
-	raw, err := encodeFeedState(st)
+	enc, err := encodeFeedState(st)
 	if err != nil {
 		return fmt.Errorf("put feed state %q: %w", st.Name, err)
 	}
 	err = db.write(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO feeds (name, state) VALUES ($1, $2)
-			ON CONFLICT (name) DO UPDATE SET state = excluded.state`, st.Name, raw)
+		_, err := tx.Exec(ctx, `INSERT INTO feeds (name, state, state_gob) VALUES ($1, $2, $3)
+			ON CONFLICT (name) DO UPDATE SET state = excluded.state, state_gob = excluded.state_gob`, st.Name, enc.json, enc.gob)
 		return err
 	})
 	if err != nil {
@@ -187,14 +234,15 @@ type itemUpdate struct {
 
 // saveFetchesTx stores the feeds fs[idx] in tx, setting res for each.
 func saveFetchesTx(ctx context.Context, tx pgx.Tx, fs []aggregator.Fetched, idx []int, res []aggregator.SaveResult) error {
-	var ids, hashes []string
+	var ids, hashes, feeds []string
 	for _, i := range idx {
+		feeds = append(feeds, fs[i].State.Name)
 		for _, it := range fs[i].Items {
 			ids = append(ids, it.ID)
 			hashes = append(hashes, it.Hash)
 		}
 	}
-	stored, tombs, err := lookupItems(ctx, tx, ids, hashes)
+	stored, tombs, err := lookupItems(ctx, tx, feeds, ids, hashes)
 	if err != nil {
 		return err
 	}
@@ -207,7 +255,8 @@ func saveFetchesTx(ctx context.Context, tx pgx.Tx, fs []aggregator.Fetched, idx 
 		updOrder  []string
 		renew     []string
 		feedNames []string
-		feedState []string
+		feedState []*string
+		feedGob   [][]byte
 		feedDelta []int32
 		feedIndex = make(map[string]int)
 	)
@@ -260,19 +309,19 @@ func saveFetchesTx(ctx context.Context, tx pgx.Tx, fs []aggregator.Fetched, idx 
 			prev.hash, prev.sec, prev.nsec = it.Hash, sec, nsec
 			r.Updated = append(r.Updated, it)
 		}
-		raw, err := encodeFeedState(st)
+		enc, err := encodeFeedState(st)
 		if err != nil {
 			return fmt.Errorf("feed %q: %w", st.Name, err)
 		}
 		// One row per feed: a multi-row upsert may not touch a row twice,
 		// and the same feed may come twice in a batch (the last state wins).
 		if j, ok := feedIndex[st.Name]; ok {
-			feedState[j] = string(raw)
+			feedState[j], feedGob[j] = enc.json, enc.gob
 			feedDelta[j] += int32(len(r.New))
 		} else {
 			feedIndex[st.Name] = len(feedNames)
 			feedNames = append(feedNames, st.Name)
-			feedState = append(feedState, string(raw))
+			feedState, feedGob = append(feedState, enc.json), append(feedGob, enc.gob)
 			feedDelta = append(feedDelta, int32(len(r.New)))
 		}
 		res[i] = r
@@ -289,10 +338,11 @@ func saveFetchesTx(ctx context.Context, tx pgx.Tx, fs []aggregator.Fetched, idx 
 		}
 	}
 	var b pgx.Batch
-	b.Queue(`INSERT INTO feeds (name, state, item_count)
-		SELECT * FROM unnest($1::text[], $2::json[], $3::int[])
-		ON CONFLICT (name) DO UPDATE SET state = excluded.state, item_count = feeds.item_count + excluded.item_count`,
-		feedNames, feedState, feedDelta)
+	b.Queue(`INSERT INTO feeds (name, state, state_gob, item_count)
+		SELECT * FROM unnest($1::text[], $2::json[], $3::bytea[], $4::int[])
+		ON CONFLICT (name) DO UPDATE SET state = excluded.state, state_gob = excluded.state_gob,
+			item_count = feeds.item_count + excluded.item_count`,
+		feedNames, feedState, feedGob, feedDelta)
 	if len(updates) > 0 {
 		n := len(updOrder)
 		uid, ufeed, uhash := make([]string, n), make([]string, n), make([]string, n)
@@ -332,16 +382,18 @@ func saveFetchesTx(ctx context.Context, tx pgx.Tx, fs []aggregator.Fetched, idx 
 	return nil
 }
 
-// lookupItems reads, for the given item IDs, what is stored (with the
-// item's data only where the given hash differs, so that an unchanged
-// refetch reads no item) and which are tombstoned, in one round trip.
-func lookupItems(ctx context.Context, tx pgx.Tx, ids, hashes []string) (map[string]*storedItem, map[string]tombstone, error) {
+// lookupItems locks the feeds (see feedLocks) and reads, for the given
+// item IDs, what is stored (with the item's data only where the given
+// hash differs, so that an unchanged refetch reads no item) and which are
+// tombstoned, in one round trip.
+func lookupItems(ctx context.Context, tx pgx.Tx, feeds, ids, hashes []string) (map[string]*storedItem, map[string]tombstone, error) {
 	stored := make(map[string]*storedItem, len(ids))
 	tombs := make(map[string]tombstone)
-	if len(ids) == 0 {
-		return stored, tombs, nil
-	}
 	var b pgx.Batch
+	b.Queue(feedLocks, feeds)
+	if len(ids) == 0 {
+		return stored, tombs, tx.SendBatch(ctx, &b).Close()
+	}
 	// Only a changed item needs its data (for FirstSeen) and whether it
 	// is clustered (its time may move its cluster's).
 	b.Queue(`SELECT x.id, i.hash, i.t_sec, i.t_nsec,

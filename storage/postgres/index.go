@@ -89,6 +89,11 @@ func (r *indexReader) Close() error {
 // transaction: a crash leaves the old copy or the new one.
 func (db *DB) SaveIndex(ctx context.Context, write func(io.Writer) error) error {
 	err := db.write(ctx, func(tx pgx.Tx) error {
+		// One saver at a time (readers go on): a second one waits, then
+		// deletes the first one's copy rather than colliding with it.
+		if _, err := tx.Exec(ctx, `LOCK TABLE saved_index_head IN EXCLUSIVE MODE`); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM saved_index; DELETE FROM saved_index_head`); err != nil {
 			return err
 		}

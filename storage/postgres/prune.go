@@ -80,6 +80,9 @@ func (db *DB) pruneFeed(ctx context.Context, feed string, before time.Time, keep
 	}
 	err = db.write(ctx, func(tx pgx.Tx) error {
 		n = 0
+		if _, err := tx.Exec(ctx, feedLocks, []string{feed}); err != nil {
+			return err
+		}
 		if err := lockMeta(ctx, tx); err != nil {
 			return err
 		}
@@ -114,9 +117,10 @@ func (db *DB) pruneFeed(ctx context.Context, feed string, before time.Time, keep
 }
 
 // prunable lists, oldest first, up to pruneBatch items of feed dated and
-// first seen before before, and no more than the feed holds beyond keep.
-// Items dated before but first seen since are passed over (an old report
-// seen recently is kept for now) and do not count.
+// first seen before before, among its items but the newest keep: only the
+// feed's oldest (count - keep) items are candidates, and those of them
+// first seen since before are passed over (an old report seen recently is
+// kept for now), as in package storage.
 func prunable(ctx context.Context, q *pgxpool.Pool, feed string, before time.Time, keep int) (ids []string, more bool, err error) {
 	var excess int
 	err = q.QueryRow(ctx, `SELECT item_count FROM feeds WHERE name = $1`, feed).Scan(&excess)
@@ -132,23 +136,30 @@ func prunable(ctx context.Context, q *pgxpool.Pool, feed string, before time.Tim
 		afterSec  int64 = math.MinInt64
 		afterNsec int32
 		afterID   string
+		seen      int // candidates looked at
 	)
 	const page = 1024
 	for {
 		rows, _ := q.Query(ctx, `SELECT id, t_sec, t_nsec, data FROM items
 			WHERE feed = $1 AND (t_sec, t_nsec) < ($2, $3) AND (t_sec, t_nsec, id) > ($4, $5, $6)
-			ORDER BY feed, t_sec, t_nsec, id LIMIT $7`, feed, sec, nsec, afterSec, afterNsec, afterID, page)
+			ORDER BY feed, t_sec, t_nsec, id LIMIT $7`, feed, sec, nsec, afterSec, afterNsec, afterID, min(page, excess-seen))
 		var (
 			id   string
 			data []byte
 			read int
+			full bool
 		)
 		_, err := pgx.ForEachRow(rows, []any{&id, &afterSec, &afterNsec, &data}, func() error {
 			read++
 			afterID = id
-			if len(ids) == excess || len(ids) == pruneBatch {
+			if full {
 				return nil
 			}
+			if len(ids) == pruneBatch {
+				full = true
+				return nil
+			}
+			seen++
 			it, err := decodeItem(data)
 			if err != nil {
 				return fmt.Errorf("item %s: %w", id, err)
@@ -161,13 +172,10 @@ func prunable(ctx context.Context, q *pgxpool.Pool, feed string, before time.Tim
 		if err != nil {
 			return nil, false, err
 		}
-		if len(ids) == excess {
-			return ids, false, nil
-		}
-		if len(ids) == pruneBatch {
+		if full {
 			return ids, true, nil
 		}
-		if read < page {
+		if seen == excess || read < page {
 			return ids, false, nil
 		}
 	}
