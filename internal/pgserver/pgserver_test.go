@@ -63,12 +63,8 @@ func TestStartStop(t *testing.T) {
 			if got := psql(t, url, "SHOW fsync"); got != tc.fsync {
 				t.Errorf("fsync = %q, want %q", got, tc.fsync)
 			}
-			wantTCP := "off"
-			if tc.opts.TCP {
-				wantTCP = "on"
-			}
-			if strings.Contains(url, "127.0.0.1") != (wantTCP == "on") {
-				t.Errorf("URL %s: TCP = %v, want %s", url, !tc.opts.TCP, wantTCP)
+			if got := strings.Contains(url, "127.0.0.1"); got != tc.opts.TCP {
+				t.Errorf("URL %s: over TCP %v, want %v", url, got, tc.opts.TCP)
 			}
 			dir := srv.Dir()
 			srv.Stop()
