@@ -210,3 +210,92 @@ func testConcurrentDecisions(t *testing.T, open opener) {
 		t.Errorf("log: records %v holding %d decisions; want %d in order holding %d", seqs, decided, writers, len(items))
 	}
 }
+
+// testConcurrentPruneAndFetch: a prune and refetches of the items it
+// removes, at once (one process of a fleet pruning while another polls),
+// leave each item stored or tombstoned, never both or neither, and the
+// counts right.
+func testConcurrentPruneAndFetch(t *testing.T, open opener) {
+	s := open(t)
+	longAgo := t0.Add(-30 * 24 * time.Hour)
+	items := manyItems(t, "f", 3000, longAgo, time.Minute, longAgo)
+	mustSave(t, s, "f", items)
+	var wg sync.WaitGroup
+	var pruned aggregator.PruneResult
+	var pruneErr error
+	fetchErrs := make([]error, 6)
+	wg.Go(func() { pruned, pruneErr = s.Prune(t.Context(), t0.Add(-24*time.Hour), 0) })
+	for i := range fetchErrs {
+		wg.Go(func() {
+			_, errs := s.SaveFetches(t.Context(), []aggregator.Fetched{{State: state("f"), Items: items[i*500 : (i+1)*500]}})
+			fetchErrs[i] = errs[0]
+		})
+	}
+	wg.Wait()
+	if pruneErr != nil {
+		t.Errorf("prune: %v", pruneErr)
+	}
+	for i, err := range fetchErrs {
+		if err != nil {
+			t.Errorf("fetch %d: %v", i, err)
+		}
+	}
+	st := mustStats(t, s)
+	if st.Items+st.Tombstones != len(items) || st.Items != len(items)-pruned.Items || st.Pending != st.Items {
+		t.Errorf("stats %+v after pruning %d of %d items; want items and tombstones to add up to %d",
+			st, pruned.Items, len(items), len(items))
+	}
+	if fs, _ := mustFeedState(t, s, "f"); fs.TotalItems != st.Items {
+		t.Errorf("TotalItems = %d, want %d", fs.TotalItems, st.Items)
+	}
+	res := mustSave(t, s, "f", items)
+	if got := countsOf(res); got != (counts{Unchanged: st.Items, Deleted: st.Tombstones}) {
+		t.Errorf("a refetch after: %+v, want %d unchanged, %d deleted", got, st.Items, st.Tombstones)
+	}
+}
+
+// testConcurrentDeleteAndDecide: deletions and decisions on the same
+// items at once leave no membership or story member without its item.
+func testConcurrentDeleteAndDecide(t *testing.T, open opener) {
+	s := open(t)
+	items := realItems(t, "f", 900, 60, t0)
+	mustSave(t, s, "f", items)
+	var wg sync.WaitGroup
+	var deleteErr, decideErr error
+	wg.Go(func() {
+		for i := 0; i < len(items) && deleteErr == nil; i += 2 {
+			deleteErr = s.DeleteItem(t.Context(), items[i].ID)
+		}
+	})
+	wg.Go(func() {
+		for i := 0; i < len(items) && decideErr == nil; i += 6 {
+			// Pairs: an item to be deleted founds a story, the next joins it.
+			var ms []aggregator.Membership
+			for j := i; j < i+6; j += 2 {
+				ms = append(ms, found(items[j].ID, "s"+items[j].ID), joins(items[j+1].ID, "s"+items[j].ID, items[j].ID))
+			}
+			decideErr = s.SaveDecisions(t.Context(), aggregator.Decisions{Memberships: ms, Now: t0})
+		}
+	})
+	wg.Wait()
+	if deleteErr != nil || decideErr != nil {
+		t.Fatalf("delete: %v; decide: %v", deleteErr, decideErr)
+	}
+	stories := mustStories(t, s, aggregator.StoryQuery{})
+	if st := mustStats(t, s); st.Items != len(items)/2 || st.Clusters != len(stories) || st.Clusters != len(items)/2 {
+		t.Errorf("stats %+v with %d stories; want %d items, one story each", st, len(stories), len(items)/2)
+	}
+	for i, it := range items {
+		m, ok := mustMembership(t, s, it.ID)
+		if i%2 == 0 {
+			if ok {
+				t.Errorf("deleted item %d keeps membership %+v", i, m)
+			}
+			continue
+		}
+		c, cok := mustCluster(t, s, "s"+items[i-1].ID)
+		if !ok || !cok || !slices.Equal(memberIDs(c), []string{it.ID}) || c.Representative != it.ID {
+			t.Errorf("item %d: membership %+v (%v), story %+v (%v); want it alone in s%s", i, m, ok, c, cok, items[i-1].ID)
+		}
+	}
+}

@@ -107,6 +107,8 @@ var contract = []struct {
 	{"ConcurrentUse", testConcurrentUse},
 	{"ConcurrentSameFeed", testConcurrentSameFeed},
 	{"ConcurrentDecisions", testConcurrentDecisions},
+	{"ConcurrentPruneAndFetch", testConcurrentPruneAndFetch},
+	{"ConcurrentDeleteAndDecide", testConcurrentDeleteAndDecide},
 	{"ManyItems", testManyItems},
 }
 
