@@ -199,15 +199,19 @@ func (db *DB) Import(ctx context.Context, produce func(put func(aggregator.DumpR
 		im.pending = im.pending[:0]
 		return err
 	}
+	var putErr error // sticks: a producer that ignores it must not finish the import
 	err = produce(func(r aggregator.DumpRecord) error {
-		if err := im.take(r); err != nil {
-			return err
+		if putErr != nil {
+			return putErr
 		}
-		if len(im.pending) < importChunk {
-			return nil
+		if putErr = im.take(r); putErr == nil && len(im.pending) >= importChunk {
+			putErr = flush()
 		}
-		return flush()
+		return putErr
 	})
+	if err == nil {
+		err = putErr
+	}
 	if err == nil {
 		err = flush()
 	}

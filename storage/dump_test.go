@@ -82,3 +82,21 @@ func TestImportKilled(t *testing.T) {
 		t.Errorf("stats after a whole import: %+v, %v; want 6000 items, 3 feeds", s, err)
 	}
 }
+
+// TestImportPutErrorSticks: a producer that ignores put's error does not
+// get an import that looks finished.
+func TestImportPutErrorSticks(t *testing.T) {
+	db := mustOpenDB(t)
+	err := db.Import(t.Context(), func(put func(aggregator.DumpRecord) error) error {
+		put(aggregator.DumpRecord{Meta: &aggregator.DumpMeta{}})
+		put(aggregator.DumpRecord{Meta: &aggregator.DumpMeta{}}) // a second Meta: refused
+		put(aggregator.DumpRecord{Feed: &aggregator.FeedState{Name: "ok"}})
+		return nil
+	})
+	if err == nil {
+		t.Fatal("import of a refused record succeeded")
+	}
+	if err := db.Import(t.Context(), func(func(aggregator.DumpRecord) error) error { return nil }); !errors.Is(err, storage.ErrIncompleteImport) {
+		t.Errorf("import again: %v, want ErrIncompleteImport", err)
+	}
+}
