@@ -379,6 +379,14 @@ func testImportRefusesNonEmpty(t *testing.T, open opener) {
 	if err := open(t).Import(t.Context(), produceAll(recs[1:])); err == nil {
 		t.Error("import of a stream without its Meta succeeded")
 	}
+	if err := open(t).Import(t.Context(), func(put func(aggregator.DumpRecord) error) error {
+		for _, r := range append([]aggregator.DumpRecord{recs[0]}, recs...) { // Meta twice
+			put(r) // errors ignored: the import must fail all the same
+		}
+		return nil
+	}); err == nil {
+		t.Error("import whose producer ignored put's error succeeded")
+	}
 	n := 0
 	if err := src.Export(t.Context(), func(aggregator.DumpRecord) error { n++; return boom }); !errors.Is(err, boom) || n != 1 {
 		t.Errorf("export with a failing put: %d calls, %v; want 1 call and %v", n, err, boom)
