@@ -130,6 +130,14 @@ func (p *Pipeline) clusterLocked(ctx context.Context, items []aggregator.Item) e
 	}
 	items = slices.Clone(items)
 	slices.SortFunc(items, clusterOrder)
+	if lb := p.lateBefore(); !lb.IsZero() && items[0].Time().Before(lb) {
+		if done, err := p.rewindLocked(ctx, items); done || err != nil {
+			if err != nil && ctx.Err() == nil {
+				p.resetIndexLocked() // the store holds what it holds; load it again
+			}
+			return err
+		}
+	}
 	now := p.opts.Now()
 	latest := p.latest
 	for _, it := range items {
@@ -145,6 +153,9 @@ func (p *Pipeline) clusterLocked(ctx context.Context, items []aggregator.Item) e
 	// From here the index changes; the decisions are stored even when ctx
 	// ends meanwhile, or the index would hold what the store does not.
 	p.latest = latest
+	for _, it := range items {
+		p.clustered = maxTime(p.clustered, minTime(it.Time(), now))
+	}
 	p.ix.Expire(expired) // keeps items from p.horizon() on
 	ms := make([]aggregator.Membership, 0, len(items))
 	reps := map[string]string{}

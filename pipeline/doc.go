@@ -30,6 +30,20 @@
 // what is pending. The daemon waits for a lull after stores (Settle) so
 // that feeds fetched together are clustered together.
 //
+// # Late items: rewinding
+//
+// Clustering is order-dependent, and a pass clusters in time order. Items
+// older than what was already clustered by more than an hour (a feed
+// added with its archive, an outlet that was down, a second pass over
+// other feeds) make the pipeline rewind: it clusters again, on a fresh
+// index, the stored items (all of them when there are at most 50,000,
+// else the two windows before the late items) together with the late
+// ones, oldest first, and stores what changed (see rewind.go). Passes in
+// any grouping then give the stories of one pass over everything, ids
+// included (TestPassesInGroups); without it they agreed on a third to
+// two thirds of items. Beyond the bound, late items are clustered in
+// arrival order.
+//
 // # Cancellation
 //
 // Every long step takes a context and checks it between batches: a

@@ -34,14 +34,20 @@ import (
 // minSaveDelta is the fewest items to replay worth rewriting the copy for.
 const minSaveDelta = 4096
 
-// indexMagic starts a saved index; the stamp follows, then the snapshot.
-var indexMagic = []byte("aggregator-index\x001\n")
+// indexMagic starts a saved index; the stamp follows, then the newest
+// item time the index has clustered (Unix nanoseconds; version 2 on),
+// then the snapshot. Version 1 copies, without the time, still load.
+var (
+	indexMagic   = []byte("aggregator-index\x002\n")
+	indexMagicV1 = []byte("aggregator-index\x001\n")
+)
 
 // resetIndexLocked forgets the in-memory index, so that the next
 // clustering loads it again from the store. p.mu must be held.
 func (p *Pipeline) resetIndexLocked() {
 	p.ix = dedupe.New(p.opts.Dedupe)
 	p.loaded, p.rebuilt, p.delta = false, false, 0
+	p.clustered = time.Time{}
 	p.saved = aggregator.ClusterStamp{}
 }
 
@@ -111,8 +117,10 @@ func (p *Pipeline) rebuild(ctx context.Context) (*dedupe.Index, error) {
 		next, nextM = ch, ms
 		items, ms = nil, nil // the goroutine reads the old ones
 	}
+	now := p.opts.Now()
 	err := p.store.Recent(ctx, p.horizon(), func(it aggregator.Item, m aggregator.Membership) error {
 		items, ms = append(items, it), append(ms, m)
+		p.clustered = maxTime(p.clustered, minTime(it.Time(), now))
 		if len(items) == clusterChunk {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -150,7 +158,7 @@ func (p *Pipeline) loadSavedIndexLocked(ctx context.Context) (bool, error) {
 	defer rc.Close()
 	where := p.store.Where() + " (saved dedupe index)"
 	r := bufio.NewReaderSize(rc, 1<<20)
-	saved, err := readStamp(r)
+	saved, clustered, err := readStamp(r)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", where, err)
 	}
@@ -173,6 +181,7 @@ func (p *Pipeline) loadSavedIndexLocked(ctx context.Context) (bool, error) {
 		}
 		for i, pr := range prepareAll(p.opts.Dedupe, rec.Items) {
 			ix.RestorePrepared(pr, rec.Memberships[i])
+			clustered = maxTime(clustered, minTime(rec.Items[i].Time(), p.opts.Now()))
 		}
 		replayed += len(rec.Items)
 		return nil
@@ -180,26 +189,37 @@ func (p *Pipeline) loadSavedIndexLocked(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("replay the cluster log onto %s: %w", where, err)
 	}
-	p.ix, p.saved, p.delta = ix, saved, replayed
+	p.ix, p.saved, p.delta, p.clustered = ix, saved, replayed, clustered
 	if replayed > 0 {
 		p.log.Debug("saved dedupe index brought up to date", "replayed", replayed, "items", ix.Len())
 	}
 	return true, nil
 }
 
-func readStamp(r io.Reader) (aggregator.ClusterStamp, error) {
+func readStamp(r io.Reader) (aggregator.ClusterStamp, time.Time, error) {
 	var s aggregator.ClusterStamp
 	head := make([]byte, len(indexMagic)+len(s.Instance)+8)
 	if _, err := io.ReadFull(r, head); err != nil {
-		return s, fmt.Errorf("not a saved index: %w", err)
+		return s, time.Time{}, fmt.Errorf("not a saved index: %w", err)
 	}
-	if !bytes.Equal(head[:len(indexMagic)], indexMagic) {
-		return s, errors.New("not a saved index of this version")
+	v2 := bytes.Equal(head[:len(indexMagic)], indexMagic)
+	if !v2 && !bytes.Equal(head[:len(indexMagicV1)], indexMagicV1) {
+		return s, time.Time{}, errors.New("not a saved index of this version")
 	}
 	head = head[len(indexMagic):]
 	copy(s.Instance[:], head)
 	s.Seq = binary.BigEndian.Uint64(head[len(s.Instance):])
-	return s, nil
+	var latest time.Time
+	if v2 {
+		var b [8]byte
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return s, latest, fmt.Errorf("not a saved index: %w", err)
+		}
+		if ns := int64(binary.BigEndian.Uint64(b[:])); ns != 0 {
+			latest = time.Unix(0, ns).UTC()
+		}
+	}
+	return s, latest, nil
 }
 
 // SaveIndex saves the in-memory index in the store when this process
@@ -227,7 +247,12 @@ func (p *Pipeline) saveLocked(ctx context.Context) error {
 	start := time.Now()
 	err = p.store.SaveIndex(ctx, func(w io.Writer) error {
 		b := append(append([]byte(nil), indexMagic...), stamp.Instance[:]...)
-		if _, err := w.Write(binary.BigEndian.AppendUint64(b, stamp.Seq)); err != nil {
+		b = binary.BigEndian.AppendUint64(b, stamp.Seq)
+		var ns int64
+		if !p.clustered.IsZero() {
+			ns = p.clustered.UnixNano()
+		}
+		if _, err := w.Write(binary.BigEndian.AppendUint64(b, uint64(ns))); err != nil {
 			return err
 		}
 		return p.ix.WriteSnapshot(w)

@@ -38,6 +38,12 @@ type Options struct {
 	// MaxDelay is the longest Run lets stored items wait while fetches go
 	// on (default 1m). See runClusterer.
 	Settle, MaxDelay time.Duration
+	// RewindAfter is how much older than the newest clustered item an
+	// item must be to make the pipeline rewind (default 1h; negative:
+	// never), and MaxRewind the most stored items a rewind reads (default
+	// 50,000). See rewind.go.
+	RewindAfter time.Duration
+	MaxRewind   int
 	// FirstPrune and PruneEvery time Run's pruning (defaults 1m and 1h);
 	// SaveEvery how often Run considers saving the dedupe index (10m).
 	FirstPrune, PruneEvery, SaveEvery time.Duration
@@ -61,6 +67,12 @@ func (o *Options) defaults() {
 	}
 	if o.MaxDelay <= 0 {
 		o.MaxDelay = time.Minute
+	}
+	if o.RewindAfter == 0 {
+		o.RewindAfter = time.Hour
+	}
+	if o.MaxRewind <= 0 {
+		o.MaxRewind = 50000
 	}
 	if o.FirstPrune <= 0 {
 		o.FirstPrune = time.Minute
@@ -113,10 +125,15 @@ type Pipeline struct {
 	saved   aggregator.ClusterStamp
 	delta   int
 	rebuilt bool
-	// latest is the newest item time clustered so far, capped at now. The
-	// index forgets items a window older than it, not a window older than
-	// the clock, so that archives and backfills cluster like live news.
+	// latest is the newest item time stored or clustered so far, capped
+	// at now. The index forgets items a window older than it, not a
+	// window older than the clock, so that archives and backfills cluster
+	// like live news.
 	latest time.Time
+	// clustered is the newest item time the index has clustered, capped
+	// at now (zero: unknown): an item older than it by RewindAfter is
+	// late (see rewind.go).
+	clustered time.Time
 
 	// wake tells the clusterer goroutine that items are pending.
 	wake chan struct{}
