@@ -7,6 +7,14 @@
 //
 //	go run ./scripts/score-e2e                       # both dev sets
 //	go run ./scripts/score-e2e -data path/to/x.jsonl # one file
+//	go run ./scripts/score-e2e -via both             # also through serve
+//
+// With -via serve the stories come from "aggregator serve" instead: the
+// daemon on a fresh database fetches every feed on its own schedule, and
+// the script reads "clusters --json" through its control socket once
+// every feed is fetched and every stored item clustered; -via both runs
+// fetch and serve on the same feeds and says on how many items their
+// stories agree.
 package main
 
 import (
@@ -20,7 +28,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"aggregator/dedupe/score"
@@ -36,7 +46,11 @@ func main() {
 
 func run() error {
 	data := flag.String("data", "", "labelled JSONL file (default: dev.jsonl and dev-rich.jsonl from ../shared/data/dedupe)")
+	flag.StringVar(&via, "via", "fetch", "how the stories are made: fetch, serve or both")
 	flag.Parse()
+	if via != "fetch" && via != "serve" && via != "both" {
+		return fmt.Errorf("-via %q: want fetch, serve or both", via)
+	}
 	var files []string
 	if *data != "" {
 		files = []string{*data}
@@ -67,6 +81,9 @@ func run() error {
 	}
 	return nil
 }
+
+// via is the -via flag.
+var via string
 
 func scoreFile(bin, dir, path string) error {
 	f, err := os.Open(path)
@@ -112,7 +129,6 @@ func scoreFile(bin, dir, path string) error {
 
 	base := strings.TrimSuffix(filepath.Base(path), ".jsonl")
 	cfg := filepath.Join(dir, base+".toml")
-	db := filepath.Join(dir, base+".db")
 	var b bytes.Buffer
 	// Only feeds: the defaults, as a user with a minimal config has them
 	// (feeds on this machine are spared the host delay).
@@ -122,35 +138,139 @@ func scoreFile(bin, dir, path string) error {
 	if err := os.WriteFile(cfg, b.Bytes(), 0o644); err != nil {
 		return err
 	}
-	start := time.Now()
-	if out, err := exec.Command(bin, "fetch", "--quiet", "--config", cfg, "--db", db).CombinedOutput(); err != nil {
-		return fmt.Errorf("fetch: %w\n%s", err, out)
-	}
-	fetchTime := time.Since(start)
-	out, err := exec.Command(bin, "clusters", "--json", "--config", cfg, "--db", db).Output()
-	if err != nil {
-		return fmt.Errorf("clusters: %w", err)
-	}
-	pred, err := readPrediction(out)
-	if err != nil {
-		return err
-	}
 	gold := map[string]string{}
 	published := map[string]time.Time{}
-	missing := 0
 	for _, it := range items {
 		gold[it.ID] = it.Story
 		published[it.ID] = it.Published
-		if _, ok := pred[it.ID]; !ok {
-			missing++
+	}
+	fmt.Printf("\n%s: %d items from %d outlets\n", filepath.Base(path), len(items), len(outlets))
+	preds := map[string]map[string]string{}
+	for _, how := range []string{"fetch", "serve"} {
+		if via != how && via != "both" {
+			continue
+		}
+		db := filepath.Join(dir, base+"-"+how+".db")
+		start := time.Now()
+		var out []byte
+		var err error
+		if how == "fetch" {
+			out, err = viaFetch(bin, cfg, db)
+		} else {
+			out, err = viaServe(bin, cfg, db)
+		}
+		if err != nil {
+			return err
+		}
+		took := time.Since(start)
+		pred, err := readPrediction(out)
+		if err != nil {
+			return err
+		}
+		preds[how] = pred
+		missing := 0
+		for _, it := range items {
+			if _, ok := pred[it.ID]; !ok {
+				missing++
+			}
+		}
+		fmt.Printf("  through %s: fetched and clustered in %s; %d items missing from clusters --json\n", how, took.Round(time.Millisecond), missing)
+		plain := score.Score(gold, pred)
+		split := score.Score(score.SplitByDate(gold, published), score.SplitByDate(pred, published))
+		fmt.Printf("    plain:      %s\n    date-split: %s\n", plain, split)
+	}
+	if len(preds) == 2 {
+		fmt.Printf("  fetch and serve put %.1f%% of items in identical stories\n", 100*agreement(preds["fetch"], preds["serve"]))
+	}
+	return nil
+}
+
+func viaFetch(bin, cfg, db string) ([]byte, error) {
+	if out, err := exec.Command(bin, "fetch", "--quiet", "--config", cfg, "--db", db).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("fetch: %w\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "clusters", "--json", "--config", cfg, "--db", db).Output()
+	if err != nil {
+		return nil, fmt.Errorf("clusters: %w", err)
+	}
+	return out, nil
+}
+
+// viaServe runs the daemon on a fresh database until every feed is
+// fetched and every stored item clustered, and returns its clusters.
+func viaServe(bin, cfg, db string) ([]byte, error) {
+	srv := exec.Command(bin, "serve", "--config", cfg, "--db", db, "--listen", "127.0.0.1:0")
+	var logs bytes.Buffer
+	srv.Stderr = &logs
+	if err := srv.Start(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		srv.Process.Signal(syscall.SIGTERM)
+		srv.Wait()
+	}()
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		feeds, err := exec.Command(bin, "feeds", "--json", "--config", cfg, "--db", db).Output()
+		if err != nil {
+			continue // not listening yet
+		}
+		stored, fetched, all := 0, 0, 0
+		sc := bufio.NewScanner(bytes.NewReader(feeds))
+		for sc.Scan() {
+			var row struct {
+				LastFetch   time.Time `json:"last_fetch"`
+				StoredItems int       `json:"stored_items"`
+			}
+			if json.Unmarshal(sc.Bytes(), &row) == nil {
+				all++
+				stored += row.StoredItems
+				if !row.LastFetch.IsZero() {
+					fetched++
+				}
+			}
+		}
+		if fetched < all || stored == 0 {
+			continue
+		}
+		out, err := exec.Command(bin, "clusters", "--json", "--config", cfg, "--db", db).Output()
+		if err != nil {
+			continue
+		}
+		if n := bytes.Count(out, []byte(`"feed":`)); n == stored {
+			return out, nil
 		}
 	}
-	fmt.Printf("\n%s: %d items from %d outlets, fetched and clustered in %s; %d items missing from clusters --json\n",
-		filepath.Base(path), len(items), len(outlets), fetchTime.Round(time.Millisecond), missing)
-	plain := score.Score(gold, pred)
-	split := score.Score(score.SplitByDate(gold, published), score.SplitByDate(pred, published))
-	fmt.Printf("  plain:      %s\n  date-split: %s\n", plain, split)
-	return nil
+	return nil, fmt.Errorf("serve did not fetch and cluster everything in 5 minutes:\n%s", logs.String())
+}
+
+// agreement is the share of items whose story holds the same items in
+// both predictions.
+func agreement(a, b map[string]string) float64 {
+	members := func(p map[string]string) map[string]string {
+		by := map[string][]string{}
+		for it, c := range p {
+			by[c] = append(by[c], it)
+		}
+		key := map[string]string{}
+		for _, its := range by {
+			slices.Sort(its)
+			k := strings.Join(its, " ")
+			for _, it := range its {
+				key[it] = k
+			}
+		}
+		return key
+	}
+	ka, kb := members(a), members(b)
+	same := 0
+	for it, k := range ka {
+		if kb[it] == k {
+			same++
+		}
+	}
+	return float64(same) / float64(max(len(ka), 1))
 }
 
 // readPrediction maps each item's GUID (the data set's id) to its cluster.
