@@ -221,7 +221,7 @@ func benchItems(b *testing.B) int {
 // bigDB fills db with n items in 40-item fetches over 50 feeds, one item
 // a minute, clustered in pairs (n/2 clusters), as package storage's
 // bigDB does.
-func bigDB(b *testing.B, db benchStore, n int) {
+func bigDB(b testing.TB, db benchStore, n int) {
 	b.Helper()
 	real := realItems(b, "x")
 	var all []aggregator.Item

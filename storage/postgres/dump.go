@@ -196,6 +196,11 @@ func (db *DB) Import(ctx context.Context, produce func(put func(aggregator.DumpR
 				SELECT i.id, i.t_sec, i.t_nsec FROM items i
 				WHERE NOT EXISTS (SELECT 1 FROM memberships m WHERE m.item_id = i.id);
 			UPDATE meta SET clusters = (SELECT count(*) FROM clusters)`)
+		if err != nil {
+			return err
+		}
+		// Statistics for the planner now, not when autovacuum next looks.
+		_, err = tx.Exec(ctx, `ANALYZE`)
 		return err
 	})
 	if err != nil {

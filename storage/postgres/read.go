@@ -170,14 +170,19 @@ func (db *DB) Stories(ctx context.Context, q aggregator.StoryQuery) ([]aggregato
 	// The keyset of the last cluster read: pages go on after it.
 	afterSec, afterNsec, afterID := int64(math.MaxInt64), int32(math.MaxInt32), ""
 	for {
-		rows, _ := db.pool.Query(ctx, `WITH c AS (
-				SELECT id, representative, pub_sec, pub_nsec, updated FROM clusters
+		// LATERAL: each cluster's members and items are index lookups
+		// whatever the planner's statistics say (a hash join over all
+		// memberships, which stale statistics after a bulk load can pick,
+		// costs tens of milliseconds at 100k items).
+		rows, _ := db.pool.Query(ctx, `SELECT c.id, c.representative, c.pub_sec, c.pub_nsec, c.updated, x.item_id, x.mdata, x.idata
+			FROM (SELECT id, representative, pub_sec, pub_nsec, updated FROM clusters
 				WHERE (pub_sec, pub_nsec) >= ($1, $2)
 					AND ((pub_sec, pub_nsec) < ($3, $4) OR (pub_sec, pub_nsec) = ($3, $4) AND id > $5)
-				ORDER BY pub_sec DESC, pub_nsec DESC, id LIMIT $6)
-			SELECT c.id, c.representative, c.pub_sec, c.pub_nsec, c.updated, m.item_id, m.data, i.data
-			FROM c JOIN memberships m ON m.cluster_id = c.id JOIN items i ON i.id = m.item_id
-			ORDER BY c.pub_sec DESC, c.pub_nsec DESC, c.id, m.pos`,
+				ORDER BY pub_sec DESC, pub_nsec DESC, id LIMIT $6) AS c
+			CROSS JOIN LATERAL (SELECT m.item_id, m.pos, m.data AS mdata, i.data AS idata
+				FROM memberships m JOIN items i ON i.id = m.item_id
+				WHERE m.cluster_id = c.id ORDER BY m.pos) AS x
+			ORDER BY c.pub_sec DESC, c.pub_nsec DESC, c.id, x.pos`,
 			sinceSec, sinceNsec, afterSec, afterNsec, afterID, page)
 		var (
 			cid, rep, item        string
