@@ -184,6 +184,9 @@ func (db *DB) Import(ctx context.Context, produce func(put func(aggregator.DumpR
 		if err := produce(im.put); err != nil {
 			return err
 		}
+		if im.err != nil {
+			return im.err
+		}
 		if !im.sawMeta {
 			return errors.New("no Meta record")
 		}
@@ -219,9 +222,19 @@ type importer struct {
 	items, clusters, memberships, feeds, tombstones, log [][]any
 	buffered                                             int
 	sawMeta                                              bool
+	err                                                  error
 }
 
+// put stores r (or buffers it). Its first error sticks: later calls
+// return it, and so does Import, even if the producer ignored it.
 func (im *importer) put(r aggregator.DumpRecord) error {
+	if im.err == nil {
+		im.err = im.put1(r)
+	}
+	return im.err
+}
+
+func (im *importer) put1(r aggregator.DumpRecord) error {
 	if (r.Meta != nil) == im.sawMeta {
 		if im.sawMeta {
 			return errors.New("a second Meta record")
