@@ -114,6 +114,60 @@ func feedItems(real []aggregator.Item, feed string, first, n int, base time.Time
 	return out
 }
 
+// BenchmarkIngest is package storage's BenchmarkIngest without its parse
+// yardstick: one real document (lobste.rs, 25 items) stored as a fetch,
+// all new (fresh IDs every round) and all unchanged (the common refetch),
+// one feed per SaveFetches call.
+func BenchmarkIngest(b *testing.B) {
+	raw, err := os.ReadFile(filepath.Join(shareddata.TestDir(b), "feeds", "rss2", "rss-funnel__lobste.rs.xml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	doc, err := gofeed.NewParser().Parse(bytes.NewReader(raw))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ref := make([]aggregator.Item, len(doc.Items))
+	for i, gi := range doc.Items {
+		ref[i] = aggregator.Item{GUID: gi.GUID, URL: gi.Link, Title: gi.Title, Summary: gi.Description,
+			Content: gi.Content, Categories: gi.Categories, FirstSeen: bt0}
+		if gi.PublishedParsed != nil {
+			ref[i].Published = *gi.PublishedParsed
+		}
+		ref[i].Normalize("ref")
+	}
+	save := func(b *testing.B, db *postgres.DB, items []aggregator.Item) {
+		if _, errs := db.SaveFetches(context.Background(), []aggregator.Fetched{{State: aggregator.FeedState{Name: "ref"}, Items: items}}); errs[0] != nil {
+			b.Fatal(errs[0])
+		}
+	}
+	b.Run("save-new", func(b *testing.B) {
+		db, _ := mustOpen(b)
+		batch := slices.Clone(ref)
+		n := 0
+		for b.Loop() {
+			for i := range batch {
+				batch[i].GUID = strconv.Itoa(n)
+				batch[i].Published = bt0.Add(time.Duration(n) * time.Minute)
+				batch[i].Normalize("ref")
+				n++
+			}
+			save(b, db, batch)
+		}
+		b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "items/s")
+	})
+	b.Run("save-unchanged", func(b *testing.B) {
+		db, _ := mustOpen(b)
+		save(b, db, ref)
+		n := 0
+		for b.Loop() {
+			save(b, db, ref)
+			n += len(ref)
+		}
+		b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "items/s")
+	})
+}
+
 // BenchmarkSaveFetch stores 40-item fetches of real-sized items, all new,
 // one feed per call (package storage's BenchmarkSaveFetch).
 func BenchmarkSaveFetch(b *testing.B) {

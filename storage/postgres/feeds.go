@@ -174,9 +174,12 @@ func (db *DB) SaveFetches(ctx context.Context, fs []aggregator.Fetched) ([]aggre
 	if err == nil {
 		return res, errs
 	}
-	if len(valid) == 1 {
-		i := valid[0]
-		res[i], errs[i] = aggregator.SaveResult{}, fmt.Errorf("save fetch %q: %w", fs[i].State.Name, err)
+	if len(valid) == 1 || ctx.Err() != nil {
+		// One feed, or a context that is done: feed by feed would fail
+		// the same way.
+		for _, i := range valid {
+			res[i], errs[i] = aggregator.SaveResult{}, fmt.Errorf("save fetch %q: %w", fs[i].State.Name, err)
+		}
 		return res, errs
 	}
 	for _, i := range valid {
@@ -394,24 +397,35 @@ func lookupItems(ctx context.Context, tx pgx.Tx, feeds, ids, hashes []string) (m
 	if len(ids) == 0 {
 		return stored, tombs, tx.SendBatch(ctx, &b).Close()
 	}
-	// Only a changed item needs its data (for FirstSeen) and whether it
-	// is clustered (its time may move its cluster's).
+	// One probe of items per ID; the tombstones only for the IDs not
+	// stored (a removed item is never both). Only a changed item needs
+	// its data (for FirstSeen) and whether it is clustered (its time may
+	// move its cluster's).
 	b.Queue(`SELECT x.id, i.hash, i.t_sec, i.t_nsec,
 			i.hash <> x.hash AND EXISTS (SELECT 1 FROM memberships m WHERE m.item_id = x.id),
-			CASE WHEN i.hash <> x.hash THEN i.data END
+			CASE WHEN i.hash <> x.hash THEN i.data END,
+			CASE WHEN i.id IS NULL THEN (SELECT ARRAY[t.at_sec, t.at_nsec, t.pruned::int] FROM tombstones t WHERE t.id = x.id) END
 		FROM unnest($1::text[], $2::text[]) AS x(id, hash)
-		JOIN items i ON i.id = x.id`, ids, hashes).Query(func(rows pgx.Rows) error {
+		LEFT JOIN items i ON i.id = x.id`, ids, hashes).Query(func(rows pgx.Rows) error {
 		var (
-			id, hash  string
-			sec       int64
-			nsec      int32
-			clustered bool
+			id        string
+			hash      *string
+			sec       *int64
+			nsec      *int32
+			clustered *bool
 			data      []byte
+			tomb      []int64
 		)
-		_, err := pgx.ForEachRow(rows, []any{&id, &hash, &sec, &nsec, &clustered, &data}, func() error {
+		_, err := pgx.ForEachRow(rows, []any{&id, &hash, &sec, &nsec, &clustered, &data, &tomb}, func() error {
+			if hash == nil {
+				if len(tomb) == 3 {
+					tombs[id] = tombstone{sec: tomb[0], nsec: int32(tomb[1]), pruned: tomb[2] != 0}
+				}
+				return nil
+			}
 			s := stored[id]
 			if s == nil {
-				s = &storedItem{hash: hash, sec: sec, nsec: nsec, clustered: clustered}
+				s = &storedItem{hash: *hash, sec: *sec, nsec: *nsec, clustered: clustered != nil && *clustered}
 				stored[id] = s
 			}
 			if data != nil && !s.known {
@@ -421,17 +435,6 @@ func lookupItems(ctx context.Context, tx pgx.Tx, feeds, ids, hashes []string) (m
 				}
 				s.firstSeen, s.known = it.FirstSeen, true
 			}
-			return nil
-		})
-		return err
-	})
-	b.Queue(`SELECT id, at_sec, at_nsec, pruned FROM tombstones WHERE id = ANY($1)`, ids).Query(func(rows pgx.Rows) error {
-		var (
-			id string
-			t  tombstone
-		)
-		_, err := pgx.ForEachRow(rows, []any{&id, &t.sec, &t.nsec, &t.pruned}, func() error {
-			tombs[id] = t
 			return nil
 		})
 		return err
