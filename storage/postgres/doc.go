@@ -77,8 +77,11 @@
 // the URL sets them): JIT compiled a 1 ms Stories query for 30 ms when
 // statistics were stale, and the generic plan PostgreSQL adopts after a
 // prepared statement's fifth run does not know a keyset query's bounds
-// (Stories went from 2 to 13 ms). Planning each time costs well under a
-// millisecond.
+// (Stories went from 2 to 13 ms). Planning each time costs a fraction of
+// a millisecond, but that was a third of Stories' time and more on a
+// busy machine: so the hot first-page statements (Stories, Pending) carry
+// their LIMIT as a literal and no parameter at all, and PostgreSQL plans
+// each once per connection.
 //
 // # Migrations: why goose
 //
