@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -71,7 +72,7 @@ func (db *DB) logPage(ctx context.Context, after int64) ([]aggregator.LogRecord,
 	var page []raw
 	var r raw
 	rows, _ := db.pool.Query(ctx, `SELECT seq, expired_before, items, clusters FROM cluster_log
-		WHERE seq > $1 ORDER BY seq LIMIT $2`, after, logPage)
+		WHERE seq > $1 ORDER BY seq LIMIT `+strconv.Itoa(logPage), after)
 	if _, err := pgx.ForEachRow(rows, []any{&r.seq, &r.expired, &r.items, &r.clusters}, func() error {
 		page = append(page, raw{r.seq, append([]byte(nil), r.expired...), r.items, r.clusters})
 		return nil

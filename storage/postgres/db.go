@@ -70,13 +70,6 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		// estimate passes jit_above_cost (as Stories' does on statistics
 		// gone stale after a bulk load) spent 30 ms compiling to run for 1.
 		"jit": "off",
-		// A plan for the values at hand, every time: pgx prepares each
-		// statement once per connection, and after five runs PostgreSQL
-		// would switch to a generic plan, which for the keyset and LIMIT
-		// queries here (Stories, Pending, Recent) does not know the
-		// bounds and took Stories from 2 ms to 13 ms. Planning costs
-		// well under a millisecond.
-		"plan_cache_mode": "force_custom_plan",
 	} {
 		if _, set := cfg.ConnConfig.RuntimeParams[k]; !set {
 			cfg.ConnConfig.RuntimeParams[k] = v

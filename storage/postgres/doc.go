@@ -73,15 +73,17 @@
 // (clusters, members and items joined), walking the Published index from
 // the newest end.
 //
-// Sessions run with jit=off and plan_cache_mode=force_custom_plan (unless
-// the URL sets them): JIT compiled a 1 ms Stories query for 30 ms when
-// statistics were stale, and the generic plan PostgreSQL adopts after a
-// prepared statement's fifth run does not know a keyset query's bounds
-// (Stories went from 2 to 13 ms). Planning each time costs a fraction of
-// a millisecond, but that was a third of Stories' time and more on a
-// busy machine: so the hot first-page statements (Stories, Pending) carry
-// their LIMIT as a literal and no parameter at all, and PostgreSQL plans
-// each once per connection.
+// Sessions run with jit=off (unless the URL sets it): JIT compiled a 1 ms
+// Stories query for 30 ms when statistics were stale. pgx prepares each
+// statement once per connection, and PostgreSQL plans a prepared
+// statement anew for each run's parameters five times, then may settle on
+// a generic plan that does not know them: for a keyset query with LIMIT
+// $n that generic plan was a full sort (Stories went from 2 to 13 ms),
+// and planning each run instead was a third of Stories' cost. So LIMITs
+// are written into the statements as literals: the first pages of
+// Stories and Pending then have no parameter at all and are planned once
+// per connection, and the keyset queries' generic plans know their limit
+// and walk their index.
 //
 // # Migrations: why goose
 //

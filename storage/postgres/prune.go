@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,7 +57,7 @@ func (db *DB) Prune(ctx context.Context, before time.Time, keepPerFeed int) (agg
 		var n int64
 		err := db.write(ctx, func(tx pgx.Tx) error {
 			tag, err := tx.Exec(ctx, `DELETE FROM tombstones WHERE id IN (
-				SELECT id FROM tombstones WHERE pruned AND (at_sec, at_nsec) < ($1, $2) LIMIT $3)`, sec, nsec, pruneBatch)
+				SELECT id FROM tombstones WHERE pruned AND (at_sec, at_nsec) < ($1, $2) LIMIT `+strconv.Itoa(pruneBatch)+`)`, sec, nsec)
 			n = tag.RowsAffected()
 			return err
 		})
@@ -142,7 +143,7 @@ func prunable(ctx context.Context, q *pgxpool.Pool, feed string, before time.Tim
 	for {
 		rows, _ := q.Query(ctx, `SELECT id, t_sec, t_nsec, data FROM items
 			WHERE feed = $1 AND (t_sec, t_nsec) < ($2, $3) AND (t_sec, t_nsec, id) > ($4, $5, $6)
-			ORDER BY feed, t_sec, t_nsec, id LIMIT $7`, feed, sec, nsec, afterSec, afterNsec, afterID, min(page, excess-seen))
+			ORDER BY feed, t_sec, t_nsec, id LIMIT `+strconv.Itoa(min(page, excess-seen)), feed, sec, nsec, afterSec, afterNsec, afterID)
 		var (
 			id   string
 			data []byte

@@ -71,7 +71,7 @@ func (db *DB) Pending(ctx context.Context, limit int) ([]aggregator.Item, error)
 		// The rest of the last item's time, within the cap.
 		last := out[len(out)-1].ID
 		rows, _ = db.pool.Query(ctx, q+`WHERE (p.t_sec, p.t_nsec) = ($1, $2) AND p.item_id > $3
-			ORDER BY p.item_id LIMIT $4`, sec, nsec, last, 15*limit)
+			ORDER BY p.item_id LIMIT `+strconv.Itoa(15*limit), sec, nsec, last)
 		if err := scan(rows); err != nil {
 			return nil, fmt.Errorf("pending items: %w", err)
 		}
@@ -102,7 +102,7 @@ func (db *DB) Recent(ctx context.Context, since time.Time, fn func(aggregator.It
 		rows, _ := db.pool.Query(ctx, `SELECT i.t_sec, i.t_nsec, i.id, i.data, m.cluster_id, m.data
 			FROM items i JOIN memberships m ON m.item_id = i.id
 			WHERE (i.t_sec, i.t_nsec, i.id) `+cmp+` ($1, $2, $3)
-			ORDER BY i.t_sec, i.t_nsec, i.id LIMIT $4`, sec, nsec, afterID, recentBatch)
+			ORDER BY i.t_sec, i.t_nsec, i.id LIMIT `+strconv.Itoa(recentBatch), sec, nsec, afterID)
 		var (
 			id, cluster  string
 			idata, mdata []byte
@@ -187,8 +187,8 @@ func (db *DB) Stories(ctx context.Context, q aggregator.StoryQuery) ([]aggregato
 		//
 		// The LIMIT is written into the statement, not passed: the first
 		// page's statement then has no parameter, and PostgreSQL plans it
-		// once per connection instead of every call (see Open's
-		// plan_cache_mode), which is a third of its cost.
+		// once per connection instead of every call, which was a third of
+		// its cost (see the package doc).
 		var where []string
 		var args []any
 		if !q.Since.IsZero() {
