@@ -26,7 +26,7 @@ func (db *DB) FeedStates(ctx context.Context) (map[string]aggregator.FeedState, 
 		return b.ForEach(func(k, v []byte) error {
 			var st aggregator.FeedState
 			if err := json.Unmarshal(v, &st); err != nil {
-				return fmt.Errorf("feed %q: %w", k, err)
+				return fmt.Errorf("feed %q: %w: %v", k, errCorrupt, err)
 			}
 			out[st.Name] = st
 			return nil
@@ -107,7 +107,7 @@ func getFeedState(tx *bolt.Tx, name string) (aggregator.FeedState, bool, error) 
 	}
 	var st aggregator.FeedState
 	if err := json.Unmarshal(v, &st); err != nil {
-		return aggregator.FeedState{}, false, err
+		return aggregator.FeedState{}, false, fmt.Errorf("feed %q: %w: %v", name, errCorrupt, err)
 	}
 	return st, true, nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // The saved copy of the dedupe index lives beside the database, in
@@ -69,6 +70,19 @@ func (db *DB) SaveIndex(ctx context.Context, write func(io.Writer) error) error 
 		return fmt.Errorf("save dedupe index to %s: %w", path, err)
 	}
 	return nil
+}
+
+// removeStaleIndexTemps removes the temporary files of index saves a
+// killed process left (each as large as the index). Only a writer calls
+// it, which holds the database's lock, so no save is under way.
+func removeStaleIndexTemps(path string) {
+	dir, base := filepath.Split(path)
+	entries, _ := os.ReadDir(filepath.Clean(dir))
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), base+".tmp") {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // Where names the database for messages: its file.
