@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"time"
 
@@ -34,8 +35,13 @@ import (
 // minSaveDelta is the fewest items to replay worth rewriting the copy for.
 const minSaveDelta = 4096
 
-// indexMagic starts a saved index; the stamp follows, then the snapshot.
-var indexMagic = []byte("aggregator-index\x001\n")
+// indexMagic starts a saved index; the stamp follows, then a CRC-32C of
+// the two, then the snapshot (which checks itself). Without the checksum
+// a flipped bit in the stamp would replay the wrong part of the cluster
+// log onto the snapshot: an index silently unlike the deciding one.
+var indexMagic = []byte("aggregator-index\x002\n")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // resetIndexLocked forgets the in-memory index, so that the next
 // clustering loads it again from the store. p.mu must be held.
@@ -148,6 +154,9 @@ func (p *Pipeline) loadSavedIndexLocked(ctx context.Context) (bool, error) {
 	}
 	defer rc.Close()
 	where := p.store.Where() + " (saved dedupe index)"
+	if f, ok := rc.(interface{ Name() string }); ok {
+		where = f.Name() // the file itself
+	}
 	r := bufio.NewReaderSize(rc, 1<<20)
 	saved, err := readStamp(r)
 	if err != nil {
@@ -188,12 +197,16 @@ func (p *Pipeline) loadSavedIndexLocked(ctx context.Context) (bool, error) {
 
 func readStamp(r io.Reader) (aggregator.ClusterStamp, error) {
 	var s aggregator.ClusterStamp
-	head := make([]byte, len(indexMagic)+len(s.Instance)+8)
+	head := make([]byte, len(indexMagic)+len(s.Instance)+8+4)
 	if _, err := io.ReadFull(r, head); err != nil {
 		return s, fmt.Errorf("not a saved index: %w", err)
 	}
 	if !bytes.Equal(head[:len(indexMagic)], indexMagic) {
 		return s, errors.New("not a saved index of this version")
+	}
+	sum := head[len(head)-4:]
+	if crc32.Checksum(head[:len(head)-4], castagnoli) != binary.BigEndian.Uint32(sum) {
+		return s, errors.New("damaged: the header's checksum does not match")
 	}
 	head = head[len(indexMagic):]
 	copy(s.Instance[:], head)
@@ -226,7 +239,8 @@ func (p *Pipeline) saveLocked(ctx context.Context) error {
 	start := time.Now()
 	err = p.store.SaveIndex(ctx, func(w io.Writer) error {
 		b := append(append([]byte(nil), indexMagic...), stamp.Instance[:]...)
-		if _, err := w.Write(binary.BigEndian.AppendUint64(b, stamp.Seq)); err != nil {
+		b = binary.BigEndian.AppendUint64(b, stamp.Seq)
+		if _, err := w.Write(binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))); err != nil {
 			return err
 		}
 		return p.ix.WriteSnapshot(w)
