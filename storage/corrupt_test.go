@@ -228,3 +228,26 @@ func TestBitFlips(t *testing.T) {
 		t.Errorf("no flip was reported as damage")
 	}
 }
+
+// TestStaleIndexTemps: the temporary file of an index save a killed
+// process left (as large as the index) is removed by the next writer's
+// Open, and the saved index itself is kept.
+func TestStaleIndexTemps(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "test.db")
+	for _, f := range []string{path + ".index.tmp123456", path + ".index"} {
+		if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := storage.Open(path, storage.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := os.Stat(path + ".index.tmp123456"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the stale temporary file is still there: %v", err)
+	}
+	if _, err := os.Stat(path + ".index"); err != nil {
+		t.Errorf("the saved index went too: %v", err)
+	}
+}
