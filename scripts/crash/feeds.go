@@ -18,8 +18,9 @@ import (
 )
 
 // outlets serves the labelled items as one RSS feed per outlet on
-// 127.0.0.1, in two rounds: round 1 the items published before the
-// median date, round 2 all of them, as feeds grow between two fetches.
+// 127.0.0.1, in two rounds: round 1 the oldest fifth or so, round 2 all
+// of them, as feeds grow between two fetches (enough new items in round
+// 2 that its fetch saves the dedupe index).
 type outlets struct {
 	names  []string             // feed names, in the data's order of first appearance
 	bodies [3]map[string][]byte // round -> path -> document
@@ -39,8 +40,8 @@ func serveOutlets(path string) (*outlets, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	// The cut is the date that leaves round 1 closest to half the items
-	// (the data has dates only, and many items share one).
+	// The cut is the date that leaves round 1 closest to a fifth of the
+	// items (the data has dates only, and many items share one).
 	dates := make([]time.Time, len(items))
 	for i, it := range items {
 		dates[i] = it.Published
@@ -48,8 +49,8 @@ func serveOutlets(path string) (*outlets, error) {
 	slices.SortFunc(dates, func(a, b time.Time) int { return a.Compare(b) })
 	cut, best := dates[0], len(items)
 	for i, d := range dates {
-		if (i == 0 || !d.Equal(dates[i-1])) && abs(i-len(items)/2) < best {
-			cut, best = d, abs(i-len(items)/2)
+		if (i == 0 || !d.Equal(dates[i-1])) && abs(i-len(items)/5) < best {
+			cut, best = d, abs(i-len(items)/5)
 		}
 	}
 	o := &outlets{}

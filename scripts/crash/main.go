@@ -7,17 +7,20 @@
 //
 // It builds the binary, serves a labelled data set (default
 // ../shared/data/dedupe/dev.jsonl) as one RSS feed per outlet from
-// 127.0.0.1 in two rounds (the first half of the dates, then all), and
-// seeds an archive of old items that the first fetch clusters and then
-// prunes. Each trial copies a start state into a fresh directory, runs
-// one command against it and SIGKILLs it after a delay drawn from the
-// seed and the trial number: "fetch" of round 1 (ingest, clustering the
+// 127.0.0.1 in two rounds (the oldest fifth or so, then all), and seeds
+// an archive of old items that the first fetch clusters and then prunes
+// (fetched items are first seen now, so [storage].keep alone prunes
+// nothing in a run of minutes). Each trial copies a start state into a
+// fresh directory, runs one command against it and SIGKILLs it: "fetch"
+// of round 1 (ingest, saving the rebuilt empty index, clustering the
 // archive and the items, pruning the archive, saving the index), "fetch"
-// of round 2 (loading the saved index and replaying the cluster log,
-// clustering, saving the index), or "serve" of round 1 from an empty
-// database. The delays are spread over the phases of an uninterrupted
-// run of the same command; what the killed process had reached is read
-// from the database afterwards and printed.
+// of round 2 (loading the saved index, clustering, saving it), or
+// "serve" of round 1 from an empty database. The kill comes after a
+// delay drawn from the seed and the trial number, counted from the
+// start, from the end of ingest (the "fetched N/N feeds" line) or from
+// the start of an index save (its temporary file appearing, seen with
+// inotify: Linux only). What the killed process had reached is read from
+// the database it left and printed.
 //
 // After each kill it runs bbolt's consistency check on the file (opened
 // read-only with the bbolt library), runs "aggregator fetch" to
@@ -25,6 +28,9 @@
 // --json" with that of an uninterrupted run from the same start state:
 // every item of the feeds stored once and in exactly one story, nothing
 // pending, no archive item left, and the same stories with the same IDs.
+// After a round 1 trial it also fetches round 2 on what the recovery left
+// and compares with round 2 after the uninterrupted round 1: the saved
+// index and the cluster log a kill left must serve the future as well.
 // A fetch trial whose stories differ in the least is a violation; a serve
 // trial is compared with an uninterrupted fetch, which a daemon that
 // clustered a first batch before every feed was in need not match even
@@ -55,7 +61,10 @@ type config struct {
 	archive    int     // archived items seeded for pruning
 	serveShare float64 // share of trials that kill serve
 	keep       bool    // keep the temporary directory
-	out        io.Writer
+	// inTurn takes the kinds of trial in turn (fetch-1, fetch-2,
+	// serve-1) instead of drawing them, so that a few kills cover each.
+	inTurn bool
+	out    io.Writer
 }
 
 func main() {
@@ -103,6 +112,7 @@ type reference struct {
 	stories        *stories
 	ingest, exit   time.Duration // fetch: "fetched N/N feeds", exit; serve: idle
 	savesIndex     bool
+	saves          int // index saves started (temporary files made)
 	wantItems      map[string]bool
 	round          int
 	serve          bool
@@ -195,6 +205,10 @@ func (h *harness) references(ctx context.Context) error {
 			return err
 		}
 		h.o.round.Store(int32(k.round))
+		w, err := watchSaves(rdir, filepath.Base(db))
+		if err != nil {
+			return err
+		}
 		t0 := time.Now()
 		if k.serve {
 			// The daemon's timeline: from its start until every feed is
@@ -255,12 +269,14 @@ func (h *harness) references(ctx context.Context) error {
 				return err
 			}
 		}
+		ref.saves = w.saves()
+		w.close()
 		ref.endDB = db
 		h.refs[k.kind] = ref
 		h.starts[k.kind] = start
 		h.expects[k.kind] = k.pend
-		fmt.Fprintf(h.c.out, "reference %s: %d items, %d stories; ingest %s, %s %s; index saved at the end %v\n", k.kind, len(ref.stories.cluster),
-			len(ref.stories.members), ref.ingest.Round(time.Millisecond), map[bool]string{false: "exit", true: "idle"}[k.serve], ref.exit.Round(time.Millisecond), ref.savesIndex)
+		fmt.Fprintf(h.c.out, "reference %s: %d items, %d stories; ingest %s, %s %s; %d index saves, the last at the end %v\n", k.kind, len(ref.stories.cluster),
+			len(ref.stories.members), ref.ingest.Round(time.Millisecond), map[bool]string{false: "exit", true: "idle"}[k.serve], ref.exit.Round(time.Millisecond), ref.saves, ref.savesIndex)
 	}
 	return nil
 }
@@ -283,21 +299,29 @@ func (h *harness) trial(ctx context.Context, k int, res *result) error {
 	case u < h.c.serveShare+(1-h.c.serveShare)*0.4:
 		kind = "fetch-2"
 	}
+	if h.c.inTurn {
+		kind = [...]string{"fetch-1", "fetch-2", "serve-1"}[(k-1)%3]
+	}
 	ref := h.refs[kind]
+	// When to kill: a delay from the start, spread over the reference's
+	// run; or a delay after its ingest ended (its "fetched N/N feeds"
+	// line); or a few milliseconds into one of its index saves (the
+	// temporary file appearing), which are too short to hit by timing.
+	how := "start"
+	switch u := rng.Float64(); {
+	case ref.saves > 0 && u < 0.3:
+		how = fmt.Sprintf("save %d", 1+rng.IntN(ref.saves))
+	case !ref.serve && u < 0.65:
+		how = "ingested"
+	}
 	var delay time.Duration
-	if ref.serve {
+	switch {
+	case strings.HasPrefix(how, "save"):
+		delay = time.Duration(rng.Float64() * float64(6*time.Millisecond))
+	case how == "ingested":
+		delay = time.Duration(rng.Float64() * float64(ref.exit-ref.ingest))
+	default:
 		delay = time.Duration(rng.Float64() * 1.1 * float64(ref.exit))
-	} else {
-		ing, exit := ref.ingest, ref.exit
-		tail := max((exit-ing)/5, 50*time.Millisecond)
-		switch u := rng.Float64(); {
-		case u < 0.3:
-			delay = time.Duration(rng.Float64() * float64(ing))
-		case u < 0.7:
-			delay = ing + time.Duration(rng.Float64()*float64(exit-ing))
-		default:
-			delay = exit - tail + time.Duration(rng.Float64()*float64(tail+exit/20))
-		}
 	}
 	tdir := filepath.Join(h.dir, fmt.Sprintf("trial-%03d", k))
 	if err := os.Mkdir(tdir, 0o700); err != nil {
@@ -314,7 +338,7 @@ func (h *harness) trial(ctx context.Context, k int, res *result) error {
 	}
 	h.o.round.Store(int32(ref.round))
 	violate := func(format string, args ...any) {
-		v := fmt.Sprintf("trial %d (%s, kill at %s): ", k, kind, delay.Round(time.Millisecond)) + fmt.Sprintf(format, args...)
+		v := fmt.Sprintf("trial %d (%s, kill %s after %s): ", k, kind, delay.Round(time.Millisecond), how) + fmt.Sprintf(format, args...)
 		res.violations = append(res.violations, v)
 		fmt.Fprintln(h.c.out, "  VIOLATION", v)
 	}
@@ -324,11 +348,28 @@ func (h *harness) trial(ctx context.Context, k int, res *result) error {
 	if ref.serve {
 		args = []string{"serve", "--config", h.cfg, "--db", db, "--listen", "127.0.0.1:0"}
 	}
-	ch, err := startChild(ctx, h.bin, args...)
+	w, err := watchSaves(tdir, filepath.Base(db))
 	if err != nil {
 		return err
 	}
-	killed := ch.killAfter(delay)
+	ch, err := startChild(ctx, h.bin, args...)
+	if err != nil {
+		w.close()
+		return err
+	}
+	now := make(chan struct{})
+	close(now)
+	var trigger <-chan struct{} = now
+	switch {
+	case how == "ingested":
+		trigger = ch.ingestCh
+	case strings.HasPrefix(how, "save"):
+		var n int
+		fmt.Sscanf(how, "save %d", &n)
+		trigger = w.on(n)
+	}
+	killed, at := ch.killWhen(trigger, delay)
+	w.close()
 	if !killed && ch.err != nil {
 		violate("%s failed before the kill: %v\n%s", args[0], ch.err, ch.log())
 	}
@@ -381,10 +422,37 @@ func (h *harness) trial(ctx context.Context, k int, res *result) error {
 	if rebuilt {
 		note = "; the fetch after it rebuilt the index: " + firstLine(rerunLog, "rebuilding")
 	}
-	fmt.Fprintf(h.c.out, "trial %3d %s kill at %6s: %-13s stories %d/%d identical (%d same IDs)%s\n",
-		k, kind, delay.Round(time.Millisecond), phase, cmp.sameGroup, cmp.items, cmp.sameID, note)
+	fmt.Fprintf(h.c.out, "trial %3d %s kill %5s after %-8s (at %6s): %-13s stories %d/%d identical (%d same IDs)%s\n",
+		k, kind, delay.Round(time.Millisecond), how, at.Round(time.Millisecond), phase, cmp.sameGroup, cmp.items, cmp.sameID, note)
 	if !cmp.exact() && !ref.serve {
 		violate("stories differ from the uninterrupted run: %d of %d items in an identical story, %d with its ID", cmp.sameGroup, cmp.items, cmp.sameID)
+	}
+	if kind != "fetch-1" || !cmp.exact() {
+		return nil
+	}
+	// What the recovery left (the database, the saved index, the cluster
+	// log) must serve the next round as the uninterrupted run's state
+	// does: round 2 on it gives fetch-2's reference stories.
+	h.o.round.Store(2)
+	if _, _, err := runToEnd(ctx, h.bin, "fetch", "--force", "--quiet", "--config", h.cfg, "--db", db); err != nil {
+		violate("round 2 after the recovery: %v", err)
+		return nil
+	}
+	if got, err = h.clusters(ctx, db); err != nil {
+		violate("clusters --json after round 2: %v", err)
+		return nil
+	}
+	next := compare(h.refs["fetch-2"].stories, got, h.o.want[2])
+	a = res.agreement["then round 2"]
+	res.agreement["then round 2"] = [2]int{a[0] + next.sameGroup, a[1] + next.items}
+	res.sameIDs["then round 2"] += next.sameID
+	if res.phases["then round 2"] == nil {
+		res.phases["then round 2"] = map[string]int{}
+	}
+	res.phases["then round 2"]["after "+phase]++
+	if !next.exact() {
+		violate("round 2 after the recovery differs from round 2 after the uninterrupted run: %d of %d items in an identical story, %d with its ID, %d missing, %d extra",
+			next.sameGroup, next.items, next.sameID, len(next.missing), len(next.extra))
 	}
 	return nil
 }
@@ -435,8 +503,10 @@ func (h *harness) summary(res *result) {
 	for _, kind := range kinds {
 		var parts []string
 		for _, p := range []string{"ingest", "ingest+clust", "index load", "clustering", "pruning", "index saving", "exiting", "idle", "after exit"} {
-			if n := res.phases[kind][p]; n > 0 {
-				parts = append(parts, fmt.Sprintf("%s %d", p, n))
+			for _, q := range []string{p, "after " + p} {
+				if n := res.phases[kind][q]; n > 0 {
+					parts = append(parts, fmt.Sprintf("%s %d", q, n))
+				}
 			}
 		}
 		a := res.agreement[kind]

@@ -39,10 +39,11 @@ type child struct {
 	ingested time.Duration // when "fetched N/N feeds" appeared (fetch), 0 before
 	url      string        // the daemon's base URL (serve)
 	urlSeen  chan struct{}
+	ingestCh chan struct{} // closed when ingested is set
 }
 
 func startChild(ctx context.Context, bin string, args ...string) (*child, error) {
-	c := &child{cmd: exec.CommandContext(ctx, bin, args...), done: make(chan struct{}), urlSeen: make(chan struct{})}
+	c := &child{cmd: exec.CommandContext(ctx, bin, args...), done: make(chan struct{}), urlSeen: make(chan struct{}), ingestCh: make(chan struct{})}
 	var stdout bytes.Buffer
 	c.cmd.Stdout = &stdout
 	pr, err := c.cmd.StderrPipe()
@@ -62,8 +63,9 @@ func startChild(ctx context.Context, bin string, args ...string) (*child, error)
 			c.stderr.WriteString(line + "\n")
 			if strings.HasPrefix(line, "fetched ") {
 				var done, total int
-				if n, _ := fmt.Sscanf(line, "fetched %d/%d", &done, &total); n == 2 && done == total {
+				if n, _ := fmt.Sscanf(line, "fetched %d/%d", &done, &total); n == 2 && done == total && c.ingested == 0 {
 					c.ingested = time.Since(c.start)
+					close(c.ingestCh)
 				}
 			}
 			if i := strings.Index(line, "msg=serving url="); i >= 0 {
@@ -80,19 +82,25 @@ func startChild(ctx context.Context, bin string, args ...string) (*child, error)
 	return c, nil
 }
 
-// kill sends SIGKILL after d unless the process ended before; it reports
-// whether the kill came first.
-func (c *child) killAfter(d time.Duration) bool {
+// killWhen sends SIGKILL d after trigger fires unless the process ended
+// before; it reports whether the kill came first, and when it was sent.
+func (c *child) killWhen(trigger <-chan struct{}, d time.Duration) (bool, time.Duration) {
+	select {
+	case <-c.done:
+		return false, 0
+	case <-trigger:
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-c.done:
-		return false
+		return false, 0
 	case <-t.C:
 	}
+	at := time.Since(c.start)
 	c.cmd.Process.Signal(syscall.SIGKILL)
 	<-c.done
-	return true
+	return true, at
 }
 
 func (c *child) log() string {
