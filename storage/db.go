@@ -419,8 +419,8 @@ func (db *DB) update(fn func(tx *bolt.Tx) error) error {
 // LastWriteError returns the error of the last write when it failed to
 // commit (a full disk, an I/O error), with its time, so that a health
 // check can tell a store that no longer takes writes; nil when the last
-// write committed. Errors of the data itself (an invalid feed name) do
-// not count.
+// write committed. A failed save of the index file counts too. Errors of
+// the data itself (an invalid feed name) do not count.
 func (db *DB) LastWriteError() (time.Time, error) {
 	if f := db.writeFailed.Load(); f != nil {
 		return f.at, f.err

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // The saved copy of the dedupe index lives beside the database, in
@@ -67,6 +68,9 @@ func (db *DB) SaveIndex(ctx context.Context, write func(io.Writer) error) error 
 		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {
+		if ctx.Err() == nil {
+			db.writeFailed.Store(&writeFailure{at: time.Now(), err: err})
+		}
 		return fmt.Errorf("save dedupe index to %s: %w", path, err)
 	}
 	return nil
