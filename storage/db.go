@@ -57,7 +57,7 @@ var (
 	allBuckets = [][]byte{
 		bucketMeta, bucketFeeds, bucketFeedCounts, bucketFeedItems, bucketItems,
 		bucketItemTime, bucketMemTime, bucketClusters, bucketClusterPub, bucketTombstones,
-		bucketPending, bucketClusterLog,
+		bucketPending, bucketClusterLog, bucketLogItems,
 	}
 
 	// timeOrdered are the buckets keyed by item time (within a feed for
@@ -262,7 +262,7 @@ func initSchema(tx *bolt.Tx) error {
 		return schemaError(v)
 	}
 	// Tolerate a bucket missing from an otherwise valid file (clusterlog
-	// came after schema 2).
+	// and logitems came after schema 2).
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)

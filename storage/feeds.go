@@ -263,6 +263,13 @@ func saveFetchTx(tx *bolt.Tx, st aggregator.FeedState, items []aggregator.Item) 
 		if err != nil {
 			return SaveResult{}, fmt.Errorf("item %s: %w", it.ID, err)
 		}
+		// A clustered item's decision may be in the cluster log, which
+		// must replay it as it was decided on.
+		if tx.Bucket(bucketMemTime).Get(ref.key) != nil && logNonEmpty(tx) {
+			if err := keepForLog(tx, &prev); err != nil {
+				return SaveResult{}, err
+			}
+		}
 		it.FirstSeen = prev.FirstSeen
 		if err := replaceItem(tx, ref.key, &it); err != nil {
 			return SaveResult{}, fmt.Errorf("item %s: %w", it.ID, err)
