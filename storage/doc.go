@@ -40,6 +40,9 @@
 //	tombstones    item ID -> time of deletion or last renewal, + 'p' if pruned
 //	clusterlog    ClusterStamp sequence -> the decisions of one SaveDecisions
 //	              (expiry cutoff, item and cluster IDs in order)
+//	logitems      item ID -> Item as the cluster log decided on it, kept
+//	              when Prune removed it or a fetch edited it since, until
+//	              the log is trimmed past it
 //
 // Items and memberships are stored in time order so that [DB.Recent], which
 // rebuilds the dedupe index at start-up, reads both buckets sequentially
