@@ -67,8 +67,11 @@ type LogRecord struct {
 	Seq           uint64
 	ExpiredBefore time.Time
 	// Items and Memberships are parallel, in decision order; Memberships
-	// hold the item and cluster IDs the decision gave. Items deleted
-	// since are left out.
+	// hold the item and cluster IDs the decision gave. Items are as they
+	// were decided on, even when pruned or edited since (the store keeps
+	// copies for the log until it is trimmed past them: a replay with
+	// other items would give another index); items deleted since are
+	// left out (a deletion resets the log anyway).
 	Items       []Item
 	Memberships []Membership
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"time"
 
@@ -35,12 +36,15 @@ import (
 const minSaveDelta = 4096
 
 // indexMagic starts a saved index; the stamp follows, then the newest
-// item time the index has clustered (Unix nanoseconds; version 2 on),
-// then the snapshot. Version 1 copies, without the time, still load.
-var (
-	indexMagic   = []byte("aggregator-index\x002\n")
-	indexMagicV1 = []byte("aggregator-index\x001\n")
-)
+// item time the index has clustered (Unix nanoseconds, 0 for none), then
+// a CRC-32C of all of these, then the snapshot (which checks itself).
+// Without the checksum a flipped bit in the stamp would replay the wrong
+// part of the cluster log onto the snapshot: an index silently unlike
+// the deciding one. A copy of an older format is not read: the index is
+// rebuilt once.
+var indexMagic = []byte("aggregator-index\x003\n")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // resetIndexLocked forgets the in-memory index, so that the next
 // clustering loads it again from the store. p.mu must be held.
@@ -157,6 +161,9 @@ func (p *Pipeline) loadSavedIndexLocked(ctx context.Context) (bool, error) {
 	}
 	defer rc.Close()
 	where := p.store.Where() + " (saved dedupe index)"
+	if f, ok := rc.(interface{ Name() string }); ok {
+		where = f.Name() // the file itself
+	}
 	r := bufio.NewReaderSize(rc, 1<<20)
 	saved, clustered, err := readStamp(r)
 	if err != nil {
@@ -198,26 +205,23 @@ func (p *Pipeline) loadSavedIndexLocked(ctx context.Context) (bool, error) {
 
 func readStamp(r io.Reader) (aggregator.ClusterStamp, time.Time, error) {
 	var s aggregator.ClusterStamp
-	head := make([]byte, len(indexMagic)+len(s.Instance)+8)
+	head := make([]byte, len(indexMagic)+len(s.Instance)+8+8+4)
 	if _, err := io.ReadFull(r, head); err != nil {
 		return s, time.Time{}, fmt.Errorf("not a saved index: %w", err)
 	}
-	v2 := bytes.Equal(head[:len(indexMagic)], indexMagic)
-	if !v2 && !bytes.Equal(head[:len(indexMagicV1)], indexMagicV1) {
+	if !bytes.Equal(head[:len(indexMagic)], indexMagic) {
 		return s, time.Time{}, errors.New("not a saved index of this version")
+	}
+	sum := head[len(head)-4:]
+	if crc32.Checksum(head[:len(head)-4], castagnoli) != binary.BigEndian.Uint32(sum) {
+		return s, time.Time{}, errors.New("damaged: the header's checksum does not match")
 	}
 	head = head[len(indexMagic):]
 	copy(s.Instance[:], head)
 	s.Seq = binary.BigEndian.Uint64(head[len(s.Instance):])
 	var latest time.Time
-	if v2 {
-		var b [8]byte
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			return s, latest, fmt.Errorf("not a saved index: %w", err)
-		}
-		if ns := int64(binary.BigEndian.Uint64(b[:])); ns != 0 {
-			latest = time.Unix(0, ns).UTC()
-		}
+	if ns := int64(binary.BigEndian.Uint64(head[len(s.Instance)+8:])); ns != 0 {
+		latest = time.Unix(0, ns).UTC()
 	}
 	return s, latest, nil
 }
@@ -252,7 +256,8 @@ func (p *Pipeline) saveLocked(ctx context.Context) error {
 		if !p.clustered.IsZero() {
 			ns = p.clustered.UnixNano()
 		}
-		if _, err := w.Write(binary.BigEndian.AppendUint64(b, uint64(ns))); err != nil {
+		b = binary.BigEndian.AppendUint64(b, uint64(ns))
+		if _, err := w.Write(binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))); err != nil {
 			return err
 		}
 		return p.ix.WriteSnapshot(w)

@@ -57,7 +57,7 @@ var (
 	allBuckets = [][]byte{
 		bucketMeta, bucketFeeds, bucketFeedCounts, bucketFeedItems, bucketItems,
 		bucketItemTime, bucketMemTime, bucketClusters, bucketClusterPub, bucketTombstones,
-		bucketPending, bucketClusterLog,
+		bucketPending, bucketClusterLog, bucketLogItems,
 	}
 
 	// timeOrdered are the buckets keyed by item time (within a feed for
@@ -90,6 +90,9 @@ type Options struct {
 	// NoSync skips fsync on commit. For tests and benchmarks only: a crash
 	// may then lose committed writes.
 	NoSync bool
+	// MaxSize, when positive, is the largest the file may grow to in
+	// bytes: a write that needs more fails as on a full disk.
+	MaxSize int
 }
 
 // DB is an open aggregator database. It is safe for concurrent use; bbolt
@@ -100,6 +103,14 @@ type DB struct {
 	readOnly bool
 	// version counts committed writes; see Version.
 	version atomic.Uint64
+	// writeFailed is the last write's commit failure (a full disk, an I/O
+	// error), nil once a write commits again; see LastWriteError.
+	writeFailed atomic.Pointer[writeFailure]
+}
+
+type writeFailure struct {
+	at  time.Time
+	err error
 }
 
 // LockedError is the error Open returns when another process holds the
@@ -135,27 +146,65 @@ func Open(path string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("open %s read-only: %w", path, err)
 		}
 	}
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:      opts.Timeout,
-		ReadOnly:     opts.ReadOnly,
-		FreelistType: bolt.FreelistMapType,
+	db := &DB{path: path, readOnly: opts.ReadOnly}
+	// bbolt reads the freelist page while opening: on a damaged or
+	// truncated file that may panic or fault, after it opened (and
+	// locked) the file, which is then closed here.
+	var file *os.File
+	err := db.guard(func() error {
+		var err error
+		db.bolt, err = bolt.Open(path, 0o600, &bolt.Options{
+			Timeout:      opts.Timeout,
+			ReadOnly:     opts.ReadOnly,
+			FreelistType: bolt.FreelistMapType,
+			MaxSize:      opts.MaxSize,
+			OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+				f, err := os.OpenFile(name, flag, perm)
+				file = f
+				return f, err
+			},
+		})
+		return err
 	})
 	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
+		switch {
+		case errors.Is(err, berrors.ErrTimeout):
 			return nil, &LockedError{Path: path}
+		case errors.As(err, new(*CorruptError)):
+			if file != nil {
+				file.Close()
+			}
+			return nil, fmt.Errorf("open %w", err)
+		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
+			return nil, fmt.Errorf("open %w", &CorruptError{Path: path, Err: fmt.Errorf("%w or not an aggregator database (%w)", ErrCorrupt, err)})
+		}
+		if fi, serr := os.Stat(path); serr == nil && fi.Size() > 0 && fi.Size() < 2*int64(os.Getpagesize()) {
+			return nil, fmt.Errorf("open %w", &CorruptError{Path: path, Err: fmt.Errorf("%w: the file is truncated (%d bytes)", ErrCorrupt, fi.Size())})
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	bdb.NoSync = opts.NoSync
-	db := &DB{bolt: bdb, path: path, readOnly: opts.ReadOnly}
-	if opts.ReadOnly {
-		err = bdb.View(func(tx *bolt.Tx) error { return checkSchema(tx) })
-	} else {
-		err = bdb.Update(initSchema)
+	db.bolt.NoSync = opts.NoSync
+	err = db.view(context.Background(), func(tx *bolt.Tx) error {
+		if err := checkSize(path, tx); err != nil {
+			return err
+		}
+		if opts.ReadOnly {
+			return checkSchema(tx)
+		}
+		return nil
+	})
+	if err == nil && !opts.ReadOnly {
+		err = db.guard(func() error { return db.bolt.Update(initSchema) })
 	}
 	if err != nil {
-		bdb.Close()
+		db.bolt.Close()
+		if errors.As(err, new(*CorruptError)) {
+			return nil, fmt.Errorf("open %w", err)
+		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if !opts.ReadOnly {
+		removeStaleIndexTemps(db.IndexPath())
 	}
 	db.version.Store(1)
 	return db, nil
@@ -169,7 +218,7 @@ func checkSchema(tx *bolt.Tx) error {
 		if isEmpty(tx) {
 			return nil
 		}
-		return fmt.Errorf("%w: not an aggregator database (no meta bucket)", ErrSchema)
+		return noMeta(tx)
 	}
 	v, err := schemaOf(meta)
 	if err != nil {
@@ -190,7 +239,7 @@ func initSchema(tx *bolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
 		if !isEmpty(tx) {
-			return fmt.Errorf("%w: not an aggregator database (no meta bucket)", ErrSchema)
+			return noMeta(tx)
 		}
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucket(name); err != nil {
@@ -219,7 +268,7 @@ func initSchema(tx *bolt.Tx) error {
 		return fmt.Errorf("%w (remove the file and import again)", ErrIncompleteImport)
 	}
 	// Tolerate a bucket missing from an otherwise valid file (clusterlog
-	// came after schema 2).
+	// and logitems came after schema 2).
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
@@ -269,6 +318,17 @@ func stampOf(meta *bolt.Bucket) ClusterStamp {
 // clusteringChanged advances the ClusterStamp within tx.
 func clusteringChanged(tx *bolt.Tx) error { return addCount(tx, keyClusterSeq, 1) }
 
+// noMeta explains a file without the meta bucket: another program's
+// bbolt file, or one of ours whose meta bucket is damaged.
+func noMeta(tx *bolt.Tx) error {
+	for _, name := range allBuckets {
+		if tx.Bucket(name) != nil {
+			return fmt.Errorf("%w: the meta bucket is missing", ErrCorrupt)
+		}
+	}
+	return fmt.Errorf("%w: not an aggregator database (no meta bucket)", ErrSchema)
+}
+
 func schemaOf(meta *bolt.Bucket) (uint32, error) {
 	raw := meta.Get(keySchema)
 	if len(raw) != 4 {
@@ -312,7 +372,7 @@ func (db *DB) Version() uint64 { return db.version.Load() }
 // file (zero for a database never written). Use it for Last-Modified.
 func (db *DB) LastChange(ctx context.Context) (time.Time, error) {
 	var t time.Time
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(ctx, func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			return nil
@@ -334,29 +394,52 @@ func (db *DB) LastChange(ctx context.Context) (time.Time, error) {
 // and bumps Version once it has committed. A ctx done before the
 // transaction starts (it may have waited for another writer) fails it
 // with ctx's error; once fn runs, the transaction goes on to its end.
+//
+// A failure of the commit itself, not of fn (the disk is full, an I/O
+// error), is kept for LastWriteError until a write commits again.
 func (db *DB) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		for _, name := range timeOrdered {
-			if b := tx.Bucket(name); b != nil {
-				b.FillPercent = timeOrderedFill
+	fnDone := false
+	err := db.guard(func() error {
+		return db.bolt.Update(func(tx *bolt.Tx) error {
+			if err := ctx.Err(); err != nil {
+				return err
 			}
-		}
-		if err := fn(tx); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketMeta).Put(keyLastChange, appendTime(nil, time.Now()))
+			for _, name := range timeOrdered {
+				if b := tx.Bucket(name); b != nil {
+					b.FillPercent = timeOrderedFill
+				}
+			}
+			if err := fn(tx); err != nil {
+				return err
+			}
+			fnDone = true
+			return tx.Bucket(bucketMeta).Put(keyLastChange, appendTime(nil, time.Now()))
+		})
 	})
 	if err != nil {
+		if fnDone {
+			db.writeFailed.Store(&writeFailure{at: time.Now(), err: err})
+		}
 		return err
 	}
+	db.writeFailed.Store(nil)
 	db.version.Add(1)
 	return nil
+}
+
+// LastWriteError returns the error of the last write when it failed to
+// commit (a full disk, an I/O error), with its time, so that a health
+// check can tell a store that no longer takes writes; nil when the last
+// write committed. A failed save of the index file counts too. Errors of
+// the data itself (an invalid feed name) do not count.
+func (db *DB) LastWriteError() (time.Time, error) {
+	if f := db.writeFailed.Load(); f != nil {
+		return f.at, f.err
+	}
+	return time.Time{}, nil
 }
 
 // timeOrderedFill is the page fill of the timeOrdered buckets. Not 1.0:
@@ -370,7 +453,7 @@ func (db *DB) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.bolt.View(fn)
+	return db.guard(func() error { return db.bolt.View(fn) })
 }
 
 // addCount adds delta to the counter stored in meta under key.

@@ -49,6 +49,9 @@
 //	tombstones    item ID -> time of deletion or last renewal, + 'p' if pruned
 //	clusterlog    ClusterStamp sequence -> the decisions of one SaveDecisions
 //	              (expiry cutoff, item and cluster IDs in order)
+//	logitems      item ID -> Item as the cluster log decided on it, kept
+//	              when Prune removed it or a fetch edited it since, until
+//	              the log is trimmed past it
 //
 // Items and memberships are stored in time order so that [DB.Recent], which
 // rebuilds the dedupe index at start-up, reads both buckets sequentially
@@ -59,4 +62,17 @@
 //
 // Values handed to callers are always decoded copies; no byte slice owned
 // by bbolt outlives the transaction that read it.
+//
+// # Damage
+//
+// A kill cannot damage the file (scripts/crash kills fetch and serve at
+// random and runs bbolt's check after each kill); a disk or another
+// program can. What this package meets of it becomes a *CorruptError
+// (ErrCorrupt) naming the file and what to do, never a panic: Open checks
+// bbolt's meta checksums and the file's size against its pages (a
+// truncated file), and every transaction recovers bbolt's panics and the
+// memory faults of pages past the end of the file (see corrupt.go for why
+// no full check runs by itself). bbolt pages carry no checksum, so a
+// flipped bit inside a stored value that still decodes (a letter of a
+// title) goes unseen.
 package storage

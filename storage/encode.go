@@ -2,7 +2,6 @@ package storage
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -20,8 +19,6 @@ const (
 	membershipFormat = 1
 	clusterFormat    = 1
 )
-
-var errCorrupt = errors.New("corrupt value")
 
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))

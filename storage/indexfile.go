@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 )
 
 // The saved copy of the dedupe index lives beside the database, in
@@ -66,9 +68,25 @@ func (db *DB) SaveIndex(ctx context.Context, write func(io.Writer) error) error 
 		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {
+		if ctx.Err() == nil {
+			db.writeFailed.Store(&writeFailure{at: time.Now(), err: err})
+		}
 		return fmt.Errorf("save dedupe index to %s: %w", path, err)
 	}
 	return nil
+}
+
+// removeStaleIndexTemps removes the temporary files of index saves a
+// killed process left (each as large as the index). Only a writer calls
+// it, which holds the database's lock, so no save is under way.
+func removeStaleIndexTemps(path string) {
+	dir, base := filepath.Split(path)
+	entries, _ := os.ReadDir(filepath.Clean(dir))
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), base+".tmp") {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // Where names the database for messages: its file.

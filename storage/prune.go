@@ -44,12 +44,13 @@ func (db *DB) Prune(ctx context.Context, before time.Time, keepPerFeed int) (Pru
 	if err != nil {
 		return res, fmt.Errorf("prune: %w", err)
 	}
+	var logged loggedItems
 	for _, feed := range feeds {
 		for {
 			if err := ctx.Err(); err != nil {
 				return res, err
 			}
-			n, more, err := db.pruneFeed(ctx, feed, before, keepPerFeed)
+			n, more, err := db.pruneFeed(ctx, feed, before, keepPerFeed, &logged)
 			res.Items += n
 			if err != nil {
 				return res, fmt.Errorf("prune feed %q: %w", feed, err)
@@ -94,7 +95,7 @@ func (db *DB) prunableFeeds(ctx context.Context, keep int) ([]string, error) {
 // first, and reports whether more may be left. It looks in a read
 // transaction and writes only when it found something, so a prune with
 // nothing to do costs no commit.
-func (db *DB) pruneFeed(ctx context.Context, feed string, before time.Time, keep int) (n int, more bool, err error) {
+func (db *DB) pruneFeed(ctx context.Context, feed string, before time.Time, keep int, logged *loggedItems) (n int, more bool, err error) {
 	var victims []string
 	err = db.view(ctx, func(tx *bolt.Tx) error {
 		victims, more, err = prunable(tx, feed, before, keep)
@@ -106,6 +107,9 @@ func (db *DB) pruneFeed(ctx context.Context, feed string, before time.Time, keep
 	err = db.update(ctx, func(tx *bolt.Tx) error {
 		now := time.Now()
 		cs := newClusterSet(tx)
+		if err := logged.refresh(tx); err != nil {
+			return err
+		}
 		for _, id := range victims {
 			// A fetch may have changed the item since: check again.
 			it, ok, err := getItem(tx, id)
@@ -114,6 +118,11 @@ func (db *DB) pruneFeed(ctx context.Context, feed string, before time.Time, keep
 			}
 			if !ok || !it.Time().Before(before) || !it.FirstSeen.Before(before) {
 				continue
+			}
+			if logged.ids[id] {
+				if err := keepForLog(tx, &it); err != nil {
+					return err
+				}
 			}
 			if err := deleteItem(tx, cs, id, now, deleteHow{countAndState: true, keepTimes: true}); err != nil {
 				return err

@@ -275,7 +275,9 @@ func logOutcome(log *slog.Logger, o pipeline.Outcome) {
 	}
 }
 
-// healthz reports liveness and whether the store answers.
+// healthz reports liveness and whether the store answers, and takes
+// writes: "degraded" (503) while its last write failed to commit (a full
+// disk), for stores that keep that (storage.DB.LastWriteError).
 func healthz(ctx context.Context, w http.ResponseWriter, db store) {
 	st, err := db.Stats(ctx)
 	w.Header().Set("Content-Type", "application/json")
@@ -287,6 +289,14 @@ func healthz(ctx context.Context, w http.ResponseWriter, db store) {
 		body["error"] = err.Error()
 	} else {
 		body["stats"] = st
+		if lw, ok := db.(interface{ LastWriteError() (time.Time, error) }); ok {
+			if at, werr := lw.LastWriteError(); werr != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				body["status"] = "degraded"
+				body["error"] = "the last write failed: " + werr.Error()
+				body["write_failed_at"] = at
+			}
+		}
 	}
 	json.NewEncoder(w).Encode(body)
 }
