@@ -76,7 +76,8 @@ func explain(o *Options, idf func(uint64) float32, corpus bool, a, b aggregator.
 	}
 	e.Gap = gap
 	inWindow := gap <= o.Window
-	cos, n, _ := cosine(fb.terms, fa.terms, vecNorm(fb.terms), vecNorm(fa.terms), 1)
+	ps := match(fb.terms, nil, fa.terms, vecNorm(fb.terms), vecNorm(fa.terms), 1)
+	cos, n := ps.cos, ps.shared
 	decay := 1 - o.Decay*min(1, float64(gap)/float64(o.Window))
 	e.Score = math.Round(cos*decay*1e4) / 1e4
 	e.Shared = sharedTerms(&fb, fa.terms)

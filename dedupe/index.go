@@ -68,6 +68,25 @@ type Options struct {
 	// CentroidTerms caps the terms kept in a cluster's centroid (the
 	// heaviest are kept). Default 64.
 	CentroidTerms int
+	// TemplateClusters is how many distinct clusters must have carried a
+	// pair of adjacent title terms before the index treats it as a
+	// template (a recurring frame or a topic several stories share; see
+	// the package doc): its terms then weigh TemplateWeight of their
+	// weight in the item. Defaults 4 and 0.5; a negative TemplateClusters
+	// disables template detection.
+	TemplateClusters int
+	TemplateWeight   float64
+	// MinSpecific is the number of specific terms (not in a template
+	// pair, not a number or a date word) an item must share with a
+	// cluster to join it by similarity. Default 1; negative disables.
+	MinSpecific int
+	// Decision selects what accepts a candidate cluster: the cosine rule
+	// (Threshold, SummaryFactor) or a learned model. Default
+	// DecideCosine. Model is the model for DecideLearned; nil means the
+	// one shipped with the package (model_weights.go, made by
+	// scripts/dedupe-train).
+	Decision Decision
+	Model    *Model
 }
 
 func (o Options) withDefaults() Options {
@@ -102,6 +121,16 @@ func (o Options) withDefaults() Options {
 	def(&o.PostTerms, 16)
 	def(&o.Candidates, 2)
 	def(&o.CentroidTerms, 64)
+	if o.TemplateClusters == 0 {
+		o.TemplateClusters = 4
+	}
+	deff(&o.TemplateWeight, 0.5)
+	if o.Decision == DecideDefault {
+		o.Decision = DecideCosine
+	}
+	if o.MinSpecific == 0 {
+		o.MinSpecific = 1
+	}
 	return o
 }
 
@@ -130,6 +159,11 @@ type Index struct {
 	terms map[uint64]int32
 	tents []termEntry
 	tfree []int32
+
+	// tmpl counts the clusters that carried each pair of adjacent title
+	// terms (template detection).
+	tmpl  templates
+	pairs []int // scratch: the template pairs of the item being added
 
 	// exact maps an exact-duplicate key hash (GUID, canonical URL or
 	// normalised title) to the item slot that first carried it.

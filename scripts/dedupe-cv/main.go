@@ -29,6 +29,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,99 +67,226 @@ func run(args []string, stdout io.Writer) error {
 	k := fs.Int("k", 5, "number of folds (at least 4)")
 	seed := fs.Uint64("seed", 1, "seed of the fold assignment")
 	verbose := fs.Bool("v", false, "print each fold's choice and scores")
-	fixed := fs.Bool("defaults-only", false, "score the defaults only, without choosing (the baseline)")
+	table := fs.Bool("table", false, "also print every rule candidate's held-out mean (B-cubed P, B-cubed F1, pairwise F1 of each set)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *k < 4 {
 		return fmt.Errorf("-k %d: want at least 4 folds", *k)
 	}
+	sets, err := loadSets(*k, *seed)
+	if err != nil {
+		return err
+	}
+	cv := &crossValidation{k: *k, sets: sets}
+
+	// The rule grid: the clustering does not depend on the fold (labels
+	// are not read), so each candidate is clustered once and scored on
+	// every fold's training and held-out items.
+	rules := candidates()
+	ruleEvals := make([]evaluation, len(rules))
+	for c, cand := range rules {
+		preds := cv.cluster(cand.opts)
+		for f := range *k {
+			ruleEvals[c].folds = append(ruleEvals[c].folds, cv.scoreFold(preds, f))
+		}
+		ruleEvals[c].all = cv.scoreAll(preds)
+	}
+	// The learned decision: for each fold a model is fitted on the pairs
+	// of the training items only (scripts/dedupe-train fits the shipped
+	// one the same way on all items), then the clustering it gives is
+	// scored; its MinP is a tunable, chosen on the training folds too.
+	decisions := []dedupe.Decision{dedupe.DecideLearned, dedupe.DecideLearnedLeads}
+	learned := make([]evaluation, len(minPs)*len(decisions))
+	var learnedNames []string
+	for di := range decisions {
+		for _, p := range minPs {
+			learnedNames = append(learnedNames, fmt.Sprintf("%s, MinP %.2f", [...]string{"learned", "learned for leads"}[di], p))
+		}
+	}
+	for f := range *k {
+		m := dedupe.Fit(cv.examples(f), l2, 0)
+		for di, d := range decisions {
+			for i, p := range minPs {
+				m.MinP = p
+				opts := learnedOptions(m)
+				opts.Decision = d
+				j := di*len(minPs) + i
+				learned[j].folds = append(learned[j].folds, cv.scoreFold(cv.cluster(opts), f))
+			}
+		}
+	}
+	ruleNames := make([]string, len(rules))
+	for i, r := range rules {
+		ruleNames[i] = r.name
+	}
+
+	if *table {
+		for c, name := range ruleNames {
+			fmt.Fprintf(stdout, "%-66s", name)
+			for si := range sets {
+				var p, f1, pf float64
+				for _, fr := range ruleEvals[c].folds {
+					p, f1, pf = p+fr.held[si].B3P, f1+fr.held[si].B3F1, pf+fr.held[si].PairF1
+				}
+				n := float64(*k)
+				fmt.Fprintf(stdout, "   %.3f %.3f %.3f", p/n, f1/n, pf/n)
+			}
+			fmt.Fprintln(stdout)
+		}
+		fmt.Fprintln(stdout)
+	}
+	fmt.Fprintf(stdout, "%d folds by story, seed %d, through the dedupe API\n", *k, *seed)
+	families := []struct {
+		name  string
+		names []string
+		evals []evaluation
+	}{
+		{"defaults (no choice)", ruleNames[:1], ruleEvals[:1]},
+		{fmt.Sprintf("cosine rule, %d configurations chosen on the training folds", len(rules)), ruleNames, ruleEvals},
+		{fmt.Sprintf("learned decision (for all items or for leads only), model and MinP (%d values) chosen on the training folds", len(minPs)), learnedNames, learned},
+		{"either, chosen on the training folds", append(slices.Clone(ruleNames), learnedNames...), append(slices.Clone(ruleEvals), learned...)},
+	}
+	for _, fam := range families {
+		fmt.Fprintf(stdout, "\n== %s\n", fam.name)
+		held := make([][]score.Result, len(sets))
+		for f := range *k {
+			best, bestV := 0, math.Inf(-1)
+			for c, ev := range fam.evals {
+				if v := cv.objective(ev.folds[f].train); v > bestV+1e-9 {
+					best, bestV = c, v
+				}
+			}
+			if *verbose {
+				fmt.Fprintf(stdout, "fold %d: chose %s (training objective %.4f)\n", f, fam.names[best], bestV)
+			}
+			for si := range sets {
+				held[si] = append(held[si], fam.evals[best].folds[f].held[si])
+			}
+		}
+		for si, s := range sets {
+			fmt.Fprintf(stdout, "%s\n", s.name)
+			printSummary(stdout, held[si])
+		}
+	}
+	fmt.Fprintf(stdout, "\n== all data, defaults (not held out)\n")
+	for si, s := range sets {
+		fmt.Fprintf(stdout, "  %-22s %s\n", s.name, row(ruleEvals[0].all[si]))
+	}
+	return nil
+}
+
+// The learned decision's tunables: the L2 penalty is fixed, MinP chosen.
+var minPs = []float64{0.4, 0.5, 0.6, 0.7, 0.8}
+
+const l2 = 1.0
+
+// learnedOptions are the defaults with the learned decision and model m.
+func learnedOptions(m dedupe.Model) dedupe.Options {
+	return dedupe.Options{Decision: dedupe.DecideLearned, Model: &m}
+}
+
+// crossValidation holds the sets and folds.
+type crossValidation struct {
+	k    int
+	sets []*set
+}
+
+// foldResult is one candidate's scores with one fold held out, per set.
+type foldResult struct {
+	train, held []score.Result
+}
+
+// evaluation is one candidate's results: per fold, and on all items.
+type evaluation struct {
+	folds []foldResult
+	all   []score.Result
+}
+
+// cluster clusters every set with opts: predicted cluster by item ID,
+// cut at dates for the date-split sets.
+func (cv *crossValidation) cluster(opts dedupe.Options) []map[string]string {
+	out := make([]map[string]string, len(cv.sets))
+	for si, s := range cv.sets {
+		pred := clusterSet(opts, s.items)
+		if s.dateSplit {
+			pred = score.SplitByDate(pred, s.dates)
+		}
+		out[si] = pred
+	}
+	return out
+}
+
+// scoreFold scores a clustering on the training items and on the held-out
+// items of fold f.
+func (cv *crossValidation) scoreFold(preds []map[string]string, f int) foldResult {
+	var r foldResult
+	for si, s := range cv.sets {
+		held, rest := map[string]bool{}, map[string]bool{}
+		for _, it := range s.items {
+			if s.folds[it.ID] == f {
+				held[it.ID] = true
+			} else {
+				rest[it.ID] = true
+			}
+		}
+		r.held = append(r.held, score.ScoreHeldOut(s.gold, preds[si], held))
+		r.train = append(r.train, score.ScoreHeldOut(s.gold, preds[si], rest))
+	}
+	return r
+}
+
+func (cv *crossValidation) scoreAll(preds []map[string]string) []score.Result {
+	out := make([]score.Result, len(cv.sets))
+	for si, s := range cv.sets {
+		out[si] = score.Score(s.gold, preds[si])
+	}
+	return out
+}
+
+// objective scores a candidate on training results, precision first: the
+// mean over the sets of (B-cubed F1 + pairwise F1)/2, less four times any
+// shortfall of B-cubed precision below the set's floor.
+func (cv *crossValidation) objective(rs []score.Result) float64 {
+	var v float64
+	for si, r := range rs {
+		v += (r.B3F1+r.PairF1)/2 - 4*max(0, cv.sets[si].minB3P-r.B3P)
+	}
+	return v / float64(len(rs))
+}
+
+// examples collects the labelled pairs for fold f's model: the items of
+// every set are added in file order with the default (cosine) decision,
+// and before each Add the candidates it weighs are recorded. Only items
+// outside fold f give examples, and a candidate is labelled by the
+// stories of its members outside fold f (same: the item reports the
+// story most of them report); one with no such member gives none.
+func (cv *crossValidation) examples(f int) []dedupe.Example {
+	var out []dedupe.Example
+	for _, s := range cv.sets {
+		out = append(out, Examples(s.items, func(id string) bool { return s.folds[id] != f })...)
+	}
+	return out
+}
+
+func loadSets(k int, seed uint64) ([]*set, error) {
 	sets := []*set{
-		{name: "headlines (date-split)", dateSplit: true, minB3P: 0.98},
+		{name: "headlines (date-split)", dateSplit: true, minB3P: 0.985},
 		{name: "title + lead", minB3P: 0.975},
 	}
 	for i, file := range []string{"dev.jsonl", "dev-rich.jsonl"} {
 		items, err := load(file)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		s := sets[i]
 		s.items, s.gold, s.dates = items, map[string]string{}, map[string]time.Time{}
 		for _, it := range items {
 			s.gold[it.ID], s.dates[it.ID] = it.Story, it.Published
 		}
-		s.folds = score.Folds(items, *k, *seed)
+		s.folds = score.Folds(items, k, seed)
 	}
-	cands := candidates()
-	if *fixed {
-		cands = cands[:1]
-	}
-	// scores[c][s][f]: candidate c on set s, fold f held out (f = k: all
-	// items); train[c][s][f]: on the other folds.
-	scores := make([][][]score.Result, len(cands))
-	train := make([][][]score.Result, len(cands))
-	for c, cand := range cands {
-		scores[c] = make([][]score.Result, len(sets))
-		train[c] = make([][]score.Result, len(sets))
-		for si, s := range sets {
-			pred := clusterSet(cand.opts, s.items)
-			gold := s.gold
-			if s.dateSplit {
-				pred, gold = score.SplitByDate(pred, s.dates), score.SplitByDate(gold, s.dates)
-			}
-			for f := 0; f <= *k; f++ {
-				held, rest := map[string]bool{}, map[string]bool{}
-				for _, it := range s.items {
-					if f == *k || s.folds[it.ID] == f {
-						held[it.ID] = true
-					} else {
-						rest[it.ID] = true
-					}
-				}
-				scores[c][si] = append(scores[c][si], score.ScoreHeldOut(gold, pred, held))
-				train[c][si] = append(train[c][si], score.ScoreHeldOut(gold, pred, rest))
-			}
-		}
-	}
-	objective := func(rs []score.Result) float64 {
-		var v float64
-		for si, r := range rs {
-			v += (r.B3F1+r.PairF1)/2 - 4*max(0, sets[si].minB3P-r.B3P)
-		}
-		return v / float64(len(rs))
-	}
-	// Per fold, the candidate with the best objective on the training
-	// folds (ties: the earlier, i.e. simpler, candidate).
-	chosen := make([]int, *k)
-	for f := range *k {
-		best := math.Inf(-1)
-		for c := range cands {
-			rs := make([]score.Result, len(sets))
-			for si := range sets {
-				rs[si] = train[c][si][f]
-			}
-			if v := objective(rs); v > best+1e-9 {
-				best, chosen[f] = v, c
-			}
-		}
-		if *verbose {
-			fmt.Fprintf(stdout, "fold %d: chose %s (training objective %.4f)\n", f, cands[chosen[f]].name, best)
-		}
-	}
-	fmt.Fprintf(stdout, "%d folds by story, seed %d, through the dedupe API; %d candidate configurations\n\n", *k, *seed, len(cands))
-	for si, s := range sets {
-		held := make([]score.Result, *k)
-		for f := range *k {
-			held[f] = scores[chosen[f]][si][f]
-			if *verbose {
-				fmt.Fprintf(stdout, "  %s fold %d (%d items): %v\n", s.name, f, held[f].Items, held[f])
-			}
-		}
-		fmt.Fprintf(stdout, "%s\n", s.name)
-		printSummary(stdout, held)
-		fmt.Fprintf(stdout, "  %-22s %s\n\n", "all data, defaults", row(scores[0][si][*k]))
-	}
-	return nil
+	return sets, nil
 }
 
 // metrics names the fields of a score.Result in print order.
@@ -239,16 +367,34 @@ func load(name string) ([]score.Item, error) {
 
 // candidates lists the configurations the cross-validation chooses from;
 // the first is the defaults. The grid spans the tunables that matter most
-// on the development sets: the similarity threshold and its factor for
-// items with a summary.
+// on the development sets: the similarity threshold, its factor for items
+// with a summary, and template detection (off, or the number of clusters
+// that makes a pair a template and the weight its terms keep).
 func candidates() []candidate {
 	out := []candidate{{name: "defaults"}}
-	for _, th := range []float64{0.09, 0.11, 0.13, 0.15} {
-		for _, sf := range []float64{1.5, 0.19 / 0.11, 2} {
-			out = append(out, candidate{
-				name: fmt.Sprintf("threshold %.2f, summary ×%.2f", th, sf),
-				opts: dedupe.Options{Threshold: th, SummaryFactor: sf},
-			})
+	type tmpl struct {
+		name     string
+		clusters int
+		weight   float64
+		specific int
+	}
+	tmpls := []tmpl{
+		{"templates off", -1, 1, -1},
+		{"specific term only", -1, 1, 1},
+		{"templates 3×0.5", 3, 0.5, 1},
+		{"templates 4×0.5", 4, 0.5, 1},
+		{"templates 4×0.3", 4, 0.3, 1},
+		{"templates 6×0.5", 6, 0.5, 1},
+	}
+	for _, th := range []float64{0.09, 0.11, 0.13} {
+		for _, sf := range []float64{0.19 / 0.11, 2} {
+			for _, tp := range tmpls {
+				out = append(out, candidate{
+					name: fmt.Sprintf("threshold %.2f, summary ×%.2f, %s", th, sf, tp.name),
+					opts: dedupe.Options{Threshold: th, SummaryFactor: sf,
+						TemplateClusters: tp.clusters, TemplateWeight: tp.weight, MinSpecific: tp.specific},
+				})
+			}
 		}
 	}
 	return out

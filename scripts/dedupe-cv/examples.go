@@ -1,0 +1,48 @@
+package main
+
+import (
+	"aggregator/dedupe"
+	"aggregator/dedupe/score"
+)
+
+// Examples replays items in order through an index with the default
+// options and returns, for each item that use accepts, its eligible
+// similarity candidates as labelled pairs. A candidate's label comes from
+// the members accepted by use only: same when the item's story is the one
+// most of them report (ties: the smaller story ID); a candidate with no
+// such member gives no example.
+func Examples(items []score.Item, use func(id string) bool) []dedupe.Example {
+	ix := dedupe.New(dedupe.Options{})
+	// stories counts, per cluster, the stories of its usable members.
+	stories := map[string]map[string]int{}
+	var out []dedupe.Example
+	for _, it := range items {
+		fi := it.Feed()
+		ok := use(it.ID)
+		if ok {
+			for _, c := range ix.Candidates(fi) {
+				if !c.Eligible {
+					continue
+				}
+				major, best := "", 0
+				for st, n := range stories[c.Cluster] {
+					if n > best || n == best && st < major {
+						major, best = st, n
+					}
+				}
+				if best == 0 {
+					continue
+				}
+				out = append(out, dedupe.Example{X: c.Features, Same: major == it.Story})
+			}
+		}
+		m, _ := ix.Add(fi)
+		if ok {
+			if stories[m.Cluster] == nil {
+				stories[m.Cluster] = map[string]int{}
+			}
+			stories[m.Cluster][it.Story]++
+		}
+	}
+	return out
+}
