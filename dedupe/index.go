@@ -82,7 +82,9 @@ type Options struct {
 	MinSpecific int
 	// Decision selects what accepts a candidate cluster: the cosine rule
 	// (Threshold, SummaryFactor) or a learned model. Default
-	// DecideCosine. Model is the model for DecideLearned; nil means the
+	// DecideLearnedLeads: the shipped model for items with a summary,
+	// the cosine rule for headlines (chosen by cross-validation; see the
+	// package doc). Model is the model for DecideLearned; nil means the
 	// one shipped with the package (model_weights.go, made by
 	// scripts/dedupe-train).
 	Decision Decision
@@ -126,7 +128,7 @@ func (o Options) withDefaults() Options {
 	}
 	deff(&o.TemplateWeight, 0.5)
 	if o.Decision == DecideDefault {
-		o.Decision = DecideCosine
+		o.Decision = DecideLearnedLeads
 	}
 	if o.MinSpecific == 0 {
 		o.MinSpecific = 1

@@ -11,7 +11,7 @@ import (
 type Decision int
 
 const (
-	// DecideDefault is the package's default, DecideCosine.
+	// DecideDefault is the package's default, DecideLearnedLeads.
 	DecideDefault Decision = iota
 	// DecideCosine accepts when the cosine, after the time decay, reaches
 	// Threshold (×SummaryFactor for an item with a summary).

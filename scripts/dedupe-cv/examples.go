@@ -6,13 +6,14 @@ import (
 )
 
 // Examples replays items in order through an index with the default
-// options and returns, for each item that use accepts, its eligible
+// options but the cosine decision (so that the pairs do not depend on the
+// model being fitted) and returns, for each item that use accepts, its eligible
 // similarity candidates as labelled pairs. A candidate's label comes from
 // the members accepted by use only: same when the item's story is the one
 // most of them report (ties: the smaller story ID); a candidate with no
 // such member gives no example.
 func Examples(items []score.Item, use func(id string) bool) []dedupe.Example {
-	ix := dedupe.New(dedupe.Options{})
+	ix := dedupe.New(dedupe.Options{Decision: dedupe.DecideCosine})
 	// stories counts, per cluster, the stories of its usable members.
 	stories := map[string]map[string]int{}
 	var out []dedupe.Example
