@@ -180,11 +180,14 @@ func (ix *Index) weigh(f *features) {
 	ix.markTemplates(f)
 }
 
+// isTemplate reports whether a title pair is a template for the index.
+func (ix *Index) isTemplate(g uint64) bool { return ix.tmpl.template(g, ix.opts.TemplateDays) }
+
 // markTemplates flags and discounts the title terms of f inside template
 // pairs, by the counts of the items added before it.
 func (ix *Index) markTemplates(f *features) {
-	if ix.opts.TemplateClusters > 0 {
-		ix.pairs = mark(f, ix.tmpl.count, ix.opts.TemplateClusters, float32(ix.opts.TemplateWeight), ix.pairs)
+	if ix.opts.TemplateDays > 0 {
+		ix.pairs = mark(f, ix.isTemplate, float32(ix.opts.TemplateWeight), ix.pairs)
 	}
 }
 

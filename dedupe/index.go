@@ -68,14 +68,14 @@ type Options struct {
 	// CentroidTerms caps the terms kept in a cluster's centroid (the
 	// heaviest are kept). Default 64.
 	CentroidTerms int
-	// TemplateClusters is how many distinct clusters must have carried a
-	// pair of adjacent title terms before the index treats it as a
-	// template (a recurring frame or a topic several stories share; see
-	// the package doc): its terms then weigh TemplateWeight of their
-	// weight in the item. Defaults 4 and 0.5; a negative TemplateClusters
-	// disables template detection.
-	TemplateClusters int
-	TemplateWeight   float64
+	// TemplateDays is on how many distinct days a pair of adjacent title
+	// terms must have been seen before the index treats it as a template
+	// (a recurring frame or a name many stories share over time; see the
+	// package doc): its terms then weigh TemplateWeight of their weight in
+	// the item. Defaults 4 and 0.5; a negative TemplateDays disables
+	// template detection.
+	TemplateDays   int
+	TemplateWeight float64
 	// MinSpecific is the number of specific terms (not in a template
 	// pair, not a number or a date word) an item must share with a
 	// cluster to join it by similarity. Default 1; negative disables.
@@ -123,8 +123,8 @@ func (o Options) withDefaults() Options {
 	def(&o.PostTerms, 16)
 	def(&o.Candidates, 2)
 	def(&o.CentroidTerms, 64)
-	if o.TemplateClusters == 0 {
-		o.TemplateClusters = 4
+	if o.TemplateDays == 0 {
+		o.TemplateDays = 4
 	}
 	deff(&o.TemplateWeight, 0.5)
 	if o.Decision == DecideDefault {

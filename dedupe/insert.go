@@ -36,16 +36,16 @@ func (ix *Index) insert(id string, t int64, f *features, c int32) {
 		te.seen++
 	}
 	ix.total++
-	ix.countPairs(f, c)
+	ix.countPairs(f)
 	ix.place(id, hashTerm(id), t, f, c)
 	ix.join(&ix.clusters[c], f.terms)
 }
 
-// countPairs counts the title pairs of f for cluster c in the template
+// countPairs counts the title pairs of f (IDF stamped) in the template
 // statistics, after ix.total counted the item.
-func (ix *Index) countPairs(f *features, c int32) {
-	if ix.opts.TemplateClusters > 0 {
-		ix.tmpl.add(f, hashTerm(ix.clusters[c].id), ix.total)
+func (ix *Index) countPairs(f *features) {
+	if ix.opts.TemplateDays > 0 {
+		ix.tmpl.add(f, ix.total)
 	}
 }
 

@@ -68,8 +68,12 @@ func (m *Model) Prob(x *[NumFeatures]float64) float64 {
 
 // model returns the model that decides for the index, nil for the cosine
 // rule.
-func (ix *Index) model(f *features) *Model {
-	switch ix.opts.Decision {
+func (ix *Index) model(f *features) *Model { return decidingModel(&ix.opts, f) }
+
+// decidingModel returns the model that decides for an item f under o, nil
+// for the cosine rule.
+func decidingModel(o *Options, f *features) *Model {
+	switch o.Decision {
 	case DecideLearned:
 	case DecideLearnedLeads:
 		if !f.hasSummary {
@@ -78,8 +82,8 @@ func (ix *Index) model(f *features) *Model {
 	default:
 		return nil
 	}
-	if ix.opts.Model != nil {
-		return ix.opts.Model
+	if o.Model != nil {
+		return o.Model
 	}
 	return &shippedModel
 }

@@ -3,33 +3,33 @@
 package dedupe
 
 // shippedModel is the model of the learned decision when Options.Model
-// is nil: fitted on 5134 labelled pairs of both development sets.
+// is nil: fitted on 15564 labelled pairs of both development sets.
 var shippedModel = Model{
 	Weights: [NumFeatures]float64{
-		-3.5303512385806672,  // cos
-		-0.8276006462687193,  // cover-item
-		2.2847045088491855,   // cover-cluster
-		3.6126760308645585,   // log-shared
-		1.4980940097875624,   // log-specific
-		1.6776779243184374,   // core-share
-		-4.5495674977365335,  // max-idf/10
-		-19.2461868795351,    // gap
-		1.4272744735260448,   // template-share
-		-0.41717178824975304, // log-size
-		-2.456125875109484,   // log-terms
-		4.761122831098339,    // summary
-		8.070400251213451,    // summary*cos
-		2.6639046959165773,   // summary*cover-item
-		2.127147123038862,    // summary*cover-cluster
-		-2.4756423430196204,  // summary*log-shared
-		-1.7394197568782521,  // summary*log-specific
-		-2.2179460542204037,  // summary*core-share
-		4.732851046892291,    // summary*max-idf/10
-		17.286620635602535,   // summary*gap
-		-1.5497323552771376,  // summary*template-share
-		-3.8583685734497166,  // summary*log-size
-		0.3673781644815912,   // summary*log-terms
+		-2.21404831803549,    // cos
+		-1.7739360644449809,  // cover-item
+		2.070370148682199,    // cover-cluster
+		3.9208462686745187,   // log-shared
+		1.162540039481064,    // log-specific
+		1.7843768116877516,   // core-share
+		-1.892891290307021,   // max-idf/10
+		-21.25452999069668,   // gap
+		0.9708526138474399,   // template-share
+		-0.10598237034095959, // log-size
+		-2.426764553313512,   // log-terms
+		4.231640150427396,    // summary
+		6.351422781380226,    // summary*cos
+		3.2571499184636066,   // summary*cover-item
+		2.0711918964568974,   // summary*cover-cluster
+		-3.016128882961458,   // summary*log-shared
+		-1.3804125686474855,  // summary*log-specific
+		-1.5767149545961154,  // summary*core-share
+		7.225521909033943,    // summary*max-idf/10
+		18.641112836649697,   // summary*gap
+		-2.5142206637367632,  // summary*template-share
+		-3.7760249419854715,  // summary*log-size
+		0.41699841558010775,  // summary*log-terms
 	},
-	Bias: 3.38337182369756,
-	MinP: 0.6,
+	Bias: 1.0673383112352612,
+	MinP: 0.5,
 }

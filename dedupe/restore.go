@@ -54,7 +54,7 @@ func (ix *Index) RestoreBatch(ps []Prepared, ms []aggregator.Membership) {
 			c = ix.newCluster(id)
 		}
 		ix.count(&f)
-		ix.countPairs(&f, c)
+		ix.countPairs(&f)
 		ix.place(p.it.ID, hid, p.it.Time().UnixNano(), &f, c)
 		if cl := &ix.clusters[c]; !cl.pending {
 			cl.pending = true

@@ -100,7 +100,7 @@ func appendOptions(b []byte, o Options) []byte {
 		math.Float64bits(o.Decay), uint64(o.MinShared), uint64(o.TitleMinTerms),
 		math.Float64bits(o.NameBoost), math.Float64bits(o.SummaryWeight), uint64(o.SummaryTerms),
 		uint64(o.ProbeTerms), uint64(o.PostingScan), uint64(o.PostTerms), uint64(o.Candidates),
-		uint64(o.CentroidTerms), uint64(o.TemplateClusters), math.Float64bits(o.TemplateWeight),
+		uint64(o.CentroidTerms), uint64(o.TemplateDays), math.Float64bits(o.TemplateWeight),
 		uint64(o.MinSpecific), uint64(o.Decision), modelHash(o.Model),
 	} {
 		b = binary.LittleEndian.AppendUint64(b, v)

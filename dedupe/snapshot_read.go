@@ -429,6 +429,6 @@ func decodeOptions(b []byte) Options {
 		Window: time.Duration(u(0)), Threshold: f(1), SummaryFactor: f(2), Decay: f(3),
 		MinShared: n(4), TitleMinTerms: n(5), NameBoost: f(6), SummaryWeight: f(7), SummaryTerms: n(8),
 		ProbeTerms: n(9), PostingScan: n(10), PostTerms: n(11), Candidates: n(12), CentroidTerms: n(13),
-		TemplateClusters: n(14), TemplateWeight: f(15), MinSpecific: n(16), Decision: Decision(n(17)),
+		TemplateDays: n(14), TemplateWeight: f(15), MinSpecific: n(16), Decision: Decision(n(17)),
 	}
 }

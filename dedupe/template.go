@@ -1,21 +1,33 @@
 package dedupe
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // Template detection. A template is a pair of adjacent title terms that
-// many different clusters carry: the frame of a recurring headline ("…
-// what you need to know" is the pair need·know once stop words are gone,
-// "Sector Update: …", "Stocks to watch …") or the name of a company or
-// topic that several stories of a day share ("game of thrones", "covid 19
-// vaccine"). The index counts, for every pair, the distinct clusters it
-// was inserted into; an item's title terms inside a pair carried by at
-// least Options.TemplateClusters clusters weigh Options.TemplateWeight of
-// their weight, and a match must share a specific term: one neither in
-// such a pair nor a number or a date word.
+// comes back day after day: the frame of a recurring headline ("… what
+// you need to know" is the pair need·know once stop words are gone,
+// "Market wrap for …", "Stocks to watch …", a column's title) or a name
+// that many stories share over time ("game of thrones", "covid 19
+// vaccine"). The index counts, for every pair, the distinct days (UTC, by
+// Item.Time) on which items carried it. A pair seen on at least
+// Options.TemplateDays days is a template: its terms weigh
+// Options.TemplateWeight of their weight in the item, and a match must
+// share a specific term, one neither in a template nor a number or a date
+// word, so "Market wrap for March 11" and "… March 12" do not merge.
+//
+// Days, not clusters or contexts: counting the clusters that carry a pair
+// misses exactly the frames that fool the similarity, because the reports
+// they fooled sit in one cluster; counting the different words a pair
+// comes with flags the names of every big story, whose headlines are
+// reworded all day. A story is a burst, over a day or three; a frame
+// recurs. The counts depend on the stream only, not on decisions, so
+// they do not depend on how earlier items were clustered.
 //
 // The counts live in fixed-size tables, so their memory does not grow
 // with the window: a count-min sketch of two rows (min of the two cells,
-// incremented conservatively) and a bit set of the (pair, cluster)
+// incremented conservatively) and a bit set of the (pair, day)
 // combinations already counted. Every tmplPeriod items the counts are
 // halved and the bit set cleared, so the tables describe the recent
 // stream (some 10^5 items) and do not saturate; what halving and clearing
@@ -31,13 +43,13 @@ const (
 
 // templates is the pair statistics of an index.
 type templates struct {
-	cnt  []uint16 // two rows of 1<<tmplRowBits cells; nil until the first insert
-	seen []uint64 // bit set of (pair, cluster) hashes, 1<<tmplSeenBits bits
+	cnt  []uint16 // the sketch: two rows of 1<<tmplRowBits cells; nil until the first insert
+	seen []uint64 // bit set of (pair, day) hashes, 1<<tmplSeenBits bits
 }
 
 // Term flags of features.flags.
 const (
-	flagTemplate = 1 << iota // inside a frequent pair of the title
+	flagTemplate = 1 << iota // inside a template pair of the title
 	flagNumber               // a number or a date word: never specific
 )
 
@@ -54,37 +66,36 @@ func mix64(x uint64) uint64 {
 // pairHash is the hash of the ordered pair of terms (a, b).
 func pairHash(a, b uint64) uint64 { return mix64(a ^ mix64(b+0x9e3779b97f4a7c15)) }
 
-func (t *templates) cells(g uint64) (int, int) {
+func cells(g uint64) (int, int) {
 	return int(g & tmplRowMask), 1<<tmplRowBits + int(g>>32&tmplRowMask)
 }
 
-// count is the number of distinct clusters that carried pair g (an
-// overestimate when cells collide).
-func (t *templates) count(g uint64) int {
+// template reports whether pair g was seen on at least minDays days.
+func (t *templates) template(g uint64, minDays int) bool {
 	if t.cnt == nil {
-		return 0
+		return false
 	}
-	i, j := t.cells(g)
-	return int(min(t.cnt[i], t.cnt[j]))
+	i, j := cells(g)
+	return int(min(t.cnt[i], t.cnt[j])) >= minDays
 }
 
-// add counts the pairs of an item inserted into the cluster whose ID
-// hashes to cid, once per (pair, cluster), and ages the tables every
-// tmplPeriod items (total is the number of items counted so far,
-// this one included).
-func (t *templates) add(f *features, cid uint64, total int) {
+// add counts the pairs of an item, once per (pair, day), and ages the
+// tables every tmplPeriod items (total is the number of items counted so
+// far, this one included).
+func (t *templates) add(f *features, total int) {
 	if t.cnt == nil {
 		t.cnt = make([]uint16, 2<<tmplRowBits)
 		t.seen = make([]uint64, (1<<tmplSeenBits)/64)
 	}
+	day := mix64(uint64(f.rk.t/int64(24*time.Hour)) + 0x5bd1e995)
 	for k := 1; k < len(f.seq); k++ {
 		g := pairHash(f.terms[f.seq[k-1]].h, f.terms[f.seq[k]].h)
-		b := mix64(g^cid) & tmplSeenMask
-		if t.seen[b/64]&(1<<(b%64)) != 0 {
+		bit := mix64(g^day) & tmplSeenMask
+		if t.seen[bit/64]&(1<<(bit%64)) != 0 {
 			continue
 		}
-		t.seen[b/64] |= 1 << (b % 64)
-		i, j := t.cells(g)
+		t.seen[bit/64] |= 1 << (bit % 64)
+		i, j := cells(g)
 		m := min(t.cnt[i], t.cnt[j])
 		if m == 1<<16-1 {
 			continue
@@ -105,15 +116,14 @@ func (t *templates) add(f *features, cid uint64, total int) {
 	}
 }
 
-// mark flags the title terms of f that lie in a pair carried by at least
-// minClusters clusters (count gives a pair's count), scales their weight
-// by weight, and returns the pairs found (as indexes k: the pair
-// seq[k-1], seq[k]) in scratch space pairs.
-func mark(f *features, count func(uint64) int, minClusters int, weight float32, pairs []int) []int {
+// mark flags the title terms of f that lie in a template pair (isTemplate
+// tells), scales their weight by weight, and returns the pairs found (as
+// indexes k: the pair seq[k-1], seq[k]) in scratch space pairs.
+func mark(f *features, isTemplate func(uint64) bool, weight float32, pairs []int) []int {
 	pairs = pairs[:0]
 	for k := 1; k < len(f.seq); k++ {
 		a, b := f.seq[k-1], f.seq[k]
-		if count(pairHash(f.terms[a].h, f.terms[b].h)) >= minClusters {
+		if isTemplate(pairHash(f.terms[a].h, f.terms[b].h)) {
 			pairs = append(pairs, k)
 			f.flags[a] |= flagTemplate
 			f.flags[b] |= flagTemplate

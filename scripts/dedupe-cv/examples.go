@@ -1,6 +1,9 @@
 package main
 
 import (
+	"math/rand/v2"
+	"slices"
+
 	"aggregator/dedupe"
 	"aggregator/dedupe/score"
 )
@@ -13,6 +16,24 @@ import (
 // most of them report (ties: the smaller story ID); a candidate with no
 // such member gives no example.
 func Examples(items []score.Item, use func(id string) bool) []dedupe.Example {
+	out := examplesInOrder(items, use)
+	// The same items in shuffled orders too (seeded), so that the model
+	// learns pairs as they come when items arrive out of time order, not
+	// only the file's order: this keeps its decisions stable under
+	// reordering (TestOrder).
+	for seed := range uint64(shuffles) {
+		order := slices.Clone(items)
+		r := rand.New(rand.NewPCG(seed+1, 3))
+		r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		out = append(out, examplesInOrder(order, use)...)
+	}
+	return out
+}
+
+// shuffles is how many shuffled orders Examples replays besides the file's.
+const shuffles = 2
+
+func examplesInOrder(items []score.Item, use func(id string) bool) []dedupe.Example {
 	ix := dedupe.New(dedupe.Options{Decision: dedupe.DecideCosine})
 	// stories counts, per cluster, the stories of its usable members.
 	stories := map[string]map[string]int{}

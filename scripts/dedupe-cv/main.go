@@ -25,8 +25,8 @@ package main
 
 import (
 	"flag"
-	"go/format"
 	"fmt"
+	"go/format"
 	"io"
 	"math"
 	"os"
@@ -175,9 +175,11 @@ func run(args []string, stdout io.Writer) error {
 			printSummary(stdout, held[si])
 		}
 	}
-	fmt.Fprintf(stdout, "\n== all data, defaults (not held out)\n")
+	shipped := cv.scoreAll(cv.cluster(dedupe.Options{}))
+	fmt.Fprintf(stdout, "\n== all data, not held out%s%s\n", strings.Repeat(" ", 32), headRow())
 	for si, s := range sets {
-		fmt.Fprintf(stdout, "  %-22s %s\n", s.name, row(ruleEvals[0].all[si]))
+		fmt.Fprintf(stdout, "  %-22s %-33s%s\n", s.name, "cosine rule, default constants", row(ruleEvals[0].all[si]))
+		fmt.Fprintf(stdout, "  %-22s %-33s%s\n", s.name, "package defaults (shipped model)", row(shipped[si]))
 	}
 	return nil
 }
@@ -359,6 +361,14 @@ func row(r score.Result) string {
 	return b.String()
 }
 
+func headRow() string {
+	var b strings.Builder
+	for _, m := range metrics {
+		fmt.Fprintf(&b, " %7s", m.name)
+	}
+	return b.String()
+}
+
 // printSummary prints the mean over folds and the worst fold of every
 // metric (the worst of each metric separately).
 func printSummary(w io.Writer, held []score.Result) {
@@ -441,7 +451,7 @@ func candidates() []candidate {
 				out = append(out, candidate{
 					name: fmt.Sprintf("threshold %.2f, summary ×%.2f, %s", th, sf, tp.name),
 					opts: dedupe.Options{Threshold: th, SummaryFactor: sf,
-						TemplateClusters: tp.clusters, TemplateWeight: tp.weight, MinSpecific: tp.specific},
+						TemplateDays: tp.clusters, TemplateWeight: tp.weight, MinSpecific: tp.specific},
 				})
 			}
 		}
