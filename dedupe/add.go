@@ -266,6 +266,9 @@ func (ix *Index) similar(f *features, t int64) (best int32, score float64, share
 	tshare := templateShare(f)
 	for _, c := range cands {
 		cl := &ix.clusters[c]
+		if !sameLanguage(f.lang, cl.lang) {
+			continue
+		}
 		ps := match(f.terms, f.flags, ix.centroid(cl), qn, cl.norm, len(cl.members))
 		if !ix.eligible(&ps) {
 			continue
@@ -305,7 +308,7 @@ func (ix *Index) retrieve(f *features, t int64) []int32 {
 	if len(f.terms) < 3 {
 		return nil
 	}
-	probe := ix.top(f, ix.opts.ProbeTerms)
+	probe := ix.topOf(f, ix.opts.ProbeTerms, true)
 	tm, wm := minutes(t), int32(ix.opts.Window/time.Minute)+1
 	for _, i := range probe {
 		e := f.ents[i]
@@ -367,7 +370,12 @@ func (ix *Index) retrieve(f *features, t int64) []int32 {
 
 // top returns the indexes of the n terms of f of most IDF-weighted weight
 // (ties: smaller hash), heaviest first, in scratch space of the index.
-func (ix *Index) top(f *features, n int) []int {
+func (ix *Index) top(f *features, n int) []int { return ix.topOf(f, n, false) }
+
+// topOf is top; with known, only among the terms the index holds (f.ents
+// set and not -1): a term the index has never seen has no postings to
+// read, and must not take a probe's place (a long CJK title has many).
+func (ix *Index) topOf(f *features, n int, known bool) []int {
 	top := ix.probe[:0]
 	heavier := func(a, b int) bool {
 		x, y := f.terms[a], f.terms[b]
@@ -375,6 +383,9 @@ func (ix *Index) top(f *features, n int) []int {
 		return vx > vy || vx == vy && x.h < y.h
 	}
 	for i := range f.terms {
+		if known && f.ents[i] < 0 {
+			continue
+		}
 		if len(top) == n && !heavier(i, top[n-1]) {
 			continue
 		}

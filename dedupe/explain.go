@@ -116,6 +116,8 @@ func explain(o *Options, idf func(uint64) float32, isTemplate func(uint64) bool,
 		e.Merge, e.Reason, e.Why = true, aggregator.ReasonURL, "same canonical URL"
 	case e.SameTitle && e.TitleSpecific && inWindow:
 		e.Merge, e.Reason, e.Why = true, aggregator.ReasonTitle, "same normalised title"
+	case !sameLanguage(fa.lang, fb.lang):
+		e.Why = fmt.Sprintf("not merged: written in %s and %s", langNames[fa.lang], langNames[fb.lang])
 	case !inWindow:
 		e.Why = fmt.Sprintf("not merged: %v apart, outside the %v window", gap, o.Window)
 	case n < o.MinShared:

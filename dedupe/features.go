@@ -32,6 +32,7 @@ type features struct {
 	guid, url, title uint64
 	rk               repKey
 	hasSummary       bool
+	lang             uint8 // language guessed from the words (language.go)
 	normTitle        string
 }
 
@@ -169,6 +170,7 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 		}
 	}
 	f.hasSummary = nsum >= 5
+	f.lang = language(tws, sw)
 	sortEntries(ents)
 	f.terms = make([]tw, 0, len(ents))
 	f.names = make([]string, 0, len(ents))

@@ -201,6 +201,7 @@ type clusterRec struct {
 	alive      bool
 	pending    bool  // in Index.pending
 	rep        int32 // item slot of the representative
+	lang       uint8 // the language of its first member whose language is known
 	minT, maxT int64
 	members    []int32
 	// cent is the centroid: the sum of the members' weighted terms with

@@ -100,6 +100,9 @@ func (ix *Index) place(id string, hid uint64, t int64, f *features, c int32) {
 		}
 	}
 	cl := &ix.clusters[c]
+	if cl.lang == langUnknown {
+		cl.lang = f.lang
+	}
 	cl.members = append(cl.members, s)
 	cl.minT, cl.maxT = min(cl.minT, t), max(cl.maxT, t)
 	if cl.rep < 0 || f.rk.better(ix.items[cl.rep].rk) {

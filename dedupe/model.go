@@ -152,7 +152,7 @@ func (ix *Index) Candidates(it aggregator.Item) []Candidate {
 		ps := match(f.terms, f.flags, ix.centroid(cl), qn, cl.norm, len(cl.members))
 		gap := ix.gap(cl, t)
 		s := ps.cos * (1 - ix.opts.Decay*gap)
-		out = append(out, Candidate{Cluster: cl.id, Eligible: ix.eligible(&ps), Features: pairVector(&ps, s, gap, tshare, &f, len(cl.members))})
+		out = append(out, Candidate{Cluster: cl.id, Eligible: ix.eligible(&ps) && sameLanguage(f.lang, cl.lang), Features: pairVector(&ps, s, gap, tshare, &f, len(cl.members))})
 	}
 	return out
 }

@@ -3,33 +3,33 @@
 package dedupe
 
 // shippedModel is the model of the learned decision when Options.Model
-// is nil: fitted on 15564 labelled pairs of both development sets.
+// is nil: fitted on 15696 labelled pairs of both development sets.
 var shippedModel = Model{
 	Weights: [NumFeatures]float64{
-		-2.21404831803549,    // cos
-		-1.7739360644449809,  // cover-item
-		2.070370148682199,    // cover-cluster
-		3.9208462686745187,   // log-shared
-		1.162540039481064,    // log-specific
-		1.7843768116877516,   // core-share
-		-1.892891290307021,   // max-idf/10
-		-21.25452999069668,   // gap
-		0.9708526138474399,   // template-share
-		-0.10598237034095959, // log-size
-		-2.426764553313512,   // log-terms
-		4.231640150427396,    // summary
-		6.351422781380226,    // summary*cos
-		3.2571499184636066,   // summary*cover-item
-		2.0711918964568974,   // summary*cover-cluster
-		-3.016128882961458,   // summary*log-shared
-		-1.3804125686474855,  // summary*log-specific
-		-1.5767149545961154,  // summary*core-share
-		7.225521909033943,    // summary*max-idf/10
-		18.641112836649697,   // summary*gap
-		-2.5142206637367632,  // summary*template-share
-		-3.7760249419854715,  // summary*log-size
-		0.41699841558010775,  // summary*log-terms
+		-2.020492968723924,   // cos
+		-1.8556597567750313,  // cover-item
+		2.003478950023967,    // cover-cluster
+		3.975854617474282,    // log-shared
+		1.11791228319286,     // log-specific
+		1.7758750586698027,   // core-share
+		-1.8573865815552237,  // max-idf/10
+		-21.08444413249706,   // gap
+		0.8489009901669266,   // template-share
+		-0.10585728469900106, // log-size
+		-2.4005096348586354,  // log-terms
+		4.13567330243025,     // summary
+		5.608974610499781,    // summary*cos
+		3.607230802416185,    // summary*cover-item
+		1.9788616424206489,   // summary*cover-cluster
+		-3.0274688570782398,  // summary*log-shared
+		-1.3321000012338118,  // summary*log-specific
+		-1.6002862505646565,  // summary*core-share
+		7.2680793090295825,   // summary*max-idf/10
+		18.27557058002025,    // summary*gap
+		-1.5863003434055158,  // summary*template-share
+		-3.7147011682263917,  // summary*log-size
+		0.42417493840889725,  // summary*log-terms
 	},
-	Bias: 1.0673383112352612,
+	Bias: 0.9817208780896663,
 	MinP: 0.5,
 }

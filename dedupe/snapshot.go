@@ -37,7 +37,7 @@ var (
 //	         everything before it
 //	payload  item records (itemRecSize bytes each), item ID bytes, item
 //	         terms (twSize each), free item slots (i32), cluster records
-//	         (clusterRecSize each), cluster ID bytes, members (i32),
+//	         (clusterRecSize each, a language byte after the flags), cluster ID bytes, members (i32),
 //	         centroid terms (twSize each), free cluster slots (i32), free
 //	         term entries (i32), term records (termRecSize each),
 //	         postings (2×i32), then the template tables: a byte (1 when
@@ -53,7 +53,7 @@ const (
 	snapshotVersion = 2
 
 	itemRecSize    = 1 + 4 + 8 + 3*8 + 4*4
-	clusterRecSize = 1 + 4 + 3*8 + 3*4
+	clusterRecSize = 1 + 1 + 4 + 3*8 + 3*4
 	termRecSize    = 8 + 3*4
 	twSize         = 16
 	postingSize    = 8
@@ -275,7 +275,7 @@ func (ix *Index) WriteSnapshot(w io.Writer) error {
 			fl |= clusterFounder
 			idLen = 0
 		}
-		b := append(sw.buf, fl)
+		b := append(sw.buf, fl, cl.lang)
 		b = le.AppendUint32(b, uint32(cl.rep))
 		b = le.AppendUint64(b, uint64(cl.minT))
 		b = le.AppendUint64(b, uint64(cl.maxT))

@@ -232,6 +232,11 @@ func (sr *snapReader) readClusters(ix *Index, cnt *snapshotCounts) error {
 	err := sr.records(len(ix.clusters), clusterRecSize, func(c int, b []byte) error {
 		cl := &ix.clusters[c]
 		fl := b[0]
+		cl.lang = b[1]
+		if cl.lang >= uint8(len(langNames)) {
+			return corrupt("cluster slot %d: language %d", c, cl.lang)
+		}
+		b = b[1:]
 		cl.alive = fl&clusterAlive != 0
 		cl.rep = int32(le.Uint32(b[1:]))
 		if cl.alive && (cl.rep < 0 || int64(cl.rep) >= cnt.items) {
