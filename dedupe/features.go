@@ -102,6 +102,7 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 	titleText := cleanText(it.Title, it.Feed)
 	tws, _ := splitWordsInto(sc.tws[:0], &sc.wb, titleText, 0)
 	sc.tws = tws
+	classify(tws)
 	// Capitalisation marks names only in sentence-case headlines; in
 	// Title Case every word is capitalised and the hint is worthless.
 	caps := 0
@@ -131,7 +132,7 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 		if useCaps && w.cap && i > 0 {
 			wt += opts.NameBoost
 		}
-		num := numberLike(w.text)
+		num := numberLike(w)
 		for _, t := range tt[n:] {
 			ents = append(ents, entry{h: hashTerm(t), pos: int32(len(ents)), w: float32(wt), title: true, num: num})
 			words = append(words, surfaceOf(w, t))
@@ -150,6 +151,7 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 	// give SummaryTerms terms; the rest is only counted.
 	sw, sumWords := splitWordsInto(sc.sws[:0], &sc.wb, sum, len(tws)+2*opts.SummaryTerms)
 	sc.sws = sw
+	classify(sw)
 	// Many feeds repeat the title at the start of the description.
 	if t := strings.TrimSpace(titleText); t != "" && strings.HasPrefix(sum, t) && len(sw) >= len(tws) {
 		sw = sw[len(tws):]
@@ -163,7 +165,7 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 		tt = appendTerms(tt, w)
 		for _, t := range tt[n:] {
 			if nsum < opts.SummaryTerms {
-				ents = append(ents, entry{h: hashTerm(t), pos: int32(len(ents)), w: 1, num: numberLike(w.text)})
+				ents = append(ents, entry{h: hashTerm(t), pos: int32(len(ents)), w: 1, num: numberLike(w)})
 				words = append(words, surfaceOf(w, t))
 				nsum++
 			}

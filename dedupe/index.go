@@ -162,8 +162,8 @@ type Index struct {
 	tents []termEntry
 	tfree []int32
 
-	// tmpl counts the clusters that carried each pair of adjacent title
-	// terms (template detection).
+	// tmpl counts the days on which each pair of adjacent title terms
+	// was seen (template detection, template.go).
 	tmpl  templates
 	pairs []int // scratch: the template pairs of the item being added
 

@@ -26,6 +26,41 @@ const (
 
 var langNames = [...]string{"unknown", "English", "Spanish", "French", "German", "Cyrillic script", "Japanese", "Korean", "Chinese"}
 
+// Word classes (word.cls): one map look-up per word tells a stop word, a
+// date word and the languages whose function word it is.
+const (
+	clsKnown = 1 << 0 // classified (so that 0 means not yet)
+	clsStop  = 1 << 1
+	clsDate  = 1 << 2
+	clsLang0 = 3 // bit clsLang0+k-1: a function word of language k (English..German)
+)
+
+// wordClasses merges stopWords, dateWords and langWords.
+var wordClasses = func() map[string]uint8 {
+	m := map[string]uint8{}
+	for w := range stopWords {
+		m[w] |= clsStop
+	}
+	for w := range dateWords {
+		m[w] |= clsDate
+	}
+	for w, langs := range langWords {
+		for k := langEnglish; k <= langGerman; k++ {
+			if langs&(1<<k) != 0 {
+				m[w] |= 1 << (clsLang0 + k - 1)
+			}
+		}
+	}
+	return m
+}()
+
+// classify sets the classes of words.
+func classify(words []word) {
+	for i := range words {
+		words[i].cls = wordClasses[words[i].text] | clsKnown
+	}
+}
+
 // langWords maps the commonest function words of the Latin-script
 // languages told apart (folded, as Normalize folds them) to a bit set of
 // those languages (bit k: language k).
@@ -55,10 +90,17 @@ var langWords = func() map[string]uint8 {
 // the others appears. Otherwise unknown, which is compatible with every
 // language. (Other Latin-script languages count as English or unknown:
 // they are kept apart from Spanish, French and German only.)
+// The words must be classified.
 func language(title, summary []word) uint8 {
 	var hits [langGerman + 1]int
 	var cyr, kana, hangul, han, latin int
-	for _, w := range append(title[:len(title):len(title)], summary...) {
+	for k := range len(title) + len(summary) {
+		var w *word
+		if k < len(title) {
+			w = &title[k]
+		} else {
+			w = &summary[k-len(title)]
+		}
 		if w.cjk {
 			for _, r := range w.text {
 				switch {
@@ -77,9 +119,9 @@ func language(title, summary []word) uint8 {
 			continue
 		}
 		latin++
-		if m := langWords[w.text]; m != 0 {
-			for k := range hits {
-				if m&(1<<k) != 0 {
+		if m := w.cls >> clsLang0; m != 0 {
+			for k := langEnglish; k <= langGerman; k++ {
+				if m&(1<<(k-1)) != 0 {
 					hits[k]++
 				}
 			}

@@ -3,33 +3,33 @@
 package dedupe
 
 // shippedModel is the model of the learned decision when Options.Model
-// is nil: fitted on 15696 labelled pairs of both development sets.
+// is nil: fitted on 15617 labelled pairs of both development sets.
 var shippedModel = Model{
 	Weights: [NumFeatures]float64{
-		-2.020492968723924,   // cos
-		-1.8556597567750313,  // cover-item
-		2.003478950023967,    // cover-cluster
-		3.975854617474282,    // log-shared
-		1.11791228319286,     // log-specific
-		1.7758750586698027,   // core-share
-		-1.8573865815552237,  // max-idf/10
-		-21.08444413249706,   // gap
-		0.8489009901669266,   // template-share
-		-0.10585728469900106, // log-size
-		-2.4005096348586354,  // log-terms
-		4.13567330243025,     // summary
-		5.608974610499781,    // summary*cos
-		3.607230802416185,    // summary*cover-item
-		1.9788616424206489,   // summary*cover-cluster
-		-3.0274688570782398,  // summary*log-shared
-		-1.3321000012338118,  // summary*log-specific
-		-1.6002862505646565,  // summary*core-share
-		7.2680793090295825,   // summary*max-idf/10
-		18.27557058002025,    // summary*gap
-		-1.5863003434055158,  // summary*template-share
-		-3.7147011682263917,  // summary*log-size
-		0.42417493840889725,  // summary*log-terms
+		-1.4639218712049464,  // cos
+		-1.9388714403144447,  // cover-item
+		1.7952689270133282,   // cover-cluster
+		3.7182535185428303,   // log-shared
+		1.5056208391823425,   // log-specific
+		1.9459449965324394,   // core-share
+		-1.6946164700487896,  // max-idf/10
+		-21.182238801794686,  // gap
+		-0.6589351999856197,  // template-share
+		-0.03788711855122872, // log-size
+		-2.310218146805755,   // log-terms
+		4.596561888307861,    // summary
+		5.295423372113846,    // summary*cos
+		3.6763013793427626,   // summary*cover-item
+		2.1174595955882682,   // summary*cover-cluster
+		-2.7664486480482915,  // summary*log-shared
+		-1.7184127555969717,  // summary*log-specific
+		-1.7263336154650493,  // summary*core-share
+		7.025503779879185,    // summary*max-idf/10
+		18.43398574928884,    // summary*gap
+		-0.10604650831031158, // summary*template-share
+		-3.760712102679422,   // summary*log-size
+		0.3735115286952301,   // summary*log-terms
 	},
-	Bias: 0.9817208780896663,
+	Bias: 0.3371448448092141,
 	MinP: 0.5,
 }

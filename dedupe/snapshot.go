@@ -40,9 +40,8 @@ var (
 //	         (clusterRecSize each, a language byte after the flags), cluster ID bytes, members (i32),
 //	         centroid terms (twSize each), free cluster slots (i32), free
 //	         term entries (i32), term records (termRecSize each),
-//	         postings (2×i32), then the template tables: a byte (1 when
-//	         present), then the count cells (u16 each) and the bit set
-//	         (u64 words)
+//	         postings (2×i32), then the template table: a byte (1 when
+//	         present), then its cells (u32 each)
 //	trailer  CRC-32C u32 of the payload
 //
 // Slots are kept as they are, free ones included: cluster slots break
@@ -317,16 +316,12 @@ func (ix *Index) WriteSnapshot(w io.Writer) error {
 			sw.room()
 		}
 	}
-	if ix.tmpl.cnt == nil {
+	if ix.tmpl.cells == nil {
 		sw.buf = append(sw.buf, 0)
 	} else {
 		sw.buf = append(sw.buf, 1)
-		for _, v := range ix.tmpl.cnt {
-			sw.buf = le.AppendUint16(sw.buf, v)
-			sw.room()
-		}
-		for _, v := range ix.tmpl.seen {
-			sw.buf = le.AppendUint64(sw.buf, v)
+		for _, v := range ix.tmpl.cells {
+			sw.buf = le.AppendUint32(sw.buf, v)
 			sw.room()
 		}
 	}

@@ -399,25 +399,14 @@ func (sr *snapReader) readTemplates(ix *Index) error {
 		return corrupt("template tables flag %d", b[0])
 	}
 	t := &ix.tmpl
-	t.cnt = make([]uint16, 2<<tmplRowBits)
-	t.seen = make([]uint64, (1<<tmplSeenBits)/64)
-	for lo := 0; lo < len(t.cnt); {
-		n := min(len(t.cnt)-lo, snapBuf/2)
-		if b, err = sr.next(2 * n); err != nil {
+	t.cells = make([]uint32, 1<<tmplCellBits)
+	for lo := 0; lo < len(t.cells); {
+		n := min(len(t.cells)-lo, snapBuf/4)
+		if b, err = sr.next(4 * n); err != nil {
 			return err
 		}
 		for i := range n {
-			t.cnt[lo+i] = le.Uint16(b[2*i:])
-		}
-		lo += n
-	}
-	for lo := 0; lo < len(t.seen); {
-		n := min(len(t.seen)-lo, snapBuf/8)
-		if b, err = sr.next(8 * n); err != nil {
-			return err
-		}
-		for i := range n {
-			t.seen[lo+i] = le.Uint64(b[8*i:])
+			t.cells[lo+i] = le.Uint32(b[4*i:])
 		}
 		lo += n
 	}

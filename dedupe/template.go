@@ -25,26 +25,25 @@ import (
 // recurs. The counts depend on the stream only, not on decisions, so
 // they do not depend on how earlier items were clustered.
 //
-// The counts live in fixed-size tables, so their memory does not grow
-// with the window: a count-min sketch of two rows (min of the two cells,
-// incremented conservatively) and a bit set of the (pair, day)
-// combinations already counted. Every tmplPeriod items the counts are
-// halved and the bit set cleared, so the tables describe the recent
-// stream (some 10^5 items) and do not saturate; what halving and clearing
-// do depends only on how many items were added, so restoring the items
-// in the same order rebuilds the same tables.
+// The counts live in a fixed-size table, so their memory does not grow
+// with the window: a count-min sketch whose cells hold a count and the
+// last day counted (a pair counts once a day), two cells per pair in one
+// cache line, so that looking a pair up or counting it costs one cache
+// miss. Every tmplPeriod items the counts are halved, so the table
+// describes the recent stream (some 10^5 items) and does not saturate;
+// what halving does depends only on how many items were added, so
+// restoring the items in the same order rebuilds the same table.
 const (
-	tmplRowBits  = 19
-	tmplRowMask  = 1<<tmplRowBits - 1
-	tmplSeenBits = 22
-	tmplSeenMask = 1<<tmplSeenBits - 1
+	tmplCellBits = 19 // 2^19 cells of 4 bytes: 2 MiB
+	tmplCellMask = 1<<tmplCellBits - 1
 	tmplPeriod   = 1 << 16
 )
 
 // templates is the pair statistics of an index.
 type templates struct {
-	cnt  []uint16 // the sketch: two rows of 1<<tmplRowBits cells; nil until the first insert
-	seen []uint64 // bit set of (pair, day) hashes, 1<<tmplSeenBits bits
+	// cells hold a count (high 16 bits) and the last day counted (low 16
+	// bits, days since 1970 mod 2^16); nil until the first insert.
+	cells []uint32
 }
 
 // Term flags of features.flags.
@@ -66,53 +65,59 @@ func mix64(x uint64) uint64 {
 // pairHash is the hash of the ordered pair of terms (a, b).
 func pairHash(a, b uint64) uint64 { return mix64(a ^ mix64(b+0x9e3779b97f4a7c15)) }
 
-func cells(g uint64) (int, int) {
-	return int(g & tmplRowMask), 1<<tmplRowBits + int(g>>32&tmplRowMask)
+// cellsOf returns the two cells of pair g: in the same 64-byte line of
+// 16 cells, at two positions chosen by other bits of the hash.
+func cellsOf(g uint64) (int, int) {
+	line := int(g&tmplCellMask) &^ 15
+	i, j := int(g>>32&15), int(g>>40&15)
+	if i == j {
+		j ^= 1
+	}
+	return line + i, line + j
 }
 
 // template reports whether pair g was seen on at least minDays days.
 func (t *templates) template(g uint64, minDays int) bool {
-	if t.cnt == nil {
+	if t.cells == nil {
 		return false
 	}
-	i, j := cells(g)
-	return int(min(t.cnt[i], t.cnt[j])) >= minDays
+	i, j := cellsOf(g)
+	return int(min(t.cells[i], t.cells[j])>>16) >= minDays
 }
 
-// add counts the pairs of an item, once per (pair, day), and ages the
-// tables every tmplPeriod items (total is the number of items counted so
-// far, this one included).
+// add counts the pairs of an item, once per (pair, day) as far as the
+// cells tell, and ages the table every tmplPeriod items (total is the
+// number of items counted so far, this one included).
 func (t *templates) add(f *features, total int) {
-	if t.cnt == nil {
-		t.cnt = make([]uint16, 2<<tmplRowBits)
-		t.seen = make([]uint64, (1<<tmplSeenBits)/64)
+	if t.cells == nil {
+		t.cells = make([]uint32, 1<<tmplCellBits)
 	}
-	day := mix64(uint64(f.rk.t/int64(24*time.Hour)) + 0x5bd1e995)
+	day := uint32(f.rk.t/int64(24*time.Hour)) & 0xffff
 	for k := 1; k < len(f.seq); k++ {
 		g := pairHash(f.terms[f.seq[k-1]].h, f.terms[f.seq[k]].h)
-		bit := mix64(g^day) & tmplSeenMask
-		if t.seen[bit/64]&(1<<(bit%64)) != 0 {
+		i, j := cellsOf(g)
+		ci, cj := t.cells[i], t.cells[j]
+		if ci&0xffff == day && cj&0xffff == day {
+			continue // counted today (or a colliding pair was)
+		}
+		// Conservative update: only the cells at the minimum count grow;
+		// both remember the day.
+		m := min(ci>>16, cj>>16)
+		if m == 0xffff {
 			continue
 		}
-		t.seen[bit/64] |= 1 << (bit % 64)
-		i, j := cells(g)
-		m := min(t.cnt[i], t.cnt[j])
-		if m == 1<<16-1 {
-			continue
+		if ci>>16 == m {
+			ci += 1 << 16
 		}
-		// Conservative update: only the cells at the minimum grow.
-		if t.cnt[i] == m {
-			t.cnt[i]++
+		if cj>>16 == m {
+			cj += 1 << 16
 		}
-		if t.cnt[j] == m {
-			t.cnt[j]++
-		}
+		t.cells[i], t.cells[j] = ci&^0xffff|day, cj&^0xffff|day
 	}
 	if total%tmplPeriod == 0 {
-		for i := range t.cnt {
-			t.cnt[i] /= 2
+		for i, c := range t.cells {
+			t.cells[i] = (c>>17)<<16 | c&0xffff
 		}
-		clear(t.seen)
 	}
 }
 
@@ -163,11 +168,16 @@ var dateWords = func() map[string]bool {
 	return m
 }()
 
-// numberLike reports whether a word is a number ("11", "2014", "11th",
-// "10am", "1990s") or a date word. "mh370" is not: letters lead.
-func numberLike(w string) bool {
-	if dateWords[w] {
+// numberLike reports whether a classified word is a number ("11",
+// "2014", "11th", "10am", "1990s") or a date word. "mh370" is not:
+// letters lead.
+func numberLike(wd word) bool {
+	if wd.cls&clsDate != 0 {
 		return true
+	}
+	w := wd.text
+	if w == "" || (w[0] < '0' || w[0] > '9') && w[0] != '.' {
+		return false
 	}
 	for _, suf := range []string{"st", "nd", "rd", "th", "am", "pm", "s"} {
 		if len(w) > len(suf) && strings.HasSuffix(w, suf) {

@@ -190,6 +190,10 @@ func isCJK(r rune) bool {
 // one-character Latin word, character bigrams for a CJK run, else the
 // lightly stemmed word.
 func appendTerms(out []string, w word) []string {
+	stop := w.cls&clsStop != 0
+	if w.cls == 0 {
+		stop = stopWords[w.text]
+	}
 	if w.cjk {
 		r := []rune(w.text)
 		if len(r) == 1 {
@@ -200,7 +204,7 @@ func appendTerms(out []string, w word) []string {
 		}
 		return out
 	}
-	if stopWords[w.text] {
+	if stop {
 		return out
 	}
 	if len(w.text) < 2 {
