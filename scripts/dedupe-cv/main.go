@@ -151,6 +151,8 @@ func run(args []string, stdout io.Writer) error {
 		{"cosine rule with its default constants (no choice; the baseline)", ruleNames[:1], ruleEvals[:1]},
 		{fmt.Sprintf("cosine rule, %d configurations chosen on the training folds", len(rules)), ruleNames, ruleEvals},
 		{fmt.Sprintf("learned decision (for all items or for leads only), model and MinP (%d values) chosen on the training folds", len(minPs)), learnedNames, learned},
+		{"the package defaults' procedure (DecideLearnedLeads): the model for leads, fitted and its MinP chosen on the training folds; the rule's default constants for headlines",
+			learnedNames[len(minPs):], learned[len(minPs):]},
 		{"either, chosen on the training folds", append(slices.Clone(ruleNames), learnedNames...), append(slices.Clone(ruleEvals), learned...)},
 	}
 	for _, fam := range families {
