@@ -187,7 +187,9 @@ func (ix *Index) isTemplate(g uint64) bool { return ix.tmpl.template(g, ix.opts.
 // pairs, by the counts of the items added before it.
 func (ix *Index) markTemplates(f *features) {
 	if ix.opts.TemplateDays > 0 {
+		f.pairs = ix.pairHashes[:0]
 		ix.pairs = mark(f, ix.isTemplate, float32(ix.opts.TemplateWeight), ix.pairs)
+		ix.pairHashes = f.pairs
 	}
 }
 

@@ -27,6 +27,7 @@ type features struct {
 	// and flags holds each term's flagTemplate and flagNumber bits.
 	seq   []int32
 	flags []uint8
+	pairs []uint64 // pair hashes of seq (set by Index.weigh when templates are on)
 	// guid, url and title are hashes of the exact-duplicate keys, 0 when
 	// the item has no usable key of that kind.
 	guid, url, title uint64
@@ -151,16 +152,19 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 	// give SummaryTerms terms; the rest is only counted.
 	sw, sumWords := splitWordsInto(sc.sws[:0], &sc.wb, sum, len(tws)+2*opts.SummaryTerms)
 	sc.sws = sw
-	classify(sw)
 	// Many feeds repeat the title at the start of the description.
 	if t := strings.TrimSpace(titleText); t != "" && strings.HasPrefix(sum, t) && len(sw) >= len(tws) {
 		sw = sw[len(tws):]
 	}
-	nsum := 0
-	for _, w := range sw {
+	nsum, used := 0, 0
+	for i := range sw {
 		if nsum >= opts.SummaryTerms {
 			break
 		}
+		// Only the words used are classified (and tell the language).
+		classify(sw[i : i+1])
+		w := sw[i]
+		used = i + 1
 		n := len(tt)
 		tt = appendTerms(tt, w)
 		for _, t := range tt[n:] {
@@ -172,7 +176,7 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 		}
 	}
 	f.hasSummary = nsum >= 5
-	f.lang = language(tws, sw)
+	f.lang = language(tws, sw[:used])
 	sortEntries(ents)
 	f.terms = make([]tw, 0, len(ents))
 	f.names = make([]string, 0, len(ents))

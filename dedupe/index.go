@@ -166,6 +166,8 @@ type Index struct {
 	// was seen (template detection, template.go).
 	tmpl  templates
 	pairs []int // scratch: the template pairs of the item being added
+	// pairHashes is scratch for the pair hashes of the item being added.
+	pairHashes []uint64
 
 	// exact maps an exact-duplicate key hash (GUID, canonical URL or
 	// normalised title) to the item slot that first carried it.

@@ -94,7 +94,12 @@ func (t *templates) add(f *features, total int) {
 	}
 	day := uint32(f.rk.t/int64(24*time.Hour)) & 0xffff
 	for k := 1; k < len(f.seq); k++ {
-		g := pairHash(f.terms[f.seq[k-1]].h, f.terms[f.seq[k]].h)
+		var g uint64
+		if len(f.pairs) == len(f.seq)-1 {
+			g = f.pairs[k-1] // computed by mark
+		} else {
+			g = pairHash(f.terms[f.seq[k-1]].h, f.terms[f.seq[k]].h)
+		}
 		i, j := cellsOf(g)
 		ci, cj := t.cells[i], t.cells[j]
 		if ci&0xffff == day && cj&0xffff == day {
@@ -126,9 +131,12 @@ func (t *templates) add(f *features, total int) {
 // indexes k: the pair seq[k-1], seq[k]) in scratch space pairs.
 func mark(f *features, isTemplate func(uint64) bool, weight float32, pairs []int) []int {
 	pairs = pairs[:0]
+	f.pairs = f.pairs[:0]
 	for k := 1; k < len(f.seq); k++ {
 		a, b := f.seq[k-1], f.seq[k]
-		if isTemplate(pairHash(f.terms[a].h, f.terms[b].h)) {
+		g := pairHash(f.terms[a].h, f.terms[b].h)
+		f.pairs = append(f.pairs, g)
+		if isTemplate(g) {
 			pairs = append(pairs, k)
 			f.flags[a] |= flagTemplate
 			f.flags[b] |= flagTemplate
