@@ -177,6 +177,20 @@ func (ix *Index) weigh(f *features) {
 		f.ents[i] = e
 		f.terms[i].idf = ix.idf(seen)
 	}
+	ix.markTemplates(f)
+}
+
+// isTemplate reports whether a title pair is a template for the index.
+func (ix *Index) isTemplate(g uint64) bool { return ix.tmpl.template(g, ix.opts.TemplateDays) }
+
+// markTemplates flags and discounts the title terms of f inside template
+// pairs, by the counts of the items added before it.
+func (ix *Index) markTemplates(f *features) {
+	if ix.opts.TemplateDays > 0 {
+		f.pairs = ix.pairHashes[:0]
+		ix.pairs = mark(f, ix.isTemplate, float32(ix.opts.TemplateWeight), ix.pairs)
+		ix.pairHashes = f.pairs
+	}
 }
 
 // decision is the outcome of decide; cluster -1 means a new cluster.
@@ -234,15 +248,69 @@ func (ix *Index) inWindow(c *clusterRec, t int64) bool {
 // similar finds the best cluster for f by similarity: candidates from the
 // posting lists of the item's most informative terms, ranked by the IDF
 // mass they share, then the best few scored exactly against their
-// centroids. It returns -1 when none reaches the threshold.
+// centroids, by the cosine rule or the learned model. It returns -1 when
+// none is accepted.
 func (ix *Index) similar(f *features, t int64) (best int32, score float64, shared []string) {
 	best = -1
+	cands := ix.retrieve(f, t)
+	if len(cands) == 0 {
+		return best, 0, nil
+	}
+	qn := vecNorm(f.terms)
+	th := ix.opts.Threshold
+	if f.hasSummary {
+		th *= ix.opts.SummaryFactor
+	}
+	model := ix.model(f)
+	if model != nil {
+		th = model.MinP
+	}
+	tshare := templateShare(f)
+	for _, c := range cands {
+		cl := &ix.clusters[c]
+		if !sameLanguage(f.lang, cl.lang) {
+			continue
+		}
+		ps := match(f.terms, f.flags, ix.centroid(cl), qn, cl.norm, len(cl.members))
+		if !ix.eligible(&ps) {
+			continue
+		}
+		gap := ix.gap(cl, t)
+		s := ps.cos * (1 - ix.opts.Decay*gap)
+		if model != nil {
+			x := pairVector(&ps, s, gap, tshare, f, len(cl.members))
+			s = model.Prob(&x)
+		}
+		if s < th {
+			continue
+		}
+		if best < 0 || s > score || s == score && cl.id < ix.clusters[best].id {
+			best, score = c, s
+		}
+	}
+	if best >= 0 {
+		shared = sharedTerms(f, ix.centroid(&ix.clusters[best]))
+	}
+	return best, score, shared
+}
+
+// eligible reports whether a candidate passes the guards that hold
+// whatever decides: MinShared shared terms, one of them a core term of the
+// cluster (no chaining), and MinSpecific specific ones.
+func (ix *Index) eligible(ps *pairStats) bool {
+	return ps.shared >= ix.opts.MinShared && ps.core > 0 && ps.specific >= ix.opts.MinSpecific
+}
+
+// retrieve returns the candidate clusters for f at time t (at most
+// Candidates, best first, alive and within the window), in scratch space
+// of the index.
+func (ix *Index) retrieve(f *features, t int64) []int32 {
 	// A text of one or two terms ("Live updates") says too little to
 	// match anything by similarity.
 	if len(f.terms) < 3 {
-		return best, 0, nil
+		return nil
 	}
-	probe := ix.top(f, ix.opts.ProbeTerms)
+	probe := ix.topOf(f, ix.opts.ProbeTerms, true)
 	tm, wm := minutes(t), int32(ix.opts.Window/time.Minute)+1
 	for _, i := range probe {
 		e := f.ents[i]
@@ -287,6 +355,10 @@ func (ix *Index) similar(f *features, t int64) (best int32, score float64, share
 		}
 		cands[i] = c
 	}
+	for _, c := range ix.touched {
+		ix.acc[c] = 0
+	}
+	ix.touched = ix.touched[:0]
 	ix.cands = cands
 	cands = slices.DeleteFunc(cands, func(c int32) bool {
 		cl := &ix.clusters[c]
@@ -295,35 +367,17 @@ func (ix *Index) similar(f *features, t int64) (best int32, score float64, share
 	if len(cands) > k {
 		cands = cands[:k]
 	}
-	qn := vecNorm(f.terms)
-	th := ix.opts.Threshold
-	if f.hasSummary {
-		th *= ix.opts.SummaryFactor
-	}
-	for _, c := range cands {
-		cl := &ix.clusters[c]
-		s, n, nc := cosine(f.terms, ix.centroid(cl), qn, cl.norm, len(cl.members))
-		s *= 1 - ix.opts.Decay*ix.gap(cl, t)
-		if n < ix.opts.MinShared || nc == 0 || s < th {
-			continue
-		}
-		if best < 0 || s > score || s == score && cl.id < ix.clusters[best].id {
-			best, score = c, s
-		}
-	}
-	for _, c := range ix.touched {
-		ix.acc[c] = 0
-	}
-	ix.touched = ix.touched[:0]
-	if best >= 0 {
-		shared = sharedTerms(f, ix.centroid(&ix.clusters[best]))
-	}
-	return best, score, shared
+	return cands
 }
 
 // top returns the indexes of the n terms of f of most IDF-weighted weight
 // (ties: smaller hash), heaviest first, in scratch space of the index.
-func (ix *Index) top(f *features, n int) []int {
+func (ix *Index) top(f *features, n int) []int { return ix.topOf(f, n, false) }
+
+// topOf is top; with known, only among the terms the index holds (f.ents
+// set and not -1): a term the index has never seen has no postings to
+// read, and must not take a probe's place (a long CJK title has many).
+func (ix *Index) topOf(f *features, n int, known bool) []int {
 	top := ix.probe[:0]
 	heavier := func(a, b int) bool {
 		x, y := f.terms[a], f.terms[b]
@@ -331,6 +385,9 @@ func (ix *Index) top(f *features, n int) []int {
 		return vx > vy || vx == vy && x.h < y.h
 	}
 	for i := range f.terms {
+		if known && f.ents[i] < 0 {
+			continue
+		}
 		if len(top) == n && !heavier(i, top[n-1]) {
 			continue
 		}
@@ -358,17 +415,27 @@ func better(a float32, ca int32, b float32, cb int32) bool {
 	return a > b || a == b && ca < cb
 }
 
-// cosine is the cosine between an item's terms q (weighted with current
-// IDF, norm qn) and the centroid c of a cluster of size members (weighted
-// with its IDF snapshots, norm cn), the number of terms they share and
-// how many of those are core terms of the cluster (carried by more than
-// half its members). Both are sorted by hash.
-func cosine(q, c []tw, qn, cn float64, size int) (cos float64, shared, coreShared int) {
+// pairStats compares an item with a cluster's centroid.
+type pairStats struct {
+	cos      float64 // cosine of the IDF-weighted vectors, before time decay
+	shared   int     // terms in both
+	core     int     // shared terms carried by more than half the members
+	specific int     // shared terms not flagged in the item (template, number)
+	// covQ and covC are the shares of the item's and of the centroid's
+	// squared weight that lie in shared terms; maxIDF is the largest IDF
+	// of a shared term (a rare name in common).
+	covQ, covC, maxIDF float64
+}
+
+// match compares an item's terms q (weighted with current IDF, norm qn;
+// flags qf, nil for none) with the centroid c of a cluster of size members
+// (weighted with its IDF snapshots, norm cn). Both are sorted by hash.
+func match(q []tw, qf []uint8, c []tw, qn, cn float64, size int) pairStats {
+	var ps pairStats
 	if qn == 0 || cn == 0 {
-		return 0, 0, 0
+		return ps
 	}
-	var dot float64
-	n, nc := 0, 0
+	var dot, sq, sc float64
 	i, j := 0, 0
 	for i < len(q) && j < len(c) {
 		switch {
@@ -377,16 +444,25 @@ func cosine(q, c []tw, qn, cn float64, size int) (cos float64, shared, coreShare
 		case q[i].h > c[j].h:
 			j++
 		default:
-			dot += float64(q[i].w*q[i].idf) * float64(c[j].w*c[j].idf)
-			n++
+			a, b := float64(q[i].w*q[i].idf), float64(c[j].w*c[j].idf)
+			dot += a * b
+			sq += a * a
+			sc += b * b
+			ps.maxIDF = max(ps.maxIDF, float64(q[i].idf))
+			ps.shared++
 			if core(c[j], size) {
-				nc++
+				ps.core++
+			}
+			if qf == nil || qf[i] == 0 {
+				ps.specific++
 			}
 			i++
 			j++
 		}
 	}
-	return dot / (qn * cn), n, nc
+	ps.cos = dot / (qn * cn)
+	ps.covQ, ps.covC = sq/(qn*qn), sc/(cn*cn)
+	return ps
 }
 
 // core reports whether a centroid term is carried by more than half of

@@ -22,11 +22,18 @@ type features struct {
 	terms []tw     // sorted by h
 	names []string // a word that gave each entry of terms, for explanations
 	ents  []int32  // each term's entry in Index.tents, set by Index.weigh
+	// seq lists the title's terms in reading order, as indexes into
+	// terms (the pairs of adjacent entries are what templates count),
+	// and flags holds each term's flagTemplate and flagNumber bits.
+	seq   []int32
+	flags []uint8
+	pairs []uint64 // pair hashes of seq (set by Index.weigh when templates are on)
 	// guid, url and title are hashes of the exact-duplicate keys, 0 when
 	// the item has no usable key of that kind.
 	guid, url, title uint64
 	rk               repKey
 	hasSummary       bool
+	lang             uint8 // language guessed from the words (language.go)
 	normTitle        string
 }
 
@@ -74,6 +81,7 @@ type entry struct {
 	pos   int32
 	w     float32
 	title bool
+	num   bool // the word is a number or a date word
 }
 
 // scratch holds buffers that extract reuses from one item to the next.
@@ -83,6 +91,7 @@ type scratch struct {
 	tt       []string
 	tws, sws []word
 	wb       wordBuf
+	seqH     []uint64 // the title's term hashes in reading order
 }
 
 // extract computes the features of it under opts. sc may be nil.
@@ -94,6 +103,7 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 	titleText := cleanText(it.Title, it.Feed)
 	tws, _ := splitWordsInto(sc.tws[:0], &sc.wb, titleText, 0)
 	sc.tws = tws
+	classify(tws)
 	// Capitalisation marks names only in sentence-case headlines; in
 	// Title Case every word is capitalised and the hint is worthless.
 	caps := 0
@@ -123,13 +133,19 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 		if useCaps && w.cap && i > 0 {
 			wt += opts.NameBoost
 		}
+		num := numberLike(w)
 		for _, t := range tt[n:] {
-			ents = append(ents, entry{h: hashTerm(t), pos: int32(len(ents)), w: float32(wt), title: true})
+			ents = append(ents, entry{h: hashTerm(t), pos: int32(len(ents)), w: float32(wt), title: true, num: num})
 			words = append(words, surfaceOf(w, t))
 		}
 	}
 	f.normTitle = normTitle.String()
 	titleTerms := len(tt)
+	seqH := sc.seqH[:0]
+	for _, e := range ents {
+		seqH = append(seqH, e.h)
+	}
+	sc.seqH = seqH
 
 	sum := cleanText(it.Summary, it.Feed)
 	// Stop words are about a third of a lead: 2×SummaryTerms words
@@ -140,28 +156,38 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 	if t := strings.TrimSpace(titleText); t != "" && strings.HasPrefix(sum, t) && len(sw) >= len(tws) {
 		sw = sw[len(tws):]
 	}
-	nsum := 0
-	for _, w := range sw {
+	nsum, used := 0, 0
+	for i := range sw {
 		if nsum >= opts.SummaryTerms {
 			break
 		}
+		// Only the words used are classified (and tell the language).
+		classify(sw[i : i+1])
+		w := sw[i]
+		used = i + 1
 		n := len(tt)
 		tt = appendTerms(tt, w)
 		for _, t := range tt[n:] {
 			if nsum < opts.SummaryTerms {
-				ents = append(ents, entry{h: hashTerm(t), pos: int32(len(ents)), w: 1})
+				ents = append(ents, entry{h: hashTerm(t), pos: int32(len(ents)), w: 1, num: numberLike(w)})
 				words = append(words, surfaceOf(w, t))
 				nsum++
 			}
 		}
 	}
 	f.hasSummary = nsum >= 5
+	f.lang = language(tws, sw[:used])
 	sortEntries(ents)
 	f.terms = make([]tw, 0, len(ents))
 	f.names = make([]string, 0, len(ents))
+	f.flags = make([]uint8, 0, len(ents))
 	for i := 0; i < len(ents); {
 		j := i
 		var tw1, tf float64
+		var fl uint8
+		if ents[i].num {
+			fl = flagNumber
+		}
 		for ; j < len(ents) && ents[j].h == ents[i].h; j++ {
 			if ents[j].title {
 				tw1 = max(tw1, float64(ents[j].w))
@@ -175,7 +201,13 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 		}
 		f.terms = append(f.terms, tw{h: ents[i].h, w: float32(w)})
 		f.names = append(f.names, words[ents[i].pos])
+		f.flags = append(f.flags, fl)
 		i = j
+	}
+	f.seq = make([]int32, len(seqH))
+	for k, h := range seqH {
+		i, _ := slices.BinarySearchFunc(f.terms, h, func(x tw, h uint64) int { return cmpU64(x.h, h) })
+		f.seq[k] = int32(i)
 	}
 
 	if g := strings.TrimSpace(it.GUID); globalGUID(g) {

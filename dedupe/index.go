@@ -68,6 +68,27 @@ type Options struct {
 	// CentroidTerms caps the terms kept in a cluster's centroid (the
 	// heaviest are kept). Default 64.
 	CentroidTerms int
+	// TemplateDays is on how many distinct days a pair of adjacent title
+	// terms must have been seen before the index treats it as a template
+	// (a recurring frame or a name many stories share over time; see the
+	// package doc): its terms then weigh TemplateWeight of their weight in
+	// the item. Defaults 4 and 0.5; a negative TemplateDays disables
+	// template detection.
+	TemplateDays   int
+	TemplateWeight float64
+	// MinSpecific is the number of specific terms (not in a template
+	// pair, not a number or a date word) an item must share with a
+	// cluster to join it by similarity. Default 1; negative disables.
+	MinSpecific int
+	// Decision selects what accepts a candidate cluster: the cosine rule
+	// (Threshold, SummaryFactor) or a learned model. Default
+	// DecideLearnedLeads: the shipped model for items with a summary,
+	// the cosine rule for headlines (chosen by cross-validation; see the
+	// package doc). Model is the model for DecideLearned; nil means the
+	// one shipped with the package (model_weights.go, made by
+	// scripts/dedupe-train).
+	Decision Decision
+	Model    *Model
 }
 
 func (o Options) withDefaults() Options {
@@ -102,6 +123,16 @@ func (o Options) withDefaults() Options {
 	def(&o.PostTerms, 16)
 	def(&o.Candidates, 2)
 	def(&o.CentroidTerms, 64)
+	if o.TemplateDays == 0 {
+		o.TemplateDays = 4
+	}
+	deff(&o.TemplateWeight, 0.5)
+	if o.Decision == DecideDefault {
+		o.Decision = DecideLearnedLeads
+	}
+	if o.MinSpecific == 0 {
+		o.MinSpecific = 1
+	}
 	return o
 }
 
@@ -130,6 +161,13 @@ type Index struct {
 	terms map[uint64]int32
 	tents []termEntry
 	tfree []int32
+
+	// tmpl counts the days on which each pair of adjacent title terms
+	// was seen (template detection, template.go).
+	tmpl  templates
+	pairs []int // scratch: the template pairs of the item being added
+	// pairHashes is scratch for the pair hashes of the item being added.
+	pairHashes []uint64
 
 	// exact maps an exact-duplicate key hash (GUID, canonical URL or
 	// normalised title) to the item slot that first carried it.
@@ -165,6 +203,7 @@ type clusterRec struct {
 	alive      bool
 	pending    bool  // in Index.pending
 	rep        int32 // item slot of the representative
+	lang       uint8 // the language of its first member whose language is known
 	minT, maxT int64
 	members    []int32
 	// cent is the centroid: the sum of the members' weighted terms with

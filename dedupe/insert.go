@@ -36,8 +36,17 @@ func (ix *Index) insert(id string, t int64, f *features, c int32) {
 		te.seen++
 	}
 	ix.total++
+	ix.countPairs(f)
 	ix.place(id, hashTerm(id), t, f, c)
 	ix.join(&ix.clusters[c], f.terms)
+}
+
+// countPairs counts the title pairs of f (IDF stamped) in the template
+// statistics, after ix.total counted the item.
+func (ix *Index) countPairs(f *features) {
+	if ix.opts.TemplateDays > 0 {
+		ix.tmpl.add(f, ix.total)
+	}
 }
 
 // newTerm allocates the entry of a term not in the index.
@@ -91,6 +100,9 @@ func (ix *Index) place(id string, hid uint64, t int64, f *features, c int32) {
 		}
 	}
 	cl := &ix.clusters[c]
+	if cl.lang == langUnknown {
+		cl.lang = f.lang
+	}
 	cl.members = append(cl.members, s)
 	cl.minT, cl.maxT = min(cl.minT, t), max(cl.maxT, t)
 	if cl.rep < 0 || f.rk.better(ix.items[cl.rep].rk) {

@@ -54,6 +54,7 @@ type word struct {
 	text string
 	cap  bool
 	cjk  bool
+	cls  uint8 // the word's classes (classify), 0 until classified
 }
 
 // cleanText strips markup, decodes entities, applies NFKC and removes

@@ -72,15 +72,18 @@ func evaluate(t testing.TB, opts dedupe.Options) []scored {
 
 // TestQuality scores the default configuration on the labelled development
 // sets and pins floors slightly under the measured numbers, so that a
-// regression fails. Targets on held-out data: headlines (date-split)
-// B-cubed F1 ≥ 0.74, pairwise F1 ≥ 0.65, B-cubed P ≥ 0.96; title+lead
-// B-cubed F1 ≥ 0.90, pairwise F1 ≥ 0.78, B-cubed P ≥ 0.93.
+// regression fails. These are whole-file figures, in file order; the
+// expected quality on unseen stories is the cross-validated one
+// (scripts/dedupe-cv, quoted in the README). Targets on held-out data
+// (issue 11): headlines (date-split) B-cubed P ≥ 0.975, B-cubed F1 ≥ 0.80,
+// pairwise F1 ≥ 0.70; title+lead B-cubed P ≥ 0.97, B-cubed F1 ≥ 0.92,
+// pairwise F1 ≥ 0.85.
 func TestQuality(t *testing.T) {
 	floors := map[string]score.Result{
-		// Measured: 0.753, 0.981, 0.813.
+		// Measured: 0.752, 0.981, 0.807.
 		"headlines, date-split": {PairF1: 0.735, B3P: 0.975, B3F1: 0.80},
-		// Measured: 0.869, 0.965, 0.916.
-		"title+lead, window": {PairF1: 0.85, B3P: 0.955, B3F1: 0.905},
+		// Measured: 0.867, 0.972, 0.930.
+		"title+lead, window": {PairF1: 0.85, B3P: 0.965, B3F1: 0.92},
 	}
 	for _, s := range evaluate(t, dedupe.Options{}) {
 		t.Logf("%-24s %v", s.name, s.res)

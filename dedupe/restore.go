@@ -54,6 +54,7 @@ func (ix *Index) RestoreBatch(ps []Prepared, ms []aggregator.Membership) {
 			c = ix.newCluster(id)
 		}
 		ix.count(&f)
+		ix.countPairs(&f)
 		ix.place(p.it.ID, hid, p.it.Time().UnixNano(), &f, c)
 		if cl := &ix.clusters[c]; !cl.pending {
 			cl.pending = true
@@ -105,6 +106,7 @@ func (ix *Index) count(f *features) {
 		te.seen++
 		f.ents[i] = e
 	}
+	ix.markTemplates(f)
 	ix.total++
 }
 

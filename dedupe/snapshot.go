@@ -27,19 +27,21 @@ var (
 	ErrSnapshotOptions = errors.New("dedupe: snapshot made with other options")
 )
 
-// The snapshot format, version 1. All numbers are little-endian.
+// The snapshot format, version 2. All numbers are little-endian.
 //
 //	header   magic "dedupeix", version u32, then (covered by the header
-//	         checksum) the 14 Options fields as u64 (durations and ints as
-//	         int64, floats as IEEE bits), the extraction fingerprint u64,
+//	         checksum) the 19 Options fields as u64 (durations and ints as
+//	         int64, floats as IEEE bits, the Model as a hash of its
+//	         numbers, 0 for nil), the extraction fingerprint u64,
 //	         the 16 counts of snapshotCounts as u64, then CRC-32C u32 of
 //	         everything before it
 //	payload  item records (itemRecSize bytes each), item ID bytes, item
 //	         terms (twSize each), free item slots (i32), cluster records
-//	         (clusterRecSize each), cluster ID bytes, members (i32),
+//	         (clusterRecSize each, a language byte after the flags), cluster ID bytes, members (i32),
 //	         centroid terms (twSize each), free cluster slots (i32), free
 //	         term entries (i32), term records (termRecSize each),
-//	         postings (2×i32)
+//	         postings (2×i32), then the template table: a byte (1 when
+//	         present), then its cells (u32 each)
 //	trailer  CRC-32C u32 of the payload
 //
 // Slots are kept as they are, free ones included: cluster slots break
@@ -47,14 +49,14 @@ var (
 // items and clusters take.
 const (
 	snapshotMagic   = "dedupeix"
-	snapshotVersion = 1
+	snapshotVersion = 2
 
 	itemRecSize    = 1 + 4 + 8 + 3*8 + 4*4
-	clusterRecSize = 1 + 4 + 3*8 + 3*4
+	clusterRecSize = 1 + 1 + 4 + 3*8 + 3*4
 	termRecSize    = 8 + 3*4
 	twSize         = 16
 	postingSize    = 8
-	optionFields   = 14
+	optionFields   = 19
 )
 
 // Item record flags.
@@ -97,11 +99,26 @@ func appendOptions(b []byte, o Options) []byte {
 		math.Float64bits(o.Decay), uint64(o.MinShared), uint64(o.TitleMinTerms),
 		math.Float64bits(o.NameBoost), math.Float64bits(o.SummaryWeight), uint64(o.SummaryTerms),
 		uint64(o.ProbeTerms), uint64(o.PostingScan), uint64(o.PostTerms), uint64(o.Candidates),
-		uint64(o.CentroidTerms),
+		uint64(o.CentroidTerms), uint64(o.TemplateDays), math.Float64bits(o.TemplateWeight),
+		uint64(o.MinSpecific), uint64(o.Decision), modelHash(o.Model),
 	} {
 		b = binary.LittleEndian.AppendUint64(b, v)
 	}
 	return b
+}
+
+// modelHash hashes the numbers of a model (0 for nil, the shipped one):
+// two indexes with equal hashes decide alike.
+func modelHash(m *Model) uint64 {
+	if m == nil {
+		return 0
+	}
+	h := uint64(14695981039346656037)
+	vals := append(m.Weights[:len(m.Weights):len(m.Weights)], m.Bias, m.MinP)
+	for _, v := range vals {
+		h = mix64(h ^ math.Float64bits(v))
+	}
+	return h | 1
 }
 
 // fingerprint hashes the features this version of the package extracts
@@ -257,7 +274,7 @@ func (ix *Index) WriteSnapshot(w io.Writer) error {
 			fl |= clusterFounder
 			idLen = 0
 		}
-		b := append(sw.buf, fl)
+		b := append(sw.buf, fl, cl.lang)
 		b = le.AppendUint32(b, uint32(cl.rep))
 		b = le.AppendUint64(b, uint64(cl.minT))
 		b = le.AppendUint64(b, uint64(cl.maxT))
@@ -296,6 +313,15 @@ func (ix *Index) WriteSnapshot(w io.Writer) error {
 		for _, p := range ix.tents[e].post {
 			b := le.AppendUint32(sw.buf, uint32(p.c))
 			sw.buf = le.AppendUint32(b, uint32(p.m))
+			sw.room()
+		}
+	}
+	if ix.tmpl.cells == nil {
+		sw.buf = append(sw.buf, 0)
+	} else {
+		sw.buf = append(sw.buf, 1)
+		for _, v := range ix.tmpl.cells {
+			sw.buf = le.AppendUint32(sw.buf, v)
 			sw.room()
 		}
 	}

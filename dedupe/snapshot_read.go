@@ -134,6 +134,9 @@ func (sr *snapReader) read(opts Options) (*Index, error) {
 	if err := sr.readTerms(ix, &cnt, &wg); err != nil {
 		return nil, err
 	}
+	if err := sr.readTemplates(ix); err != nil {
+		return nil, err
+	}
 	want = sr.crc
 	if b, err = sr.next(4); err != nil {
 		return nil, err
@@ -229,6 +232,11 @@ func (sr *snapReader) readClusters(ix *Index, cnt *snapshotCounts) error {
 	err := sr.records(len(ix.clusters), clusterRecSize, func(c int, b []byte) error {
 		cl := &ix.clusters[c]
 		fl := b[0]
+		cl.lang = b[1]
+		if cl.lang >= uint8(len(langNames)) {
+			return corrupt("cluster slot %d: language %d", c, cl.lang)
+		}
+		b = b[1:]
 		cl.alive = fl&clusterAlive != 0
 		cl.rep = int32(le.Uint32(b[1:]))
 		if cl.alive && (cl.rep < 0 || int64(cl.rep) >= cnt.items) {
@@ -376,7 +384,37 @@ func (sr *snapReader) readTerms(ix *Index, cnt *snapshotCounts, wg *sync.WaitGro
 	return nil
 }
 
-// decodeOptions is the inverse of appendOptions, for error messages.
+// readTemplates reads the template tables.
+func (sr *snapReader) readTemplates(ix *Index) error {
+	le := binary.LittleEndian
+	b, err := sr.next(1)
+	if err != nil {
+		return err
+	}
+	switch b[0] {
+	case 0:
+		return nil
+	case 1:
+	default:
+		return corrupt("template tables flag %d", b[0])
+	}
+	t := &ix.tmpl
+	t.cells = make([]uint32, 1<<tmplCellBits)
+	for lo := 0; lo < len(t.cells); {
+		n := min(len(t.cells)-lo, snapBuf/4)
+		if b, err = sr.next(4 * n); err != nil {
+			return err
+		}
+		for i := range n {
+			t.cells[lo+i] = le.Uint32(b[4*i:])
+		}
+		lo += n
+	}
+	return nil
+}
+
+// decodeOptions is the inverse of appendOptions, for error messages
+// (a Model is not recovered: nil).
 func decodeOptions(b []byte) Options {
 	u := func(i int) uint64 { return binary.LittleEndian.Uint64(b[8*i:]) }
 	f := func(i int) float64 { return math.Float64frombits(u(i)) }
@@ -385,5 +423,6 @@ func decodeOptions(b []byte) Options {
 		Window: time.Duration(u(0)), Threshold: f(1), SummaryFactor: f(2), Decay: f(3),
 		MinShared: n(4), TitleMinTerms: n(5), NameBoost: f(6), SummaryWeight: f(7), SummaryTerms: n(8),
 		ProbeTerms: n(9), PostingScan: n(10), PostTerms: n(11), Candidates: n(12), CentroidTerms: n(13),
+		TemplateDays: n(14), TemplateWeight: f(15), MinSpecific: n(16), Decision: Decision(n(17)),
 	}
 }

@@ -82,6 +82,7 @@ func sameState(a, b *Index) error {
 		{"terms", a.terms, b.terms},
 		{"tents", post(a), post(b)},
 		{"tfree", a.tfree, b.tfree},
+		{"tmpl", a.tmpl, b.tmpl},
 		{"exact", a.exact, b.exact},
 		{"len(acc)", len(a.acc), len(b.acc)},
 	} {

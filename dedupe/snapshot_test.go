@@ -154,8 +154,8 @@ func smallSnapshot(t testing.TB) []byte {
 	return buf.Bytes()
 }
 
-// snapshotHeader is the size of the header of format version 1.
-const snapshotHeader = 8 + 4 + 14*8 + 8 + 16*8 + 4
+// snapshotHeader is the size of the header of format version 2.
+const snapshotHeader = 8 + 4 + 19*8 + 8 + 16*8 + 4
 
 func TestReadSnapshotErrors(t *testing.T) {
 	data := smallSnapshot(t)
@@ -183,7 +183,7 @@ func TestReadSnapshotErrors(t *testing.T) {
 		{name: "header only", in: data[:snapshotHeader], opts: opts, want: dedupe.ErrSnapshotCorrupt},
 		{name: "half", in: data[:len(data)/2], opts: opts, want: dedupe.ErrSnapshotCorrupt},
 		{name: "checksum cut", in: data[:len(data)-1], opts: opts, want: dedupe.ErrSnapshotCorrupt},
-		{name: "other version", in: with(8, 2, 0, 0, 0), opts: opts, want: dedupe.ErrSnapshotVersion},
+		{name: "other version", in: with(8, 1, 0, 0, 0), opts: opts, want: dedupe.ErrSnapshotVersion},
 		{name: "other options", in: data, opts: dedupe.Options{Window: 24 * time.Hour, Threshold: 0.2}, want: dedupe.ErrSnapshotOptions},
 		{name: "default options", in: data, opts: dedupe.Options{}, want: dedupe.ErrSnapshotOptions},
 		{name: "options damaged", in: flip(20), opts: opts, want: dedupe.ErrSnapshotCorrupt},

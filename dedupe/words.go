@@ -190,6 +190,10 @@ func isCJK(r rune) bool {
 // one-character Latin word, character bigrams for a CJK run, else the
 // lightly stemmed word.
 func appendTerms(out []string, w word) []string {
+	stop := w.cls&clsStop != 0
+	if w.cls == 0 {
+		stop = stopWords[w.text]
+	}
 	if w.cjk {
 		r := []rune(w.text)
 		if len(r) == 1 {
@@ -200,7 +204,7 @@ func appendTerms(out []string, w word) []string {
 		}
 		return out
 	}
-	if stopWords[w.text] {
+	if stop {
 		return out
 	}
 	if len(w.text) < 2 {
@@ -213,8 +217,11 @@ func appendTerms(out []string, w word) []string {
 // cut to stemLen letters, so that "recall", "recalls" and "recalled" or
 // "company" and "companies" meet. Only plain ASCII words are stemmed.
 func stem(w string) string {
-	if len(w) < 4 || !isASCIIWord(w) {
+	if len(w) < 4 {
 		return w
+	}
+	if !isASCIIWord(w) {
+		return stemCyrillic(w)
 	}
 	w = stripInflection(w)
 	if len(w) > stemLen {
@@ -238,10 +245,47 @@ func isASCIIWord(w string) bool {
 	return true
 }
 
+// cyrillicEndings are the commonest case and number endings of Russian
+// nouns and adjectives, longest first.
+var cyrillicEndings = strings.Fields("ого его ому ему ыми ими ых их ой ей ий ый ая яя ое ее ые ие ом ем ам ям ах ях ов ев ую юю ью а я о е ы и у ю ь")
+
+// stemCyrillic removes one inflectional ending from a Cyrillic word that
+// keeps at least four letters, so that "Восточный" and "Восточного",
+// "метеоспутник" and "метеоспутником" meet. Other words are unchanged.
+func stemCyrillic(w string) string {
+	r, _ := utf8.DecodeRuneInString(w)
+	if !unicode.Is(unicode.Cyrillic, r) {
+		return w
+	}
+	n := utf8.RuneCountInString(w)
+	for _, e := range cyrillicEndings {
+		if strings.HasSuffix(w, e) && n-utf8.RuneCountInString(e) >= 4 {
+			return w[:len(w)-len(e)]
+		}
+	}
+	return w
+}
+
 // stopWords are English function words and the verbs of attribution that
-// every headline uses. Other languages rely on the online IDF weights.
+// every headline uses, and the commonest function words of Spanish,
+// French, German and Russian (folded as Normalize folds them). The IDF
+// alone cannot be trusted with those: in a stream that is mostly
+// English, "de", "la" or "в" are rare, so they weigh like names and
+// merge unrelated reports in those languages (TestMultilingual). Words
+// that are also informative English words ("war", "son", "hat") are left
+// out; German "die" is in.
 var stopWords = func() map[string]bool {
 	m := map[string]bool{}
+	for _, w := range strings.Fields(`
+	el la los las lo un una unos unas del al de y e o u en con por para sobre entre hasta desde
+	que se su sus es han fue era ser mas muy ya tras ante como pero tambien este esta estos
+	le les des du et ou au aux une dans sur pour par avec sans sous chez est sont ont qui ne pas plus
+	ce cette ces il elle ils elles leur leurs sa ses apres avant selon
+	der die das den dem ein eine einer eines einem einen und oder im ins vom zum zur mit fur auf
+	aus bei nach vor uber unter ist sind wird werden wurde haben nicht auch sich als wie bis
+	и в во на с со к ко по за из от до о об у для не что это как а но или при после над под`) {
+		m[w] = true
+	}
 	for _, w := range strings.Fields(`a an the and or but nor so yet for of to in on at by from with
 	without into onto over under about after before as than then that this these those there here
 	is are was were be been being am do does did done has have had having will would shall should

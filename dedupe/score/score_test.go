@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -106,5 +107,93 @@ func load(t *testing.T, name string) []score.Item {
 			t.Fatal("shared/data not found in any parent of the working directory: clone the shared folder beside the repository")
 		}
 		dir = filepath.Dir(dir)
+	}
+}
+
+func TestScoreHeldOut(t *testing.T) {
+	gold := map[string]string{"a": "1", "b": "1", "c": "2", "d": "3", "e": "3"}
+	tests := []struct {
+		name string
+		pred map[string]string
+		held map[string]bool
+		want score.Result
+	}{
+		// Held a, b (story 1): perfect on their own.
+		{"held apart from the rest",
+			map[string]string{"a": "x", "b": "x", "c": "y", "d": "z", "e": "z"},
+			map[string]bool{"a": true, "b": true},
+			score.Result{PairP: 1, PairR: 1, PairF1: 1, B3P: 1, B3R: 1, B3F1: 1, Items: 2}},
+		// a, b and c in one cluster: c is not held out but still a wrong
+		// member of a's and b's cluster, and the pairs a-c, b-c are wrong.
+		{"merged with another story",
+			map[string]string{"a": "x", "b": "x", "c": "x"},
+			map[string]bool{"a": true, "b": true},
+			score.Result{PairP: 1.0 / 3, PairR: 1, PairF1: 0.5, B3P: 2.0 / 3, B3R: 1, B3F1: 0.8, Items: 2}},
+		// Pairs among items not held out (d-e) do not count.
+		{"other pairs ignored",
+			map[string]string{"a": "x", "b": "y", "c": "w", "d": "z", "e": "z"},
+			map[string]bool{"a": true, "b": true, "c": true},
+			score.Result{PairP: 1, PairR: 0, PairF1: 0, B3P: 1, B3R: 2.0 / 3, B3F1: 0.8, Items: 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := score.ScoreHeldOut(gold, tt.pred, tt.held)
+			w := tt.want
+			if got.Items != w.Items || !near(got.PairP, w.PairP) || !near(got.PairR, w.PairR) || !near(got.PairF1, w.PairF1) ||
+				!near(got.B3P, w.B3P) || !near(got.B3R, w.B3R) || !near(got.B3F1, w.B3F1) {
+				t.Errorf("got %v, want %v", got, w)
+			}
+		})
+	}
+}
+
+// TestScoreHeldOutAll checks that holding out every item is Score, and
+// TestFolds that folds are story-disjoint, balanced and deterministic, on
+// the real headline set.
+func TestScoreHeldOutAll(t *testing.T) {
+	items := load(t, "dev-rich.jsonl")
+	gold, pred, all := map[string]string{}, map[string]string{}, map[string]bool{}
+	for i, it := range items {
+		gold[it.ID], all[it.ID] = it.Story, true
+		pred[it.ID] = strconv.Itoa(i % 97) // an arbitrary bad clustering
+	}
+	got, want := score.ScoreHeldOut(gold, pred, all), score.Score(gold, pred)
+	if !near(got.PairP, want.PairP) || !near(got.PairR, want.PairR) || !near(got.B3P, want.B3P) || !near(got.B3R, want.B3R) || got.Items != want.Items {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+func TestFolds(t *testing.T) {
+	items := load(t, "dev.jsonl")
+	const k = 5
+	folds := score.Folds(items, k, 1)
+	storyFold := map[string]int{}
+	sizes := make([]int, k)
+	for _, it := range items {
+		f := folds[it.ID]
+		if g, ok := storyFold[it.Story]; ok && g != f {
+			t.Fatalf("story %s in folds %d and %d", it.Story, g, f)
+		}
+		storyFold[it.Story] = f
+		sizes[f]++
+	}
+	for f, n := range sizes {
+		if n < len(items)/k*9/10 || n > len(items)/k*11/10 {
+			t.Errorf("fold %d has %d items, want about %d", f, n, len(items)/k)
+		}
+	}
+	again := score.Folds(items, k, 1)
+	other := score.Folds(items, k, 2)
+	moved := 0
+	for id, f := range folds {
+		if again[id] != f {
+			t.Fatalf("item %s: fold %d then %d with the same seed", id, f, again[id])
+		}
+		if other[id] != f {
+			moved++
+		}
+	}
+	if moved == 0 {
+		t.Error("another seed gave the same folds")
 	}
 }

@@ -1,0 +1,462 @@
+// Command dedupe-cv cross-validates the dedupe configuration by story:
+// each development set of ../shared/data/dedupe is split into k folds
+// (score.Folds: story-disjoint, deterministic for a seed), and for each
+// fold every tunable is chosen on the other folds only, then the held-out
+// fold is scored. It prints, for every metric, the mean over folds and the
+// worst fold, beside the all-data score of the defaults.
+//
+//	go run ./scripts/dedupe-cv                 # k=5, seed 1, both sets
+//	go run ./scripts/dedupe-cv -k 4 -seed 7 -v # other folds; each fold's choice
+//
+// Scoring is through the dedupe API, not end to end: each set is clustered
+// whole, items in file order with FirstSeen = published (as TestQuality
+// does), so held-out items meet as many unrelated items as in a real run;
+// labels are never read while clustering. A fold's score counts the
+// held-out items only (score.ScoreHeldOut: a held-out item merged with an
+// item of another fold is a wrong merge). Headlines are scored date-split
+// as the data README asks, title + lead plainly, with the default window.
+//
+// One configuration serves both kinds of data, so a candidate is chosen
+// on the training folds of both sets at once, by an objective that puts
+// precision first: the mean over the two sets of (B-cubed F1 + pairwise
+// F1)/2, less four times any shortfall of B-cubed precision below 0.98
+// (headlines) or 0.975 (title + lead), the held-out targets plus a margin.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"go/format"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"aggregator/dedupe"
+	"aggregator/dedupe/score"
+	"aggregator/internal/shareddata"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "dedupe-cv:", err)
+		os.Exit(1)
+	}
+}
+
+// set is one development file with its labels.
+type set struct {
+	name      string
+	items     []score.Item
+	dateSplit bool
+	minB3P    float64 // B-cubed precision under which the objective is penalised
+	gold      map[string]string
+	dates     map[string]time.Time
+	folds     map[string]int
+}
+
+// candidate is one configuration the cross-validation may choose.
+type candidate struct {
+	name string
+	opts dedupe.Options
+}
+
+func run(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("dedupe-cv", flag.ContinueOnError)
+	k := fs.Int("k", 5, "number of folds (at least 4)")
+	seed := fs.Uint64("seed", 1, "seed of the fold assignment")
+	verbose := fs.Bool("v", false, "print each fold's choice and scores")
+	write := fs.String("write-model", "", "instead of cross-validating, fit the shipped model on all items (the same procedure as for a fold) and write it as Go to this file (dedupe/model_weights.go)")
+	table := fs.Bool("table", false, "also print every rule candidate's held-out mean (B-cubed P, B-cubed F1, pairwise F1 of each set)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *k < 4 {
+		return fmt.Errorf("-k %d: want at least 4 folds", *k)
+	}
+	sets, err := loadSets(*k, *seed)
+	if err != nil {
+		return err
+	}
+	cv := &crossValidation{k: *k, sets: sets}
+	if *write != "" {
+		return writeModel(cv, *write, stdout)
+	}
+
+	// The rule grid: the clustering does not depend on the fold (labels
+	// are not read), so each candidate is clustered once and scored on
+	// every fold's training and held-out items.
+	rules := candidates()
+	ruleEvals := make([]evaluation, len(rules))
+	for c, cand := range rules {
+		preds := cv.cluster(ruleOptions(cand.opts))
+		for f := range *k {
+			ruleEvals[c].folds = append(ruleEvals[c].folds, cv.scoreFold(preds, f))
+		}
+		ruleEvals[c].all = cv.scoreAll(preds)
+	}
+	// The learned decision: for each fold a model is fitted on the pairs
+	// of the training items only (scripts/dedupe-train fits the shipped
+	// one the same way on all items), then the clustering it gives is
+	// scored; its MinP is a tunable, chosen on the training folds too.
+	decisions := []dedupe.Decision{dedupe.DecideLearned, dedupe.DecideLearnedLeads}
+	learned := make([]evaluation, len(minPs)*len(decisions))
+	var learnedNames []string
+	for di := range decisions {
+		for _, p := range minPs {
+			learnedNames = append(learnedNames, fmt.Sprintf("%s, MinP %.2f", [...]string{"learned", "learned for leads"}[di], p))
+		}
+	}
+	for f := range *k {
+		m := dedupe.Fit(cv.examples(f), l2, 0)
+		for di, d := range decisions {
+			for i, p := range minPs {
+				m.MinP = p
+				opts := learnedOptions(m)
+				opts.Decision = d
+				j := di*len(minPs) + i
+				learned[j].folds = append(learned[j].folds, cv.scoreFold(cv.cluster(opts), f))
+			}
+		}
+	}
+	ruleNames := make([]string, len(rules))
+	for i, r := range rules {
+		ruleNames[i] = r.name
+	}
+
+	if *table {
+		for c, name := range ruleNames {
+			fmt.Fprintf(stdout, "%-66s", name)
+			for si := range sets {
+				var p, f1, pf float64
+				for _, fr := range ruleEvals[c].folds {
+					p, f1, pf = p+fr.held[si].B3P, f1+fr.held[si].B3F1, pf+fr.held[si].PairF1
+				}
+				n := float64(*k)
+				fmt.Fprintf(stdout, "   %.3f %.3f %.3f", p/n, f1/n, pf/n)
+			}
+			fmt.Fprintln(stdout)
+		}
+		fmt.Fprintln(stdout)
+	}
+	fmt.Fprintf(stdout, "%d folds by story, seed %d, through the dedupe API\n", *k, *seed)
+	families := []struct {
+		name  string
+		names []string
+		evals []evaluation
+	}{
+		{"cosine rule with its default constants (no choice; the baseline)", ruleNames[:1], ruleEvals[:1]},
+		{fmt.Sprintf("cosine rule, %d configurations chosen on the training folds", len(rules)), ruleNames, ruleEvals},
+		{fmt.Sprintf("learned decision (for all items or for leads only), model and MinP (%d values) chosen on the training folds", len(minPs)), learnedNames, learned},
+		{"the package defaults' procedure (DecideLearnedLeads): the model for leads, fitted and its MinP chosen on the training folds; the rule's default constants for headlines",
+			learnedNames[len(minPs):], learned[len(minPs):]},
+		{"either, chosen on the training folds", append(slices.Clone(ruleNames), learnedNames...), append(slices.Clone(ruleEvals), learned...)},
+	}
+	for _, fam := range families {
+		fmt.Fprintf(stdout, "\n== %s\n", fam.name)
+		held := make([][]score.Result, len(sets))
+		for f := range *k {
+			best, bestV := 0, math.Inf(-1)
+			for c, ev := range fam.evals {
+				if v := cv.objective(ev.folds[f].train); v > bestV+1e-9 {
+					best, bestV = c, v
+				}
+			}
+			if *verbose {
+				fmt.Fprintf(stdout, "fold %d: chose %s (training objective %.4f)\n", f, fam.names[best], bestV)
+			}
+			for si := range sets {
+				held[si] = append(held[si], fam.evals[best].folds[f].held[si])
+			}
+		}
+		for si, s := range sets {
+			fmt.Fprintf(stdout, "%s\n", s.name)
+			printSummary(stdout, held[si])
+		}
+	}
+	shipped := cv.scoreAll(cv.cluster(dedupe.Options{}))
+	fmt.Fprintf(stdout, "\n== all data, not held out%s%s\n", strings.Repeat(" ", 32), headRow())
+	for si, s := range sets {
+		fmt.Fprintf(stdout, "  %-22s %-33s%s\n", s.name, "cosine rule, default constants", row(ruleEvals[0].all[si]))
+		fmt.Fprintf(stdout, "  %-22s %-33s%s\n", s.name, "package defaults (shipped model)", row(shipped[si]))
+	}
+	return nil
+}
+
+// writeModel fits the model on every item of both sets, chooses its MinP
+// by the objective on all of them, and writes it as Go source.
+func writeModel(cv *crossValidation, path string, stdout io.Writer) error {
+	var ex []dedupe.Example
+	for _, s := range cv.sets {
+		ex = append(ex, Examples(s.items, func(string) bool { return true })...)
+	}
+	m := dedupe.Fit(ex, l2, 0)
+	best, bestV := 0.0, math.Inf(-1)
+	for _, p := range minPs {
+		m.MinP = p
+		opts := learnedOptions(m)
+		opts.Decision = dedupe.DecideLearnedLeads
+		if v := cv.objective(cv.scoreAll(cv.cluster(opts))); v > bestV+1e-9 {
+			best, bestV = p, v
+		}
+	}
+	m.MinP = best
+	var b strings.Builder
+	b.WriteString("// Code generated by go run ./scripts/dedupe-cv -write-model dedupe/model_weights.go; DO NOT EDIT.\n\npackage dedupe\n\n")
+	fmt.Fprintf(&b, "// shippedModel is the model of the learned decision when Options.Model\n// is nil: fitted on %d labelled pairs of both development sets.\n", len(ex))
+	b.WriteString("var shippedModel = Model{\n\tWeights: [NumFeatures]float64{\n")
+	for i, w := range m.Weights {
+		fmt.Fprintf(&b, "\t\t%s, // %s\n", strconv.FormatFloat(w, 'g', -1, 64), dedupe.FeatureNames[i])
+	}
+	fmt.Fprintf(&b, "\t},\n\tBias: %s,\n\tMinP: %s,\n}\n", strconv.FormatFloat(m.Bias, 'g', -1, 64), strconv.FormatFloat(m.MinP, 'g', -1, 64))
+	src, err := format.Source([]byte(b.String()))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, src, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s: %d pairs, MinP %.2f (objective %.4f on all items)\n", path, len(ex), best, bestV)
+	return nil
+}
+
+// The learned decision's tunables: the L2 penalty is fixed, MinP chosen.
+var minPs = []float64{0.4, 0.5, 0.6, 0.7, 0.8}
+
+const l2 = 1.0
+
+// learnedOptions are the defaults with the learned decision and model m.
+func learnedOptions(m dedupe.Model) dedupe.Options {
+	return dedupe.Options{Decision: dedupe.DecideLearned, Model: &m}
+}
+
+// ruleOptions are opts with the cosine decision, for the rule grid.
+func ruleOptions(opts dedupe.Options) dedupe.Options {
+	opts.Decision = dedupe.DecideCosine
+	return opts
+}
+
+// crossValidation holds the sets and folds.
+type crossValidation struct {
+	k    int
+	sets []*set
+}
+
+// foldResult is one candidate's scores with one fold held out, per set.
+type foldResult struct {
+	train, held []score.Result
+}
+
+// evaluation is one candidate's results: per fold, and on all items.
+type evaluation struct {
+	folds []foldResult
+	all   []score.Result
+}
+
+// cluster clusters every set with opts: predicted cluster by item ID,
+// cut at dates for the date-split sets.
+func (cv *crossValidation) cluster(opts dedupe.Options) []map[string]string {
+	out := make([]map[string]string, len(cv.sets))
+	for si, s := range cv.sets {
+		pred := clusterSet(opts, s.items)
+		if s.dateSplit {
+			pred = score.SplitByDate(pred, s.dates)
+		}
+		out[si] = pred
+	}
+	return out
+}
+
+// scoreFold scores a clustering on the training items and on the held-out
+// items of fold f.
+func (cv *crossValidation) scoreFold(preds []map[string]string, f int) foldResult {
+	var r foldResult
+	for si, s := range cv.sets {
+		held, rest := map[string]bool{}, map[string]bool{}
+		for _, it := range s.items {
+			if s.folds[it.ID] == f {
+				held[it.ID] = true
+			} else {
+				rest[it.ID] = true
+			}
+		}
+		r.held = append(r.held, score.ScoreHeldOut(s.gold, preds[si], held))
+		r.train = append(r.train, score.ScoreHeldOut(s.gold, preds[si], rest))
+	}
+	return r
+}
+
+func (cv *crossValidation) scoreAll(preds []map[string]string) []score.Result {
+	out := make([]score.Result, len(cv.sets))
+	for si, s := range cv.sets {
+		out[si] = score.Score(s.gold, preds[si])
+	}
+	return out
+}
+
+// objective scores a candidate on training results, precision first: the
+// mean over the sets of (B-cubed F1 + pairwise F1)/2, less four times any
+// shortfall of B-cubed precision below the set's floor.
+func (cv *crossValidation) objective(rs []score.Result) float64 {
+	var v float64
+	for si, r := range rs {
+		v += (r.B3F1+r.PairF1)/2 - 4*max(0, cv.sets[si].minB3P-r.B3P)
+	}
+	return v / float64(len(rs))
+}
+
+// examples collects the labelled pairs for fold f's model: the items of
+// every set are added in file order with the default (cosine) decision,
+// and before each Add the candidates it weighs are recorded. Only items
+// outside fold f give examples, and a candidate is labelled by the
+// stories of its members outside fold f (same: the item reports the
+// story most of them report); one with no such member gives none.
+func (cv *crossValidation) examples(f int) []dedupe.Example {
+	var out []dedupe.Example
+	for _, s := range cv.sets {
+		out = append(out, Examples(s.items, func(id string) bool { return s.folds[id] != f })...)
+	}
+	return out
+}
+
+func loadSets(k int, seed uint64) ([]*set, error) {
+	sets := []*set{
+		{name: "headlines (date-split)", dateSplit: true, minB3P: 0.985},
+		{name: "title + lead", minB3P: 0.975},
+	}
+	for i, file := range []string{"dev.jsonl", "dev-rich.jsonl"} {
+		items, err := load(file)
+		if err != nil {
+			return nil, err
+		}
+		s := sets[i]
+		s.items, s.gold, s.dates = items, map[string]string{}, map[string]time.Time{}
+		for _, it := range items {
+			s.gold[it.ID], s.dates[it.ID] = it.Story, it.Published
+		}
+		s.folds = score.Folds(items, k, seed)
+	}
+	return sets, nil
+}
+
+// metrics names the fields of a score.Result in print order.
+var metrics = []struct {
+	name string
+	get  func(score.Result) float64
+}{
+	{"pair P", func(r score.Result) float64 { return r.PairP }},
+	{"pair R", func(r score.Result) float64 { return r.PairR }},
+	{"pair F1", func(r score.Result) float64 { return r.PairF1 }},
+	{"B3 P", func(r score.Result) float64 { return r.B3P }},
+	{"B3 R", func(r score.Result) float64 { return r.B3R }},
+	{"B3 F1", func(r score.Result) float64 { return r.B3F1 }},
+}
+
+func row(r score.Result) string {
+	var b strings.Builder
+	for _, m := range metrics {
+		fmt.Fprintf(&b, " %7.3f", m.get(r))
+	}
+	return b.String()
+}
+
+func headRow() string {
+	var b strings.Builder
+	for _, m := range metrics {
+		fmt.Fprintf(&b, " %7s", m.name)
+	}
+	return b.String()
+}
+
+// printSummary prints the mean over folds and the worst fold of every
+// metric (the worst of each metric separately).
+func printSummary(w io.Writer, held []score.Result) {
+	var head strings.Builder
+	for _, m := range metrics {
+		fmt.Fprintf(&head, " %7s", m.name)
+	}
+	fmt.Fprintf(w, "  %-22s%s\n", "", head.String())
+	var mean, worst, spread strings.Builder
+	for _, m := range metrics {
+		sum, lo := 0.0, math.Inf(1)
+		for _, r := range held {
+			v := m.get(r)
+			sum += v
+			lo = min(lo, v)
+		}
+		mu := sum / float64(len(held))
+		fmt.Fprintf(&mean, " %7.3f", mu)
+		fmt.Fprintf(&worst, " %7.3f", lo)
+		fmt.Fprintf(&spread, " %7.3f", mu-lo)
+	}
+	fmt.Fprintf(w, "  %-22s%s\n", "held-out mean", mean.String())
+	fmt.Fprintf(w, "  %-22s%s\n", "held-out worst fold", worst.String())
+	fmt.Fprintf(w, "  %-22s%s\n", "mean - worst", spread.String())
+}
+
+// clusterSet adds the items to one index in file order and returns each
+// item's cluster, by the data's item ID.
+func clusterSet(opts dedupe.Options, items []score.Item) map[string]string {
+	ix := dedupe.New(opts)
+	pred := make(map[string]string, len(items))
+	for _, it := range items {
+		m, _ := ix.Add(it.Feed())
+		pred[it.ID] = m.Cluster
+	}
+	return pred
+}
+
+func load(name string) ([]score.Item, error) {
+	p, err := shareddata.Path("dedupe", name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	items, err := score.Load(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return items, nil
+}
+
+// candidates lists the configurations the cross-validation chooses from;
+// the first is the defaults. The grid spans the tunables that matter most
+// on the development sets: the similarity threshold, its factor for items
+// with a summary, and template detection (off, or the number of clusters
+// that makes a pair a template and the weight its terms keep).
+func candidates() []candidate {
+	out := []candidate{{name: "cosine rule, default constants"}}
+	type tmpl struct {
+		name     string
+		clusters int
+		weight   float64
+		specific int
+	}
+	tmpls := []tmpl{
+		{"templates off", -1, 1, -1},
+		{"specific term only", -1, 1, 1},
+		{"templates 3×0.5", 3, 0.5, 1},
+		{"templates 4×0.5", 4, 0.5, 1},
+		{"templates 4×0.3", 4, 0.3, 1},
+		{"templates 6×0.5", 6, 0.5, 1},
+	}
+	for _, th := range []float64{0.09, 0.11, 0.13} {
+		for _, sf := range []float64{0.19 / 0.11, 2} {
+			for _, tp := range tmpls {
+				out = append(out, candidate{
+					name: fmt.Sprintf("threshold %.2f, summary ×%.2f, %s", th, sf, tp.name),
+					opts: dedupe.Options{Threshold: th, SummaryFactor: sf,
+						TemplateDays: tp.clusters, TemplateWeight: tp.weight, MinSpecific: tp.specific},
+				})
+			}
+		}
+	}
+	return out
+}
