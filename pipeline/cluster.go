@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"cmp"
 	"context"
 	"runtime"
 	"slices"
@@ -179,20 +178,14 @@ func (p *Pipeline) clusterLocked(ctx context.Context, items []aggregator.Item) e
 	return nil
 }
 
-// clusterOrder is the order a pass clusters its items in: oldest first,
-// and among reports of the same time (feeds that give only a date, a
-// backfill) the fullest first, so that it founds the story and the terser
-// ones join it rather than the other way round; then by ID, so that the
-// order is total. Measured end to end (scripts/score-e2e), putting the
-// fuller report first instead of ordering ties by ID alone raised
-// headline pairwise F1 (date-split) from 0.744 to 0.765 and title+lead
-// B-cubed F1 from 0.913 to 0.917, with B-cubed precision the same or
-// higher. Store.Pending never splits a group of one time across chunks.
-func clusterOrder(a, b aggregator.Item) int {
-	return cmp.Or(a.Time().Compare(b.Time()),
-		-cmp.Compare(len(a.Title)+len(a.Summary), len(b.Title)+len(b.Summary)),
-		cmp.Compare(a.ID, b.ID))
-}
+// clusterOrder is the order a pass clusters its items in: dedupe's
+// canonical order (oldest first; among reports of one time the fullest,
+// which then founds the story; then by ID). Measured end to end
+// (scripts/score-e2e), putting the fuller report first instead of
+// ordering ties by ID alone raised headline pairwise F1 (date-split) from
+// 0.744 to 0.765 and title+lead B-cubed F1 from 0.913 to 0.917.
+// Store.Pending never splits a group of one time across chunks.
+var clusterOrder = dedupe.Order
 
 // horizon is the oldest item time the index keeps: two windows before the
 // newest item, so that items fetched a little out of time order (a feed
