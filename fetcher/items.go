@@ -29,6 +29,25 @@ const (
 // it is taken for a mistake and replaced by the fetch time.
 const futureSlack = 24 * time.Hour
 
+// zoneOffsets are the North American zone names RFC 822 defines for
+// dates, as hours from UTC.
+var zoneOffsets = map[string]int{"EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7}
+
+// zoned applies the offset of the zone name that ends raw, the date as
+// published, when the parser gave t no offset: gofeed v1.3 parses
+// "17:59:45 CST" as 17:59:45 UTC, six hours early.
+func zoned(t time.Time, raw string) time.Time {
+	f := strings.Fields(raw)
+	if len(f) == 0 {
+		return t
+	}
+	h, ok := zoneOffsets[strings.ToUpper(f[len(f)-1])]
+	if _, off := t.Zone(); !ok || off != 0 {
+		return t
+	}
+	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.FixedZone(f[len(f)-1], h*3600))
+}
+
 // converted is what convertItems made of a document's items.
 type converted struct {
 	items []aggregator.Item
@@ -69,10 +88,10 @@ func convertItems(f *gofeed.Feed, feedName string, base *url.URL, now time.Time,
 			continue
 		}
 		if gi.PublishedParsed != nil {
-			it.Published = gi.PublishedParsed.UTC()
+			it.Published = zoned(*gi.PublishedParsed, gi.Published).UTC()
 		}
 		if gi.UpdatedParsed != nil {
-			it.Updated = gi.UpdatedParsed.UTC()
+			it.Updated = zoned(*gi.UpdatedParsed, gi.Updated).UTC()
 		}
 		if it.Published.IsZero() {
 			it.Published = it.Updated

@@ -125,11 +125,29 @@ func (ps *parser) translateRSS(rf *rss.Feed) (*gofeed.Feed, error) {
 		return nil, fmt.Errorf("translator gave %d items for %d", len(f.Items), len(rf.Items))
 	}
 	for i, gi := range f.Items {
-		if gi != nil && lent[i] {
+		if gi == nil {
+			continue
+		}
+		if lent[i] {
 			gi.ITunesExt, gi.Image = own[i], nil
+		}
+		if gi.UpdatedParsed == nil {
+			gi.UpdatedParsed = atomUpdated(rf.Items[i])
 		}
 	}
 	return f, nil
+}
+
+// atomUpdated is an RSS item's atom:updated date (RFC 3339, as Atom
+// dates are), or nil. gofeed v1.3's translator reads only dc:date for an
+// RSS item's update time.
+func atomUpdated(it *rss.Item) *time.Time {
+	for _, e := range it.Extensions["atom"]["updated"] {
+		if t, err := time.Parse(time.RFC3339, strings.TrimSpace(e.Value)); err == nil {
+			return &t
+		}
+	}
+	return nil
 }
 
 // parse runs gofeed on a UTF-8 body. A panic inside the parser becomes an
