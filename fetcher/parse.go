@@ -58,11 +58,11 @@ var errNotDetected = errors.New("feed type not detected")
 // parse detects body's format and parses and translates it.
 func (ps *parser) parse(body []byte) (parsed, error) {
 	var p parsed
-	body, err := bound(body)
+	body, kind, err := bound(body)
 	if err != nil {
 		return p, err
 	}
-	switch detect(body) {
+	switch kind {
 	case gofeed.FeedTypeRSS:
 		rf, err := ps.rss.Parse(bytes.NewReader(body))
 		if err != nil {
