@@ -41,7 +41,7 @@ func readBody(resp *http.Response, max int64, buf *bytes.Buffer) (wire int64, er
 	if (coding == "" || coding == "identity") && resp.ContentLength > max {
 		return 0, fmt.Errorf("%w: Content-Length %d exceeds the limit of %d bytes", ErrTooLarge, resp.ContentLength, max)
 	}
-	r, err := decodeBody(bufio.NewReaderSize(cr, 4096), coding)
+	r, coding, err := decodeBody(bufio.NewReaderSize(cr, 4096), coding)
 	if err != nil {
 		return cr.n, err
 	}
@@ -70,13 +70,20 @@ func isNetErr(err error) bool {
 // decodeBody wraps r in the decoders for the Content-Encoding coding (a
 // comma-separated list, applied in order, so decoded in reverse). A body
 // sent gzip-compressed without saying so is recognised by its magic
-// number, as browsers do.
-func decodeBody(r *bufio.Reader, coding string) (io.Reader, error) {
+// number, as browsers do. It also returns the coding it applies, that
+// sniffed one included.
+func decodeBody(r *bufio.Reader, coding string) (io.Reader, string, error) {
 	if coding == "" {
 		if magic, _ := r.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 			coding = "gzip"
 		}
 	}
+	out, err := decoders(r, coding)
+	return out, coding, err
+}
+
+// decoders wraps r in the decoders for coding.
+func decoders(r *bufio.Reader, coding string) (io.Reader, error) {
 	codings := strings.Split(coding, ",")
 	var out io.Reader = r
 	for i := len(codings) - 1; i >= 0; i-- {

@@ -166,7 +166,7 @@ func TestRequestHeaders(t *testing.T) {
 	}
 }
 
-func compress(t *testing.T, coding string, b []byte) []byte {
+func compress(t testing.TB, coding string, b []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	var w io.WriteCloser

@@ -54,4 +54,16 @@
 // address to a private, loopback or link-local one are refused when
 // dialled, after DNS, unless Options.AllowPrivate is set; a feed
 // configured at a private address (a LAN source) keeps working.
+//
+// # Hostile documents
+//
+// Before parsing, a cheap scan refuses nesting deeper than 512 elements
+// and cuts any text longer than 1 MiB (see bound), so that a document of
+// MaxBody bytes costs the parser a small multiple of its size. After
+// parsing, each item's text is capped per field; items with nothing to
+// show or identify are dropped (Result.EmptyItems); dates more than a day
+// after the fetch become the fetch time (Result.FutureDates,
+// State.FutureDates); and at most Options.MaxItems items are kept, the
+// newest (Result.OverMax). A body that is mostly UTF-8 keeps its UTF-8,
+// broken bytes becoming U+FFFD.
 package fetcher

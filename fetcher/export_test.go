@@ -1,6 +1,9 @@
 package fetcher
 
 import (
+	"bytes"
+	"io"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"time"
@@ -29,4 +32,19 @@ func ParseBody(c *Client, body []byte, contentType string) (items int, err error
 func ParseOnly(c *Client, body []byte) error {
 	_, err := c.parser.parse(body)
 	return err
+}
+
+// DecodeBody runs the decoding half of the document path on a raw body:
+// the Content-Encoding decoders under the size cap, then the charset
+// conversion. It returns what the parser would be given.
+func DecodeBody(raw []byte, coding, contentType string, max int64) ([]byte, error) {
+	resp := &http.Response{Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(raw)), ContentLength: -1}
+	if coding != "" {
+		resp.Header.Set("Content-Encoding", coding)
+	}
+	var buf bytes.Buffer
+	if _, err := readBody(resp, max, &buf); err != nil {
+		return nil, err
+	}
+	return toUTF8(buf.Bytes(), contentType), nil
 }

@@ -57,11 +57,14 @@ func fetchDoc(t *testing.T, o fetcher.Options, doc []byte) fetcher.Result {
 	return newClient(t, o).Fetch(context.Background(), feed(srv.URL+"/feed.xml"), zeroState)
 }
 
-// TestMaxItems: a document of 100,000 items gives the 1,000 newest (the
-// default cap), in document order, whatever order the document lists
-// them in; OverMax counts the rest.
+// TestMaxItems: a document of 100,000 items (20,000 under -race) gives
+// the 1,000 newest (the default cap), in document order, whatever order
+// the document lists them in; OverMax counts the rest.
 func TestMaxItems(t *testing.T) {
-	const n = 100_000
+	n := 100_000
+	if raceEnabled {
+		n = 20_000
+	}
 	titles := headlines(t, n)
 	var doc bytes.Buffer
 	doc.WriteString(`<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Big</title><link>https://big.example/</link>`)
@@ -70,8 +73,13 @@ func TestMaxItems(t *testing.T) {
 		// A permutation of hours: the newest items are spread through
 		// the document.
 		dates[i] = fixedNow.Add(-time.Duration((i*7919)%n) * time.Minute)
-		fmt.Fprintf(&doc, "<item><title>%s</title><guid>g%d</guid><pubDate>%s</pubDate></item>\n",
-			html.EscapeString(titles[i]), i, dates[i].Format(time.RFC1123Z))
+		// Titles on every hundredth item only, to keep the document
+		// quick to parse.
+		title := ""
+		if i%100 == 0 {
+			title = "<title>" + html.EscapeString(titles[i]) + "</title>"
+		}
+		fmt.Fprintf(&doc, "<item>%s<guid>g%d</guid><pubDate>%s</pubDate></item>\n", title, i, dates[i].Format(time.RFC1123Z))
 	}
 	doc.WriteString(`</channel></rss>`)
 	r := fetchDoc(t, fetcher.Options{MaxBody: 64 << 20}, doc.Bytes())
@@ -195,7 +203,7 @@ func TestFutureDates(t *testing.T) {
 // one) or a CDATA section.
 func TestTextCapped(t *testing.T) {
 	for _, tc := range []struct{ name, text string }{
-		{"two-byte characters", strings.Repeat("é", 3<<20)},
+		{"two-byte characters", strings.Repeat("é", 1<<20)},
 		{"references", strings.Repeat("&amp;&#233;&lt;", 200_000)},
 		{"CDATA", "<![CDATA[" + strings.Repeat("<p>é</p>", 500_000) + "]]>"},
 	} {

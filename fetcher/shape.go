@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/mmcdole/gofeed"
@@ -24,45 +25,55 @@ const (
 	maxRun = maxContent
 )
 
-// bound returns doc ready for the parser: an error when it nests deeper
-// than maxDepth, a copy with every text longer than maxRun cut when
-// there is one, else doc itself.
-func bound(doc []byte) ([]byte, error) {
-	start := bytes.TrimLeft(doc, " \t\r\n")
+// bound returns doc ready for the parser, and its format: an error when
+// it nests deeper than maxDepth, a copy with every text longer than
+// maxRun cut when there is one, else doc itself. The format is what
+// gofeed.DetectFeedType would say, found in the same scan, without its
+// copy and parse of the document: JSON is a valid document starting
+// with '{'; XML is told by the name of its root element (rss, RDF or
+// feed) and must start with '<'.
+func bound(doc []byte) ([]byte, gofeed.FeedType, error) {
+	start := bytes.TrimLeft(doc, " \t\r\n\xef\xbb\xbf")
 	if len(start) > 0 && (start[0] == '{' || start[0] == '[') {
 		if at := jsonTooDeep(doc); at >= 0 {
-			return nil, fmt.Errorf("arrays and objects nested more than %d deep (at byte %d)", maxDepth, at)
+			return nil, 0, fmt.Errorf("arrays and objects nested more than %d deep (at byte %d)", maxDepth, at)
 		}
-		return doc, nil
+		if start[0] == '{' && json.Valid(start) {
+			return doc, gofeed.FeedTypeJSON, nil
+		}
+		return doc, gofeed.FeedTypeUnknown, nil
 	}
-	at, long := scanXML(doc)
+	at, long, root := scanXML(doc)
 	if at >= 0 {
-		return nil, fmt.Errorf("elements nested more than %d deep (at byte %d)", maxDepth, at)
+		return nil, 0, fmt.Errorf("elements nested more than %d deep (at byte %d)", maxDepth, at)
 	}
 	if long {
 		doc = cutRuns(doc)
 	}
-	return doc, nil
+	kind := gofeed.FeedTypeUnknown
+	if len(start) > 0 && start[0] == '<' {
+		switch strings.ToLower(root) {
+		case "rss", "rdf":
+			kind = gofeed.FeedTypeRSS
+		case "feed":
+			kind = gofeed.FeedTypeAtom
+		}
+	}
+	return doc, kind, nil
 }
 
-// detect is gofeed.DetectFeedType without its copy of the whole
-// document: an XML root is found in the document's first 64 KiB (else
-// the whole is searched), and JSON is recognised by a leading '{' and
-// validity.
-func detect(doc []byte) gofeed.FeedType {
-	start := bytes.TrimLeft(doc, " \t\r\n\xef\xbb\xbf")
-	if len(start) > 0 && start[0] == '{' {
-		if json.Valid(start) {
-			return gofeed.FeedTypeJSON
-		}
-		return gofeed.FeedTypeUnknown
+// rootName is the local name of the element whose start tag begins tag
+// ("<rdf:RDF xmlns..." gives "RDF").
+func rootName(tag []byte) string {
+	end := bytes.IndexAny(tag, " \t\r\n/>")
+	if end < 0 {
+		end = len(tag)
 	}
-	if len(doc) > 64<<10 {
-		if t := gofeed.DetectFeedType(bytes.NewReader(doc[:64<<10])); t != gofeed.FeedTypeUnknown {
-			return t
-		}
+	name := tag[:end]
+	if i := bytes.LastIndexByte(name, ':'); i >= 0 {
+		name = name[i+1:]
 	}
-	return gofeed.DetectFeedType(bytes.NewReader(doc))
+	return string(name)
 }
 
 // markup is where the next piece of markup (or text) starts in an XML
@@ -119,14 +130,15 @@ func tagEnd(rest []byte) int {
 // start and end tags (skipping comments, CDATA sections, processing
 // instructions, declarations and quoted attribute values) and measures
 // texts. It returns the offset where the nesting first exceeds maxDepth
-// (-1 if it never does) and whether a text is longer than maxRun.
-// Malformed input gives some answer; the parser judges it.
-func scanXML(doc []byte) (deepAt int, long bool) {
+// (-1 if it never does), whether a text is longer than maxRun and the
+// local name of the first element. Malformed input gives some answer;
+// the parser judges it.
+func scanXML(doc []byte) (deepAt int, long bool, root string) {
 	depth := 0
 	for i := 0; i < len(doc); {
 		n := bytes.IndexByte(doc[i:], '<')
 		if n < 0 {
-			return -1, long || len(doc)-i > maxRun
+			return -1, long || len(doc)-i > maxRun, root
 		}
 		long = long || n > maxRun
 		i += n
@@ -135,12 +147,15 @@ func scanXML(doc []byte) (deepAt int, long bool) {
 		if kind == mStart {
 			e := tagEnd(rest)
 			if e < 0 {
-				return -1, long
+				return -1, long, root
+			}
+			if depth == 0 && root == "" {
+				root = rootName(rest[1:e])
 			}
 			if rest[e-1] != '/' {
 				depth++
 				if depth > maxDepth {
-					return i, long
+					return i, long, root
 				}
 			}
 			i += e + 1
@@ -148,7 +163,7 @@ func scanXML(doc []byte) (deepAt int, long bool) {
 		}
 		e := bytes.Index(rest[open:], []byte(closing))
 		if e < 0 {
-			return -1, long
+			return -1, long, root
 		}
 		if kind == mEnd {
 			depth--
@@ -156,7 +171,7 @@ func scanXML(doc []byte) (deepAt int, long bool) {
 		long = long || (kind == mCDATA && e > maxRun)
 		i += open + e + len(closing)
 	}
-	return -1, long
+	return -1, long, root
 }
 
 // cutRuns returns a copy of doc with each text longer than maxRun cut to

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"aggregator"
@@ -130,49 +131,19 @@ func opmlTables(warn io.Writer, cfg *Config, feeds []aggregator.Feed, file strin
 		}
 		names[name] = true
 		added++
-		fmt.Fprintf(&b, "\n[[feeds]]\nname = %s\nurl = %s\n", tomlQuote(name), tomlQuote(fd.URL))
+		fmt.Fprintf(&b, "\n[[feeds]]\nname = %s\nurl = %s\n", strconv.Quote(name), strconv.Quote(fd.URL))
 		if fd.Title != "" && fd.Title != name {
-			fmt.Fprintf(&b, "title = %s\n", tomlQuote(fd.Title))
+			fmt.Fprintf(&b, "title = %s\n", strconv.Quote(fd.Title))
 		}
 		if len(fd.Tags) > 0 {
 			q := make([]string, len(fd.Tags))
 			for i, t := range fd.Tags {
-				q[i] = tomlQuote(t)
+				q[i] = strconv.Quote(t)
 			}
 			fmt.Fprintf(&b, "tags = [%s]\n", strings.Join(q, ", "))
 		}
 	}
 	return b.Bytes(), added, skipped, refused
-}
-
-// tomlQuote returns s as a TOML basic string. strconv.Quote is close but
-// writes Go escapes TOML lacks (\a, \v, \xNN); invalid UTF-8 becomes
-// U+FFFD, which TOML requires.
-func tomlQuote(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		switch r {
-		case '"':
-			b.WriteString(`\"`)
-		case '\\':
-			b.WriteString(`\\`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\t':
-			b.WriteString(`\t`)
-		case '\r':
-			b.WriteString(`\r`)
-		default:
-			if r < 0x20 || r == 0x7f {
-				fmt.Fprintf(&b, `\u%04X`, r)
-			} else {
-				b.WriteRune(r)
-			}
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 func refusedNote(n int) string {

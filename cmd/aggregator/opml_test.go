@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,5 +126,33 @@ func TestOPMLImportRefusesOtherSchemes(t *testing.T) {
 	loaded, err := loadConfig(cfg)
 	if err != nil || len(loaded.Feeds) != 1 {
 		t.Fatalf("after --write: %v, %+v", err, loaded)
+	}
+}
+
+// TestOPMLImportQuoting: titles and URLs with quotes, backslashes and
+// characters Go's quoting escapes (DEL as \x7f, which TOML 1.1 reads)
+// come out as TOML that loads back to the same text.
+func TestOPMLImportQuoting(t *testing.T) {
+	const doc = `<opml version="2.0"><body>
+<outline text="Say &quot;hi&quot; \ back&#127;slash" xmlUrl="https://q.example/feed?a=&quot;b&quot;"/>
+</body></opml>`
+	feeds, err := publish.ReadOPML(strings.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := parseConfig("feeds.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, added, _, _ := opmlTables(io.Discard, cfg, feeds, "subs.opml")
+	loaded, err := parseConfig("feeds.toml", tables)
+	if err != nil || added != 1 || len(loaded.Feeds) != 1 {
+		t.Fatalf("tables do not load (%v):\n%s", err, tables)
+	}
+	if got, want := loaded.Feeds[0].Title, "Say \"hi\" \\ back\x7fslash"; got != want {
+		t.Errorf("title %q, want %q", got, want)
+	}
+	if got, want := loaded.Feeds[0].URL, `https://q.example/feed?a="b"`; got != want {
+		t.Errorf("url %q, want %q", got, want)
 	}
 }

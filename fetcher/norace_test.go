@@ -1,0 +1,5 @@
+//go:build !race
+
+package fetcher_test
+
+const raceEnabled = false
