@@ -90,6 +90,17 @@ func (db *DB) logPage(ctx context.Context, after int64) ([]aggregator.LogRecord,
 	if err != nil {
 		return nil, err
 	}
+	// The copies of items pruned or edited since they were decided on
+	// come first.
+	rows, _ = db.pool.Query(ctx, `SELECT data FROM log_items WHERE id = ANY($1)`, ids)
+	var data []byte
+	if _, err := pgx.ForEachRow(rows, []any{&data}, func() error {
+		it, err := decodeItem(data)
+		items[it.ID] = it
+		return err
+	}); err != nil {
+		return nil, err
+	}
 	out := make([]aggregator.LogRecord, 0, len(page))
 	for _, p := range page {
 		if len(p.items) != len(p.clusters) {
@@ -135,7 +146,10 @@ func (db *DB) TrimClusterLog(ctx context.Context, upTo uint64) error {
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM cluster_log WHERE seq <= $1`, int64(upTo))
+		if _, err = tx.Exec(ctx, `DELETE FROM cluster_log WHERE seq <= $1`, int64(upTo)); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM log_items l WHERE NOT EXISTS (SELECT 1 FROM cluster_log c WHERE c.items @> ARRAY[l.id])`)
 		return err
 	})
 	if err != nil {
@@ -143,3 +157,11 @@ func (db *DB) TrimClusterLog(ctx context.Context, upTo uint64) error {
 	}
 	return nil
 }
+
+// keepLoggedSQL copies, before they are removed or edited, the items
+// among $1 that a cluster log record names, so that the log still
+// replays them as they were decided on.
+const keepLoggedSQL = `INSERT INTO log_items (id, data)
+	SELECT i.id, i.data FROM items i
+	WHERE i.id = ANY($1) AND EXISTS (SELECT 1 FROM cluster_log c WHERE c.items @> ARRAY[i.id])
+	ON CONFLICT (id) DO NOTHING`

@@ -220,7 +220,10 @@ func nextClusterSeq(ctx context.Context, tx pgx.Tx) (uint64, error) {
 // clusteringReset advances the sequence for a change the cluster log
 // cannot replay.
 func clusteringReset(ctx context.Context, tx pgx.Tx) error {
-	_, err := tx.Exec(ctx, "UPDATE meta SET cluster_seq = cluster_seq + 1, cluster_reset = cluster_seq + 1")
+	if _, err := tx.Exec(ctx, "UPDATE meta SET cluster_seq = cluster_seq + 1, cluster_reset = cluster_seq + 1"); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, "DELETE FROM log_items") // no record will be replayed
 	return err
 }
 

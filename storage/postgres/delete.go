@@ -107,6 +107,11 @@ func deleteItems(ctx context.Context, tx pgx.Tx, ids []string, now time.Time, ke
 		}
 	}
 	var b pgx.Batch
+	if keepTimes {
+		b.Queue(keepLoggedSQL, ids) // Prune: the log may still replay them
+	} else {
+		b.Queue(`DELETE FROM log_items`) // a reset: no record will be replayed
+	}
 	// Items first: their memberships go with them (ON DELETE CASCADE),
 	// and only then can an emptied cluster go.
 	del := `DELETE FROM items WHERE id = ANY($1)`

@@ -358,6 +358,7 @@ func saveFetchesTx(ctx context.Context, tx pgx.Tx, fs []aggregator.Fetched, idx 
 				moved = append(moved, id)
 			}
 		}
+		b.Queue(keepLoggedSQL, uid) // as decided on, for the cluster log
 		b.Queue(`UPDATE items i SET feed = u.feed, hash = u.hash, t_sec = u.t_sec, t_nsec = u.t_nsec, data = u.data
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::int[], $6::bytea[]) AS u(id, feed, hash, t_sec, t_nsec, data)
 			WHERE i.id = u.id`, uid, ufeed, uhash, usec, unsec, udata)

@@ -87,6 +87,7 @@ var contract = []struct {
 	{"ClusterLog", testClusterLog},
 	{"TrimClusterLog", testTrimClusterLog},
 	{"Rewound", testRewound},
+	{"LogItemsAsDecided", testLogItemsAsDecided},
 	{"Stories", testStories},
 	{"StoryIDsStable", testStoryIDsStable},
 	{"Prune", testPrune},
