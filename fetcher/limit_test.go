@@ -14,6 +14,9 @@ import (
 
 	"aggregator"
 	"aggregator/fetcher"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 )
 
 // gate is a feed server whose handlers hold each request until released,
@@ -197,7 +200,8 @@ func TestFetchAllCancel(t *testing.T) {
 	}
 }
 
-// TestMetrics: WriteMetrics reports what the client did.
+// TestMetrics: the Collector reports what the client did, gathered and
+// written in the text format as a registry serves it.
 func TestMetrics(t *testing.T) {
 	srv, _ := serve(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		switch r.URL.Path {
@@ -213,9 +217,18 @@ func TestMetrics(t *testing.T) {
 	for _, p := range []string{"/ok", "/304", "/503", "/503"} {
 		c.Fetch(context.Background(), feed(srv.URL+p), aggregator.FeedState{URL: srv.URL + p, ETag: `"e"`})
 	}
-	var b strings.Builder
-	if err := c.WriteMetrics(&b); err != nil {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
 		t.Fatal(err)
+	}
+	var b strings.Builder
+	enc := expfmt.NewEncoder(&b, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			t.Fatal(err)
+		}
 	}
 	out := b.String()
 	for _, want := range []string{

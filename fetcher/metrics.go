@@ -1,14 +1,12 @@
 package fetcher
 
 import (
-	"io"
 	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
 )
 
 // durationBuckets are the upper bounds, in seconds, of the fetch duration
@@ -173,26 +171,4 @@ func (k collector) Collect(ch chan<- prometheus.Metric) {
 		buckets[b] = s.Durations.Buckets[i]
 	}
 	ch <- prometheus.MustNewConstHistogram(descDuration, s.Durations.Count, s.Durations.Sum, buckets)
-}
-
-// WriteMetrics writes the Collector's metrics in the Prometheus text
-// format. It is kept for callers that serve /metrics by hand; a caller
-// with a prometheus registry registers Collector instead. Safe to call
-// while fetches run.
-func (c *Client) WriteMetrics(w io.Writer) error {
-	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(c.Collector()); err != nil {
-		return err
-	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		return err
-	}
-	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			return err
-		}
-	}
-	return nil
 }
