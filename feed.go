@@ -78,6 +78,11 @@ type FeedState struct {
 	Disabled       bool   `json:"disabled,omitempty"`
 	DisabledReason string `json:"disabled_reason,omitempty"`
 
+	// Node names the daemon that made the last fetch: in a fleet of
+	// daemons on one database, which node fetched the feed. Empty for a
+	// store of one process.
+	Node string `json:"node,omitempty"`
+
 	// RedirectURL and RedirectCount track a permanent redirect that has
 	// not been seen often enough yet to be trusted.
 	RedirectURL   string `json:"redirect_url,omitempty"`

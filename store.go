@@ -1,6 +1,9 @@
 package aggregator
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // The types below are what a store (package storage, bbolt; package
 // storage/postgres) takes and returns. They live here, with the other
@@ -48,7 +51,21 @@ type Decisions struct {
 	// order): the cluster log cannot replay it onto a saved index older
 	// than it, which is therefore no longer usable.
 	Rewound bool
+	// Fenced makes the batch conditional: it is stored only when the
+	// store's ClusterStamp.Seq is still Base, the sequence the deciding
+	// index was at, and fails with an error wrapping ErrStaleIndex
+	// otherwise, storing nothing. A fleet's clusterer fences every batch,
+	// so that a node that lost its leadership without knowing it cannot
+	// store decisions made on an index another node has moved past.
+	// Every stored batch moves Seq on by exactly one.
+	Fenced bool
+	Base   uint64
 }
+
+// ErrStaleIndex is returned by SaveDecisions for a Fenced batch whose Base
+// is no longer the store's sequence: someone else changed the clustering
+// since the index was loaded, which must be brought up to date first.
+var ErrStaleIndex = errors.New("the clustering changed since the index was loaded")
 
 // ClusterStamp names the clustered state of a database: which database
 // (Instance, random, made when it was created) and how many transactions
