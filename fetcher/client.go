@@ -100,6 +100,7 @@ func New(opts Options) *Client {
 	c.rnd = rand.New(rand.NewPCG(uint64(c.opts.Seed), 0x9e3779b97f4a7c15))
 	c.lim = newLimiter(c.opts.Concurrency, c.opts.PerHost, c.opts.HostDelay, time.Now)
 	c.lim.loopbackNoDelay = c.opts.LoopbackNoDelay
+	c.lim.gate = c.opts.HostGate
 	c.bufs.New = func() any { return new(bytes.Buffer) }
 	rt := c.opts.Transport
 	if rt == nil {
@@ -163,6 +164,11 @@ func (c *Client) fetch(ctx context.Context, f aggregator.Feed, st aggregator.Fee
 	}
 	release, err := c.lim.acquire(ctx, u.Hostname())
 	if err != nil {
+		if ctx.Err() == nil {
+			// A HostGate failed (a fleet's database out of reach): the
+			// feed did nothing wrong, so its state stays as it was.
+			deliver(Result{Feed: f, State: given, Status: StatusFailed, Err: fmt.Errorf("fetch %s: host limits: %w", f.Name, err)})
+		}
 		return
 	}
 	c.m.inflight.Add(1)

@@ -24,6 +24,10 @@ type limiter struct {
 	loopbackNoDelay bool
 	now             func() time.Time
 
+	// gate, when set, replaces the per-host slots and delay (see
+	// Options.HostGate).
+	gate func(ctx context.Context, host string, perHost int, delay time.Duration) (func(), error)
+
 	mu    sync.Mutex // guards hosts
 	hosts map[string]*hostLimit
 }
@@ -67,6 +71,9 @@ func (l *limiter) host(name string) *hostLimit {
 // finished.
 func (l *limiter) acquire(ctx context.Context, host string) (release func(), err error) {
 	h := l.host(host)
+	if l.gate != nil {
+		return l.acquireGated(ctx, host, max(h.delay, 0))
+	}
 	select {
 	case h.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -100,6 +107,21 @@ func (l *limiter) acquire(ctx context.Context, host string) (release func(), err
 	h.lastStart = l.now()
 	<-h.start
 	return func() { <-l.global; <-h.slots }, nil
+}
+
+// acquireGated takes the gate's permission for host, then a global slot.
+func (l *limiter) acquireGated(ctx context.Context, host string, delay time.Duration) (func(), error) {
+	rel, err := l.gate(ctx, strings.ToLower(host), l.perHost, delay)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case l.global <- struct{}{}:
+	case <-ctx.Done():
+		rel()
+		return nil, ctx.Err()
+	}
+	return func() { <-l.global; rel() }, nil
 }
 
 // isLoopbackHost reports whether the host name of a URL (lower case, no

@@ -294,3 +294,60 @@ func TestFetchCancelledBeforeStart(t *testing.T) {
 		t.Errorf("got %v, state %+v, %d requests", r.Err, r.State, rec.count())
 	}
 }
+
+// TestHostGate: with a HostGate the per-host limits are the gate's to
+// count. It is asked once per request with the host and the limits this
+// Client would apply there (loopback exempt from the delay), each grant
+// is released exactly once, after the response, and a gate that refuses
+// fails the fetch without a request.
+func TestHostGate(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Write([]byte(rssDoc))
+	}))
+	defer srv.Close()
+	port := srv.Listener.Addr().String()[len("127.0.0.1:"):]
+	type call struct {
+		host    string
+		perHost int
+		delay   time.Duration
+	}
+	var (
+		mu       sync.Mutex
+		calls    []call
+		released int
+		refuse   = errors.New("refused by the fleet")
+	)
+	c := newClient(t, fetcher.Options{PerHost: 3, HostDelay: 700 * time.Millisecond, LoopbackNoDelay: true,
+		HostGate: func(ctx context.Context, host string, perHost int, delay time.Duration) (func(), error) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls = append(calls, call{host, perHost, delay})
+			if host == "localhost" {
+				return nil, refuse
+			}
+			return func() {
+				mu.Lock()
+				released++
+				mu.Unlock()
+			}, nil
+		}})
+	r := c.Fetch(t.Context(), aggregator.Feed{Name: "a", URL: "http://127.0.0.1:" + port + "/a"}, aggregator.FeedState{})
+	if r.Err != nil || r.Status != fetcher.StatusOK {
+		t.Fatalf("gated fetch: %v %v", r.Status, r.Err)
+	}
+	r = c.Fetch(t.Context(), aggregator.Feed{Name: "b", URL: "http://LOCALHOST:" + port + "/b"}, aggregator.FeedState{})
+	if !errors.Is(r.Err, refuse) {
+		t.Errorf("refused fetch: err %v, want the gate's", r.Err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []call{{"127.0.0.1", 3, 0}, {"localhost", 3, 0}}
+	if fmt.Sprint(calls) != fmt.Sprint(want) {
+		t.Errorf("gate calls %v, want %v", calls, want)
+	}
+	if released != 1 || hits.Load() != 1 {
+		t.Errorf("released %d, requests %d; want 1 and 1", released, hits.Load())
+	}
+}
