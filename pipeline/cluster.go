@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"slices"
 	"sync"
@@ -16,6 +17,10 @@ import (
 // is how long a shutdown waits for clustering at most.
 const clusterChunk = 4096
 
+// maxStale is how many times in a row ClusterPending loads the index
+// again after a fenced batch found it stale before it gives up.
+const maxStale = 3
+
 // finalClusterBudget is how long Run, stopping, spends clustering what
 // the last fetches stored; what is left stays pending for the next start.
 const finalClusterBudget = 2 * time.Second
@@ -27,6 +32,7 @@ const finalClusterBudget = 2 * time.Second
 func (p *Pipeline) ClusterPending(ctx context.Context) error {
 	p.clusterMu.Lock()
 	defer p.clusterMu.Unlock()
+	stale := 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -43,9 +49,18 @@ func (p *Pipeline) ClusterPending(ctx context.Context) error {
 		p.mu.Lock()
 		err = p.clusterLocked(ctx, items)
 		p.mu.Unlock()
+		if errors.Is(err, aggregator.ErrStaleIndex) && stale < maxStale {
+			// Another process clustered since the index was loaded (a
+			// fleet's former leader, a CLI pass): nothing was stored, and
+			// the next chunk loads the index as the store now has it.
+			stale++
+			p.log.Info("the clustering changed elsewhere; loading the dedupe index again", "err", err)
+			continue
+		}
 		if err != nil {
 			return err
 		}
+		stale = 0
 		p.m.clusterTime.Observe(time.Since(start).Seconds())
 		p.m.clustered.Add(float64(len(items)))
 	}
@@ -167,13 +182,17 @@ func (p *Pipeline) clusterLocked(ctx context.Context, items []aggregator.Item) e
 	}
 	// The cluster log lets a saved copy of the index catch up with these
 	// decisions (see index.go).
-	err := p.store.SaveDecisions(context.WithoutCancel(ctx), aggregator.Decisions{Memberships: ms, Representatives: reps, Now: now, ExpiredBefore: expired})
+	err := p.store.SaveDecisions(context.WithoutCancel(ctx), aggregator.Decisions{
+		Memberships: ms, Representatives: reps, Now: now, ExpiredBefore: expired,
+		Fenced: true, Base: p.seq,
+	})
 	if err != nil {
 		// The index has decisions the store does not: forget it, so that
 		// the next round loads what the store holds.
 		p.resetIndexLocked()
 		return err
 	}
+	p.seq++
 	p.delta += len(items)
 	return nil
 }

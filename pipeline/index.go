@@ -53,6 +53,7 @@ func (p *Pipeline) resetIndexLocked() {
 	p.loaded, p.rebuilt, p.delta = false, false, 0
 	p.clustered = time.Time{}
 	p.saved = aggregator.ClusterStamp{}
+	p.seq = 0
 }
 
 // loadIndexLocked loads the saved dedupe index or rebuilds it from the
@@ -81,11 +82,17 @@ func (p *Pipeline) loadIndexLocked(ctx context.Context) error {
 	if err != nil {
 		p.log.Warn("saved dedupe index not used; rebuilding it from the store", "err", err)
 	}
+	// The stamp is read before the items: a change made meanwhile makes
+	// the first fenced batch fail, and the index is loaded again.
+	stamp, err := p.store.ClusterStamp(ctx)
+	if err != nil {
+		return fmt.Errorf("load dedupe index: %w", err)
+	}
 	ix, err := p.rebuild(ctx)
 	if err != nil {
 		return err
 	}
-	p.ix, p.loaded, p.rebuilt = ix, true, true
+	p.ix, p.loaded, p.rebuilt, p.seq = ix, true, true, stamp.Seq
 	p.log.Info("rebuilt the dedupe index from the store", "items", ix.Len(), "took", time.Since(start).Round(time.Millisecond))
 	// Saved at once, a rebuilt index is what the cluster log replays onto
 	// after a crash, which gives the index this process will have; a
@@ -178,8 +185,9 @@ func (p *Pipeline) loadSavedIndexLocked(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", where, err)
 	}
-	replayed := 0
+	replayed, seq := 0, stamp.Seq
 	err = p.store.ClusterLog(ctx, saved.Seq, func(rec aggregator.LogRecord) error {
+		seq = max(seq, rec.Seq)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -196,7 +204,7 @@ func (p *Pipeline) loadSavedIndexLocked(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("replay the cluster log onto %s: %w", where, err)
 	}
-	p.ix, p.saved, p.delta, p.clustered = ix, saved, replayed, clustered
+	p.ix, p.saved, p.delta, p.clustered, p.seq = ix, saved, replayed, clustered, seq
 	if replayed > 0 {
 		p.log.Debug("saved dedupe index brought up to date", "replayed", replayed, "items", ix.Len())
 	}
@@ -247,6 +255,12 @@ func (p *Pipeline) saveLocked(ctx context.Context) error {
 	stamp, err := p.store.ClusterStamp(ctx)
 	if err != nil || stamp == p.saved || stamp.Instance == ([16]byte{}) {
 		return err
+	}
+	if stamp.Seq != p.seq {
+		// Someone else changed the clustering since this index was
+		// loaded (another node of a fleet, a deletion): a copy saved
+		// with the store's stamp would claim decisions it lacks.
+		return fmt.Errorf("save dedupe index: %w", aggregator.ErrStaleIndex)
 	}
 	start := time.Now()
 	err = p.store.SaveIndex(ctx, func(w io.Writer) error {

@@ -125,6 +125,9 @@ type Pipeline struct {
 	saved   aggregator.ClusterStamp
 	delta   int
 	rebuilt bool
+	// seq is the store's ClusterStamp.Seq this index reflects: every
+	// batch of decisions is fenced on it (see aggregator.Decisions).
+	seq uint64
 	// latest is the newest item time stored or clustered so far, capped
 	// at now. The index forgets items a window older than it, not a
 	// window older than the clock, so that archives and backfills cluster

@@ -125,10 +125,12 @@ func (p *Pipeline) rewindLocked(ctx context.Context, items []aggregator.Item) (b
 	}
 	err = p.store.SaveDecisions(context.WithoutCancel(ctx), aggregator.Decisions{
 		Memberships: ms, Representatives: reps, Now: now, ExpiredBefore: expired, Rewound: true,
+		Fenced: true, Base: p.seq,
 	})
 	if err != nil {
 		return false, err
 	}
+	p.seq++
 	p.ix, p.latest, p.clustered = ix, maxTime(latest, p.latest), maxTime(latest, p.clustered)
 	p.delta, p.rebuilt = 0, true
 	p.log.Info("rewound to cluster late items in time order", "late", len(items), "reclustered", len(redo), "changed", len(ms)-len(items),
