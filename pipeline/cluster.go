@@ -77,7 +77,10 @@ func (p *Pipeline) ClusterPending(ctx context.Context) error {
 // when every feed is due at once, then clusters like one "aggregator
 // fetch" pass whatever order the feeds answered in; a daemon whose
 // fetches never all pause still clusters every MaxDelay.
-func (p *Pipeline) runClusterer(ctx context.Context, ingested <-chan struct{}) {
+//
+// abandon, when closed, ends it at once: a fleet's leader that lost its
+// leadership (nil: never).
+func (p *Pipeline) runClusterer(ctx context.Context, ingested, abandon <-chan struct{}) {
 	settle := p.opts.Settle
 	// The index is loaded now rather than at the first new item, so that
 	// the first round after a start does not wait for it.
@@ -93,6 +96,8 @@ func (p *Pipeline) runClusterer(ctx context.Context, ingested <-chan struct{}) {
 			p.clusterRound(fctx)
 			cancel()
 			return
+		case <-abandon:
+			return
 		case <-p.wake:
 		}
 		deadline := time.NewTimer(p.opts.MaxDelay)
@@ -103,7 +108,7 @@ func (p *Pipeline) runClusterer(ctx context.Context, ingested <-chan struct{}) {
 			case <-p.wake:
 				quiet.Reset(settle / 5)
 			case <-quiet.C:
-				if s := p.scheduler(); s == nil || s.Running() == 0 {
+				if p.fetchesRunning(ctx) == 0 {
 					break wave
 				}
 				quiet.Reset(settle / 5)
@@ -111,6 +116,10 @@ func (p *Pipeline) runClusterer(ctx context.Context, ingested <-chan struct{}) {
 				break wave
 			case <-ingested:
 				break wave
+			case <-abandon:
+				quiet.Stop()
+				deadline.Stop()
+				return
 			}
 		}
 		quiet.Stop()

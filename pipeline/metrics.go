@@ -70,6 +70,8 @@ var (
 	descAge     = prometheus.NewDesc("aggregator_pending_age_seconds", "How long the oldest item this process stored unclustered has waited (0: none).", nil, nil)
 	descSize    = prometheus.NewDesc("aggregator_store_bytes", "Bytes the store uses.", nil, nil)
 	descIndexed = prometheus.NewDesc("aggregator_index_items", "Items the in-memory dedupe index holds.", nil, nil)
+	descLeader  = prometheus.NewDesc("aggregator_fleet_leader", "1 while this node is its fleet's clusterer (shared store only).", nil, nil)
+	descLeases  = prometheus.NewDesc("aggregator_fleet_leases", "Feed leases not yet ended, held by this node or by the whole fleet (shared store only).", []string{"scope"}, nil)
 )
 
 // collector exports the pipeline's metrics and the store's counts.
@@ -90,7 +92,7 @@ func (k collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, c := range k.own() {
 		c.Describe(ch)
 	}
-	for _, d := range []*prometheus.Desc{descStories, descItems, descFeeds, descTombs, descPending, descAge, descSize, descIndexed} {
+	for _, d := range []*prometheus.Desc{descStories, descItems, descFeeds, descTombs, descPending, descAge, descSize, descIndexed, descLeader, descLeases} {
 		ch <- d
 	}
 }
@@ -120,6 +122,15 @@ func (k collector) Collect(ch chan<- prometheus.Metric) {
 		age = time.Since(since).Seconds()
 	}
 	gauge(descAge, age)
+	if st, ok, err := k.p.FleetStatus(ctx); ok && err == nil {
+		leader := 0.0
+		if st.Leader {
+			leader = 1
+		}
+		gauge(descLeader, leader)
+		ch <- prometheus.MustNewConstMetric(descLeases, prometheus.GaugeValue, float64(st.Leases), "node")
+		ch <- prometheus.MustNewConstMetric(descLeases, prometheus.GaugeValue, float64(st.AllLeases), "fleet")
+	}
 	if k.p.mu.TryLock() { // never wait for a clustering batch to be scraped
 		gauge(descIndexed, float64(k.p.ix.Len()))
 		k.p.mu.Unlock()

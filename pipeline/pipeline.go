@@ -48,6 +48,13 @@ type Options struct {
 	// SaveEvery how often Run considers saving the dedupe index (10m).
 	FirstPrune, PruneEvery, SaveEvery time.Duration
 
+	// Node names this daemon in a fleet (default DefaultNode()), and
+	// Lease is how long it holds a feed it claimed before another node
+	// may take it (default twice the fetch timeout). Both matter only on
+	// a store that is a Fleet.
+	Node  string
+	Lease time.Duration
+
 	// OnOutcome, when set, is called with each fetch's outcome once it is
 	// stored (or failed to be), on the ingest goroutine.
 	OnOutcome func(Outcome)
@@ -141,6 +148,13 @@ type Pipeline struct {
 	// wake tells the clusterer goroutine that items are pending.
 	wake chan struct{}
 
+	// fleet is the store as a Fleet when it is shared (nil: this process
+	// is alone on it); fleetMu guards leader and leaderSince.
+	fleet       Fleet
+	fleetMu     sync.Mutex
+	leader      bool
+	leaderSince time.Time
+
 	m *metrics
 }
 
@@ -151,7 +165,12 @@ func New(store Store, opts Options) *Pipeline {
 	for _, f := range opts.Feeds {
 		feeds[f.Name] = f
 	}
+	fl, _ := store.(Fleet)
+	if opts.Node == "" {
+		opts.Node = DefaultNode()
+	}
 	return &Pipeline{
+		fleet: fl,
 		store: store,
 		opts:  opts,
 		feeds: feeds,
@@ -174,6 +193,9 @@ func (p *Pipeline) Store() Store { return p.store }
 // lost) and saves the index. Every goroutine it starts has ended when it
 // returns.
 func (p *Pipeline) Run(ctx context.Context, client *fetcher.Client) error {
+	if p.fleet != nil {
+		return p.runFleet(ctx, client, p.fleet)
+	}
 	if err := p.ClusterPending(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -212,7 +234,7 @@ func (p *Pipeline) Run(ctx context.Context, client *fetcher.Client) error {
 		return nil
 	})
 	g.Go(func() error {
-		p.runClusterer(gctx, ingested)
+		p.runClusterer(gctx, ingested, nil)
 		return nil
 	})
 	g.Go(func() error {
