@@ -136,3 +136,15 @@ func (k collector) Collect(ch chan<- prometheus.Metric) {
 		k.p.mu.Unlock()
 	}
 }
+
+// PendingAge is how long the oldest item stored unclustered has waited,
+// as far as this process knows (its own stores and, in a fleet, word of
+// the others'); 0 when none waits.
+func (p *Pipeline) PendingAge() time.Duration {
+	p.m.mu.Lock()
+	defer p.m.mu.Unlock()
+	if p.m.pendingSince.IsZero() {
+		return 0
+	}
+	return time.Since(p.m.pendingSince)
+}

@@ -26,6 +26,7 @@ type Config struct {
 	Fetch   FetchConfig    `toml:"fetch"`
 	Dedupe  DedupeConfig   `toml:"dedupe"`
 	Publish PublishConfig  `toml:"publish"`
+	Fleet   FleetConfig    `toml:"fleet"`
 	Feeds   []FeedConfig   `toml:"feeds"`
 	Outputs []OutputConfig `toml:"outputs"`
 
@@ -85,6 +86,17 @@ type DedupeConfig struct {
 // PublishConfig is [publish].
 type PublishConfig struct {
 	Hubs []string `toml:"hubs"`
+}
+
+// FleetConfig is [fleet]: this daemon's part in a fleet of daemons on one
+// PostgreSQL database (see README, "A fleet").
+type FleetConfig struct {
+	// Node names this daemon (default: host name and process ID).
+	Node string `toml:"node"`
+	// Lease is how long a node holds a feed it claimed, and a fetch slot
+	// of its host, before another node may take them (default twice
+	// [fetch] timeout).
+	Lease Duration `toml:"lease"`
 }
 
 // FeedConfig is one [[feeds]] table.
@@ -330,6 +342,9 @@ func (c *Config) validate() []error {
 	positive("fetch.min_interval", c.Fetch.MinInterval)
 	positive("fetch.max_interval", c.Fetch.MaxInterval)
 	positive("dedupe.window", c.Dedupe.Window)
+	if l := c.Fleet.Lease.Duration; l != 0 && l <= c.Fetch.Timeout.Duration {
+		bad("fleet.lease", c.lines.first("fleet.lease"), "%s is not longer than fetch.timeout (%s): a feed's lease would end while it is fetched, and another node fetch it again", l, c.Fetch.Timeout.Duration)
+	}
 	if c.Storage.Keep.Duration < 0 {
 		bad("storage.keep", c.lines.first("storage.keep"), "must not be negative (use \"0s\" to keep everything)")
 	}

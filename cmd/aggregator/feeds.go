@@ -85,16 +85,26 @@ type feedRow struct {
 	// FutureDates counts the items of the last document dated more than
 	// a day ahead, whose dates were set to the fetch time.
 	FutureDates int `json:"future_dates,omitempty"`
+	// Node is the fleet node that made the last fetch (shared store).
+	Node string `json:"node,omitempty"`
 }
 
 func writeFeeds(w io.Writer, feeds []aggregator.Feed, states map[string]aggregator.FeedState, asJSON bool) error {
 	enc := json.NewEncoder(w)
-	width := 4
+	width, nodes := 4, 0
 	for _, f := range feeds {
 		width = max(width, len(f.Name))
+		nodes = max(nodes, len(states[f.Name].Node))
+	}
+	// The NODE column appears only for a fleet's database.
+	node := func(s string) string {
+		if nodes == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%-*s  ", max(nodes, 4), s)
 	}
 	if !asJSON {
-		fmt.Fprintf(w, "%-*s  %-16s  %-9s  %5s  %4s  %-16s  %s\n", width, "FEED", "LAST FETCH", "STATUS", "ITEMS", "ERRS", "NEXT", "LAST ERROR")
+		fmt.Fprintf(w, "%-*s  %-16s  %s%-9s  %5s  %4s  %-16s  %s\n", width, "FEED", "LAST FETCH", node("NODE"), "STATUS", "ITEMS", "ERRS", "NEXT", "LAST ERROR")
 	}
 	for _, f := range feeds {
 		st, ok := states[f.Name]
@@ -103,7 +113,7 @@ func writeFeeds(w io.Writer, feeds []aggregator.Feed, states map[string]aggregat
 			row = feedRow{Name: f.Name, URL: f.URL, LastFetch: st.LastFetch, Status: st.LastResult, HTTPStatus: st.LastStatus,
 				Items: st.Items, StoredItems: st.TotalItems, ConsecutiveErrors: st.ConsecutiveErrors, LastError: st.LastError,
 				NextFetch: st.NextFetch, Disabled: fetcher.Disabled(f, st), DisabledReason: st.DisabledReason, FetchURL: st.FetchURL,
-				FutureDates: st.FutureDates}
+				FutureDates: st.FutureDates, Node: st.Node}
 		}
 		if asJSON {
 			if err := enc.Encode(row); err != nil {
@@ -119,7 +129,7 @@ func writeFeeds(w io.Writer, feeds []aggregator.Feed, states map[string]aggregat
 		if note == "" && row.FutureDates > 0 {
 			note = fmt.Sprintf("%d items dated over a day ahead: shown at their fetch time", row.FutureDates)
 		}
-		fmt.Fprintf(w, "%-*s  %-16s  %-9s  %5d  %4d  %-16s  %s\n", width, row.Name, fmtTime(row.LastFetch), status, row.Items, row.ConsecutiveErrors, next, note)
+		fmt.Fprintf(w, "%-*s  %-16s  %s%-9s  %5d  %4d  %-16s  %s\n", width, row.Name, fmtTime(row.LastFetch), node(row.Node), status, row.Items, row.ConsecutiveErrors, next, note)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"aggregator"
+	"aggregator/pipeline"
 	"aggregator/storage"
 )
 
@@ -27,7 +28,7 @@ func TestHealthzDegraded(t *testing.T) {
 	check := func(wantCode int, wantStatus string) {
 		t.Helper()
 		rec := httptest.NewRecorder()
-		healthz(context.Background(), rec, db)
+		healthz(context.Background(), rec, db, pipeline.New(db, pipeline.Options{}))
 		var body struct {
 			Status string `json:"status"`
 			Error  string `json:"error"`

@@ -46,12 +46,16 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	cf.register(fs)
 	listen := fs.String("listen", "", "`address` to listen on (overrides [server].listen)")
 	verbose := fs.Bool("verbose", false, "log every fetch, not only failures and changes")
+	node := fs.String("node", "", "this daemon's `name` in a fleet on one PostgreSQL database (overrides [fleet].node)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg, err := cf.load(e)
 	if err != nil {
 		return err
+	}
+	if *node != "" {
+		cfg.Fleet.Node = *node
 	}
 	if *listen != "" {
 		if cfg.Server.BaseURL == "http://"+cfg.Server.Listen {
@@ -85,7 +89,21 @@ func serve(ctx context.Context, e *env, cfg *Config, db store, log *slog.Logger)
 		baseURL = "http://" + ln.Addr().String() // resolves port 0
 	}
 
-	client := fetcher.New(fetcherOptions(cfg))
+	fopts := fetcherOptions(cfg)
+	opts := pipelineOptions(cfg, log)
+	if fl, ok := db.(pipeline.Fleet); ok {
+		// A fleet counts politeness across all its nodes.
+		opts.Node, opts.Lease = cfg.Fleet.Node, cfg.Fleet.Lease.Duration
+		if opts.Node == "" {
+			opts.Node = pipeline.DefaultNode()
+		}
+		if opts.Lease <= 0 {
+			opts.Lease = 2 * cfg.Fetch.Timeout.Duration
+		}
+		fopts.HostGate = pipeline.HostGate(fl, opts.Node, opts.Lease)
+		log.Info("fleet mode: this daemon shares the database with any others on it", "node", opts.Node, "lease", opts.Lease)
+	}
+	client := fetcher.New(fopts)
 	changed := make(chan struct{}, 1)
 	notify := func() {
 		select {
@@ -93,7 +111,6 @@ func serve(ctx context.Context, e *env, cfg *Config, db store, log *slog.Logger)
 		default:
 		}
 	}
-	opts := pipelineOptions(cfg, log)
 	opts.OnOutcome = func(o pipeline.Outcome) { logOutcome(log, o) }
 	opts.OnChange = func() {
 		notify()
@@ -166,7 +183,7 @@ func serve(ctx context.Context, e *env, cfg *Config, db store, log *slog.Logger)
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.Load().ServeHTTP(w, r) }))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		healthz(r.Context(), w, db)
+		healthz(r.Context(), w, db, p)
 	})
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
@@ -278,7 +295,7 @@ func logOutcome(log *slog.Logger, o pipeline.Outcome) {
 // healthz reports liveness and whether the store answers, and takes
 // writes: "degraded" (503) while its last write failed to commit (a full
 // disk), for stores that keep that (storage.DB.LastWriteError).
-func healthz(ctx context.Context, w http.ResponseWriter, db store) {
+func healthz(ctx context.Context, w http.ResponseWriter, db store, p *pipeline.Pipeline) {
 	st, err := db.Stats(ctx)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -296,6 +313,19 @@ func healthz(ctx context.Context, w http.ResponseWriter, db store) {
 				body["error"] = "the last write failed: " + werr.Error()
 				body["write_failed_at"] = at
 			}
+		}
+		if fs, ok, ferr := p.FleetStatus(ctx); ok {
+			f := map[string]any{"node": fs.Node, "leader": fs.Leader, "leases": fs.Leases, "all_leases": fs.AllLeases}
+			if fs.Leader {
+				f["leader_since"] = fs.Since
+			}
+			if ferr != nil {
+				f["error"] = ferr.Error()
+			}
+			body["fleet"] = f
+		}
+		if age := p.PendingAge(); age > 0 {
+			body["pending_age_seconds"] = age.Seconds()
 		}
 	}
 	json.NewEncoder(w).Encode(body)
@@ -356,6 +386,9 @@ func restartNeeded(a, b *Config) []string {
 	}
 	if a.Dedupe != b.Dedupe {
 		out = append(out, "[dedupe]")
+	}
+	if a.Fleet != b.Fleet {
+		out = append(out, "[fleet]")
 	}
 	return out
 }
