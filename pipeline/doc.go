@@ -69,6 +69,33 @@
 // statistics). The copy is rewritten only when that pays: once the items
 // to replay reach a quarter of the index, and when the daemon stops.
 //
+// # A fleet
+//
+// A Store that is also a [Fleet] (storage/postgres) is shared: any
+// number of daemons run on it as one, and [Pipeline.Run] becomes three
+// goroutines under its errgroup. The fetcher claims due feeds from the
+// store, no more than the node has free fetch slots, so that idle nodes
+// take the rest; each claim is a lease, ended by storing the fetch, so a
+// killed node's feeds come back by themselves, and the schedule is the
+// stored one, the fleet's. Requests pass a HostGate that counts per-host
+// limits across the fleet. The watcher turns the store's notifications
+// into a wake-up for the clusterer and a re-render of outputs. The
+// leader loop takes the fleet's leadership when it is free and then runs
+// exactly what a daemon of its own runs — the clusterer (whose wave wait
+// counts the fleet's leases, not local fetches) and the housekeeping —
+// on an index loaded afresh from the saved copy and the cluster log.
+//
+// Decisions are fenced rather than trusted to the lock: every batch
+// names the cluster sequence its index reflects, and the store refuses it
+// if another process moved the sequence since (aggregator.ErrStaleIndex).
+// A node that lost its leadership without noticing (a network partition)
+// can therefore not store a decision made on an old index; the new
+// leader, having replayed the log, decides on what the store holds. That
+// is why a failover neither loses nor duplicates a decision, and why the
+// stories stay those of one node (items clustered oldest first, in
+// waves, with the rewind for late ones). The fence is on for a store of
+// one process too, where it never fails.
+//
 // # The store
 //
 // [Store] holds only the methods the pipeline calls; storage (bbolt) and
