@@ -185,6 +185,15 @@ func redact(c *pgx.ConnConfig) string {
 	return u.String()
 }
 
+// dedicatedConn opens a connection outside the pool, for a session's
+// lock or LISTEN, named app in pg_stat_activity so that an operator (or
+// a test) can tell it apart.
+func (db *DB) dedicatedConn(ctx context.Context, app string) (*pgx.Conn, error) {
+	cfg := db.connConfig.Copy()
+	cfg.RuntimeParams["application_name"] = app
+	return pgx.ConnectConfig(ctx, cfg)
+}
+
 // Close closes the connection pool.
 func (db *DB) Close() error {
 	db.pool.Close()

@@ -173,29 +173,37 @@ const releaseTimeout = 5 * time.Second
 // between attempts AcquireHost sleeps. Waiters are not queued: under
 // contention any of them may get the next slot.
 func (db *DB) AcquireHost(ctx context.Context, node, host string, perHost int, delay, lease time.Duration) (release func(), err error) {
+	release, _, err = db.acquireHost(ctx, node, host, perHost, delay, lease)
+	return release, err
+}
+
+// acquireHost is AcquireHost that also returns when the slot was granted,
+// by the database's clock.
+func (db *DB) acquireHost(ctx context.Context, node, host string, perHost int, delay, lease time.Duration) (func(), time.Time, error) {
 	if perHost < 1 {
-		return nil, fmt.Errorf("acquire host %s: %d requests in flight allowed", host, perHost)
+		return nil, time.Time{}, fmt.Errorf("acquire host %s: %d requests in flight allowed", host, perHost)
 	}
 	if lease <= 0 {
-		return nil, fmt.Errorf("acquire host %s: lease %v is not positive", host, lease)
+		return nil, time.Time{}, fmt.Errorf("acquire host %s: lease %v is not positive", host, lease)
 	}
 	token := rand.Int64()
 	var timer *time.Timer
 	for {
 		var (
-			slot *int32
-			wait int64
+			slot    *int32
+			wait    int64
+			granted *time.Time
 		)
-		err := db.pool.QueryRow(ctx, `SELECT slot, wait_us FROM fleet_acquire_host($1, $2, $3, $4, $5, $6)`,
-			host, node, perHost, delay.Microseconds(), lease.Microseconds(), token).Scan(&slot, &wait)
+		err := db.pool.QueryRow(ctx, `SELECT granted_slot, wait_us, granted_at FROM fleet_acquire_host($1, $2, $3, $4, $5, $6)`,
+			host, node, perHost, delay.Microseconds(), lease.Microseconds(), token).Scan(&slot, &wait, &granted)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return nil, time.Time{}, ctx.Err()
 			}
-			return nil, fmt.Errorf("acquire host %s: %w", host, err)
+			return nil, time.Time{}, fmt.Errorf("acquire host %s: %w", host, err)
 		}
-		if slot != nil {
-			return db.hostRelease(ctx, host, *slot, token), nil
+		if slot != nil && granted != nil {
+			return db.hostRelease(ctx, host, *slot, token), *granted, nil
 		}
 		d := min(max(time.Duration(wait)*time.Microsecond, hostPollMin), hostPollMax)
 		if timer == nil {
@@ -206,7 +214,7 @@ func (db *DB) AcquireHost(ctx context.Context, node, host string, perHost int, d
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, time.Time{}, ctx.Err()
 		case <-timer.C:
 		}
 	}

@@ -73,7 +73,7 @@ func (db *DB) awaitLeadership(ctx context.Context) (*pgx.Conn, error) {
 	defer t.Stop()
 	for {
 		if conn == nil {
-			c, err := pgx.ConnectConfig(ctx, db.connConfig.Copy())
+			c, err := db.dedicatedConn(ctx, "aggregator lead")
 			if err == nil {
 				conn = c
 			} else {

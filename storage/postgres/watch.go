@@ -112,7 +112,7 @@ type watcher struct {
 // every watchCheck. Its error is for tests and debugging; Watch only
 // connects again.
 func (w *watcher) listen(ctx context.Context) error {
-	conn, err := pgx.ConnectConfig(ctx, w.db.connConfig.Copy())
+	conn, err := w.db.dedicatedConn(ctx, "aggregator watch")
 	if err != nil {
 		return fmt.Errorf("watch: connect: %w", err)
 	}

@@ -51,11 +51,12 @@ CREATE TABLE fetch_slots (
 -- fleet_acquire_host grants a slot of host or says how long to wait. It
 -- reads the clock after the host's row lock is taken, so that a grant
 -- that waited for the lock still keeps the starts delay apart. It
--- returns (granted slot, 0) or (NULL, microseconds to wait).
+-- returns (the slot, 0, the grant's time) or (NULL, microseconds to
+-- wait, NULL).
 -- +goose StatementBegin
 CREATE FUNCTION fleet_acquire_host(p_host text, p_node text, p_per_host integer,
         p_delay_us bigint, p_lease_us bigint, p_token bigint,
-        OUT slot integer, OUT wait_us bigint)
+        OUT granted_slot integer, OUT wait_us bigint, OUT granted_at timestamptz)
 LANGUAGE plpgsql AS $$
 DECLARE
     t     timestamptz;
@@ -70,20 +71,21 @@ BEGIN
         wait_us := ceil(extract(epoch FROM start - t) * 1e6)::bigint;
         RETURN;
     END IF;
-    SELECT s.n INTO slot FROM generate_series(0, p_per_host - 1) AS s(n)
+    SELECT s.n INTO granted_slot FROM generate_series(0, p_per_host - 1) AS s(n)
         LEFT JOIN fetch_slots f ON f.host = p_host AND f.slot = s.n
         WHERE f.slot IS NULL OR f.until <= t
         ORDER BY s.n LIMIT 1;
-    IF slot IS NULL THEN
+    IF granted_slot IS NULL THEN
         SELECT min(f.until) INTO soon FROM fetch_slots f WHERE f.host = p_host AND f.slot < p_per_host;
         wait_us := greatest(ceil(extract(epoch FROM soon - t) * 1e6)::bigint, 1);
         RETURN;
     END IF;
     INSERT INTO fetch_slots (host, slot, node, until, token)
-        VALUES (p_host, slot, p_node, t + p_lease_us * interval '1 microsecond', p_token)
+        VALUES (p_host, granted_slot, p_node, t + p_lease_us * interval '1 microsecond', p_token)
         ON CONFLICT (host, slot) DO UPDATE SET node = excluded.node, until = excluded.until, token = excluded.token;
     UPDATE fetch_hosts SET next_start = t + p_delay_us * interval '1 microsecond' WHERE host = p_host;
     wait_us := 0;
+    granted_at := t;
 END
 $$;
 -- +goose StatementEnd
