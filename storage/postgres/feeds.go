@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -368,10 +369,12 @@ func (db *DB) saveFetchesTx(ctx context.Context, tx pgx.Tx, fs []aggregator.Fetc
 			next_fetch = excluded.next_fetch, disabled = excluded.disabled`,
 		feedNames, feedState, feedGob, feedDelta, feedNext, feedOff)
 	// The lease ends only when the node that stores the fetch holds it
-	// (see SaveFetches).
-	b.Queue(`UPDATE feeds f SET lease_node = NULL, lease_until = NULL
+	// (see SaveFetches); a process alone names no node.
+	if slices.ContainsFunc(feedNode, func(n string) bool { return n != "" }) {
+		b.Queue(`UPDATE feeds f SET lease_node = NULL, lease_until = NULL
 		FROM unnest($1::text[], $2::text[]) AS u(name, node)
 		WHERE f.name = u.name AND f.lease_node = u.node`, feedNames, feedNode)
+	}
 	if len(updates) > 0 {
 		n := len(updOrder)
 		uid, ufeed, uhash := make([]string, n), make([]string, n), make([]string, n)
