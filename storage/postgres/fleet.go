@@ -33,10 +33,15 @@ const addMissingFeeds = `INSERT INTO feeds (name, state)
 // claiming this moment: nodes claim side by side instead of queueing,
 // and when the other node's claim committed first, PostgreSQL checks the
 // WHERE again on the row as it left it, so a feed is never leased twice.
+//
+// The names are joined (IN a subquery), not matched with = ANY($1): once
+// PostgreSQL settles on a generic plan it no longer hashes a parameter
+// array, and scanning a thousand names for each of a thousand rows made a
+// claim five times slower.
 const claimFeeds = `WITH t AS (SELECT clock_timestamp() AS now),
 	cand AS (
 		SELECT f.name FROM feeds f, t
-		WHERE f.name = ANY($1::text[]) AND NOT f.disabled AND f.next_fetch <= t.now
+		WHERE f.name IN (SELECT unnest($1::text[])) AND NOT f.disabled AND f.next_fetch <= t.now
 			AND (f.lease_until IS NULL OR f.lease_until <= t.now)
 		ORDER BY f.next_fetch, f.name
 		LIMIT %d
@@ -51,7 +56,7 @@ const claimFeeds = `WITH t AS (SELECT clock_timestamp() AS now),
 	UNION ALL
 	SELECT NULL, NULL, NULL, NULL, (
 		SELECT min(greatest(f.next_fetch, f.lease_until, t.now)) FROM feeds f, t
-		WHERE f.name = ANY($1::text[]) AND NOT f.disabled AND f.name NOT IN (SELECT name FROM cand))`
+		WHERE f.name IN (SELECT unnest($1::text[])) AND NOT f.disabled AND f.name NOT IN (SELECT name FROM cand))`
 
 // ClaimFeeds leases to node up to limit of the named feeds that are due
 // by the database's clock (a feed with no row gets one, holding a state
