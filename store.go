@@ -67,6 +67,17 @@ type Decisions struct {
 // since the index was loaded, which must be brought up to date first.
 var ErrStaleIndex = errors.New("the clustering changed since the index was loaded")
 
+// Change is what a fleet's store reports another process changed (see
+// pipeline.Fleet's Watch, whose pipeline.Change is this type).
+type Change int
+
+const (
+	// ChangePending: new items were stored, which wait unclustered.
+	ChangePending Change = iota + 1
+	// ChangeStories: the stories changed.
+	ChangeStories
+)
+
 // ClusterStamp names the clustered state of a database: which database
 // (Instance, random, made when it was created) and how many transactions
 // have changed its clustering decisions (Seq). A copy of the dedupe index

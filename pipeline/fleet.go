@@ -65,14 +65,16 @@ type Fleet interface {
 	Watch(ctx context.Context, fn func(Change)) error
 }
 
-// Change is what Fleet.Watch reports.
-type Change int
+// Change is what Fleet.Watch reports. It is the root package's type (an
+// alias), so that a store can implement Watch without importing the
+// pipeline.
+type Change = aggregator.Change
 
 const (
 	// Pending: another process stored new items, which wait unclustered.
-	Pending Change = iota + 1
+	Pending = aggregator.ChangePending
 	// Stories: another process changed the stories.
-	Stories
+	Stories = aggregator.ChangeStories
 )
 
 // FleetStatus is what a node of a fleet reports about itself, for

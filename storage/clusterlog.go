@@ -41,9 +41,17 @@ var (
 )
 
 // SaveDecisions is SaveClusters that also appends the decisions to the
-// cluster log in the same transaction.
+// cluster log in the same transaction. A Fenced batch is stored only
+// when the ClusterStamp sequence was still d.Base (bbolt's single writer
+// makes the check and the write one); otherwise nothing is stored and
+// the error wraps aggregator.ErrStaleIndex.
 func (db *DB) SaveDecisions(ctx context.Context, d Decisions) error {
 	return db.saveClusters(ctx, d.Memberships, d.Representatives, d.Now, func(tx *bolt.Tx, seq uint64) error {
+		// seq is the batch's own, one past the sequence before it; the
+		// transaction's rollback undoes all the batch did.
+		if d.Fenced && seq-1 != d.Base {
+			return fmt.Errorf("fenced at %d, the store is at %d: %w", d.Base, seq-1, aggregator.ErrStaleIndex)
+		}
 		if d.Rewound {
 			// The log cannot replay a rewind: it resets.
 			if err := tx.Bucket(bucketMeta).Put(keyClusterReset, seqKey(seq)); err != nil {

@@ -25,23 +25,33 @@ import (
 //
 // It reads every item, membership and cluster the batch touches in one
 // round trip, decides in memory and writes in another.
+//
+// A Fenced batch is stored only when the ClusterStamp sequence is still
+// d.Base, checked under the meta row's lock, which every change to the
+// clusters takes first; otherwise SaveDecisions stores nothing and
+// returns an error wrapping aggregator.ErrStaleIndex. Every stored batch
+// advances the sequence by one, and notifies Watch of Stories.
 func (db *DB) SaveDecisions(ctx context.Context, d aggregator.Decisions) error {
 	for i, m := range d.Memberships {
 		if m.Item == "" || m.Cluster == "" {
 			return fmt.Errorf("save decisions: membership %d has no item or cluster ID", i)
 		}
 	}
-	err := db.write(ctx, func(tx pgx.Tx) error { return saveDecisionsTx(ctx, tx, d) })
+	err := db.write(ctx, func(tx pgx.Tx) error { return db.saveDecisionsTx(ctx, tx, d) })
 	if err != nil {
 		return fmt.Errorf("save decisions: %w", err)
 	}
 	return nil
 }
 
-func saveDecisionsTx(ctx context.Context, tx pgx.Tx, d aggregator.Decisions) error {
+func (db *DB) saveDecisionsTx(ctx context.Context, tx pgx.Tx, d aggregator.Decisions) error {
 	seq, err := nextClusterSeq(ctx, tx) // locks meta: see lockMeta
 	if err != nil {
 		return err
+	}
+	if d.Fenced && seq-1 != d.Base {
+		// The rollback undoes the sequence's step.
+		return fmt.Errorf("fenced at %d, the store is at %d: %w", d.Base, seq-1, aggregator.ErrStaleIndex)
 	}
 	if d.Rewound {
 		// The log cannot replay a rewind: it resets.
@@ -112,6 +122,7 @@ func saveDecisionsTx(ctx context.Context, tx pgx.Tx, d aggregator.Decisions) err
 	}
 	b.Queue(`INSERT INTO cluster_log (seq, expired_before, items, clusters) VALUES ($1, $2, $3, $4)`,
 		int64(seq), encodeTime(d.ExpiredBefore), logItems, logClusters)
+	db.queueChange(&b, changeStories) // last: see queueChange
 	return tx.SendBatch(ctx, &b).Close()
 }
 

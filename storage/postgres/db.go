@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -39,15 +41,30 @@ var ErrSchema = errors.New("unsupported database schema")
 // Options configure Open. The zero value means the documented defaults.
 type Options struct {
 	// MaxConns caps the connection pool; default pgxpool's, the larger of
-	// 4 and the number of CPUs.
+	// 4 and the number of CPUs. Lead and Watch hold a connection each
+	// besides the pool's.
 	MaxConns int32
+	// WatchCheck is how often Watch compares the change counters, behind
+	// its notifications, to catch a change whose notification it missed;
+	// default 2 seconds.
+	WatchCheck time.Duration
 }
+
+// defaultWatchCheck is Options.WatchCheck's default.
+const defaultWatchCheck = 2 * time.Second
 
 // DB is an open store on a PostgreSQL database. It is safe for concurrent
 // use, also by several processes on one database.
 type DB struct {
 	pool  *pgxpool.Pool
 	where string
+	// connConfig opens the connections Lead and Watch hold outside the
+	// pool, on which a session's lock or LISTEN lives.
+	connConfig *pgx.ConnConfig
+	// sender names this DB in its notifications, so that Watch can pass
+	// over its own writes.
+	sender     string
+	watchCheck time.Duration
 	// version counts the writes this process committed; see Version.
 	version atomic.Uint64
 }
@@ -80,7 +97,11 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", where, err)
 	}
-	db := &DB{pool: pool, where: where}
+	db := &DB{pool: pool, where: where, connConfig: cfg.ConnConfig.Copy(),
+		sender: strconv.FormatUint(rand.Uint64(), 36), watchCheck: opts.WatchCheck}
+	if db.watchCheck <= 0 {
+		db.watchCheck = defaultWatchCheck
+	}
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open %s: %w", where, err)
@@ -164,6 +185,15 @@ func redact(c *pgx.ConnConfig) string {
 	return u.String()
 }
 
+// dedicatedConn opens a connection outside the pool, for a session's
+// lock or LISTEN, named app in pg_stat_activity so that an operator (or
+// a test) can tell it apart.
+func (db *DB) dedicatedConn(ctx context.Context, app string) (*pgx.Conn, error) {
+	cfg := db.connConfig.Copy()
+	cfg.RuntimeParams["application_name"] = app
+	return pgx.ConnectConfig(ctx, cfg)
+}
+
 // Close closes the connection pool.
 func (db *DB) Close() error {
 	db.pool.Close()
@@ -176,7 +206,8 @@ func (db *DB) Where() string { return db.where }
 // Version returns a counter that changes whenever a write commits in this
 // process, so that publish can tell cheaply whether to render again. It
 // starts at 1 on Open and is not persisted; writes of other processes do
-// not move it.
+// not move it, unless Watch runs: then a change to the stories that
+// Watch hears of moves it too.
 func (db *DB) Version() uint64 { return db.version.Load() }
 
 // maxRetries is how many times write runs a transaction again after

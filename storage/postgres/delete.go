@@ -35,7 +35,10 @@ func (db *DB) DeleteItem(ctx context.Context, id string) error {
 		if err := putTombstones(ctx, tx, []string{id}, now, false); err != nil {
 			return err
 		}
-		return deleteItems(ctx, tx, []string{id}, now, false, true)
+		if err := deleteItems(ctx, tx, []string{id}, now, false, true); err != nil {
+			return err
+		}
+		return db.noteChange(ctx, tx, changeStories)
 	})
 	if err != nil {
 		return fmt.Errorf("delete item %s: %w", id, err)
@@ -45,7 +48,8 @@ func (db *DB) DeleteItem(ctx context.Context, id string) error {
 
 // DeleteFeed removes the named feed's state and all its items, each with a
 // tombstone and with its membership (as DeleteItem does), in one
-// transaction.
+// transaction. Its lease goes with its row: a fleet still configured
+// with the feed claims it afresh, as a feed never fetched.
 func (db *DB) DeleteFeed(ctx context.Context, name string) error {
 	err := db.write(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, feedLocks, []string{name}); err != nil {
@@ -66,8 +70,10 @@ func (db *DB) DeleteFeed(ctx context.Context, name string) error {
 		if err := deleteItems(ctx, tx, ids, now, false, false); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM feeds WHERE name = $1`, name)
-		return err
+		if _, err = tx.Exec(ctx, `DELETE FROM feeds WHERE name = $1`, name); err != nil {
+			return err
+		}
+		return db.noteChange(ctx, tx, changeStories)
 	})
 	if err != nil {
 		return fmt.Errorf("delete feed %q: %w", name, err)

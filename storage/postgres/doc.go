@@ -36,7 +36,8 @@
 //	meta          one row: instance and cluster_seq (the ClusterStamp),
 //	              cluster_reset, log_from, cluster count
 //	feeds         name → FeedState (json, or gob when a string is not
-//	              UTF-8) and item_count (TotalItems)
+//	              UTF-8), item_count (TotalItems), and the claim columns
+//	              (next_fetch, disabled, lease_node, lease_until)
 //	items         id → feed, time, hash and the item (bytea, encode.go)
 //	pending       the items not clustered yet, by time
 //	clusters      id → representative, Published, Updated, next_pos
@@ -44,6 +45,8 @@
 //	tombstones    id → time, pruned
 //	cluster_log   seq → expiry cutoff, item and cluster IDs in order
 //	saved_index   the saved dedupe index in ~1 MiB chunks, and its head row
+//	fetch_hosts   host → next_start; fetch_slots (host, slot) → lease
+//	fleet_changes pending, stories → count of changes (see Fleet)
 //
 // IDs and names are COLLATE "C", so that ORDER BY is byte order as in
 // bbolt whatever the database's collation. Times that queries order or
@@ -100,6 +103,61 @@
 // cancelled with the context) on a connection of its own for the
 // migration, under a key of its own rather than the one every goose user
 // shares.
+//
+// # Fleet
+//
+// [DB] implements pipeline.Fleet, so that several daemons on one database
+// work as one; every time in it is the database's clock (clock_timestamp
+// read in the statement), so that nodes whose clocks differ agree.
+//
+// Feeds are leased. feeds carries, beside the state, the columns a claim
+// filters on (next_fetch, disabled, copied from the state by every write
+// of it; lease_node, lease_until), and [DB.ClaimFeeds] is one statement:
+// SELECT ... FOR UPDATE SKIP LOCKED LIMIT n of the due, unleased feeds,
+// and an UPDATE of those rows setting the lease. SKIP LOCKED lets nodes
+// claim side by side rather than queue on each other's rows, and a row
+// another node leased in the meantime is checked again as that node left
+// it, so no feed is leased twice. A lease is no more than a time: a node
+// killed with kill -9 leaves leases that end by themselves, and its feeds
+// are claimed again then. Storing a fetch ends the lease only of the node
+// the state names (FeedState.Node): a node that stalled past its lease
+// must not end the lease of the node that claimed the feed since. Items
+// are stored exactly once whatever the leases do, by ID under the feed's
+// advisory lock, as for any two writers.
+//
+// Politeness is fleet-wide: [DB.AcquireHost] grants one of a host's
+// perHost slots (fetch_slots, each leased with a token) under the host's
+// row lock in fetch_hosts, whose next_start keeps starts delay apart; the
+// plpgsql function fleet_acquire_host does it in one round trip, reading
+// the clock after the lock so that a grant that waited still keeps the
+// gap. A refused caller sleeps what the database says is left (the next
+// start, or the first slot's lease end), a little at most, and tries
+// again. A killed node's slots come back when their leases end; a release
+// frees its slot only while its token still holds it.
+//
+// One node clusters: [DB.Lead] holds a session advisory lock on a
+// connection of its own. Session, because the lock must live exactly as
+// long as the process's hold on the database: PostgreSQL drops it when
+// the session ends, which a kill -9 (the socket closes) or a broken
+// network (the server's keepalive, or the leader's own check giving up)
+// brings about, and the next poll of a waiting node takes over. Not
+// pooled, because a pooled session would carry the lock to whatever
+// borrowed it next. The leader checks its lock every half second and
+// ends its lost context when the check fails; until then a leader that
+// lost without knowing is fenced: it saves decisions with
+// Decisions.Fenced, checked against the cluster sequence under the meta
+// lock, and its stale batch is refused.
+//
+// Word of changes comes by LISTEN/NOTIFY: writes that store new items,
+// or change stories, bump their row of fleet_changes as their last
+// statement and pg_notify the new count, both of which take effect at
+// commit. [DB.Watch] listens on a connection of its own, skips its own
+// DB's notifications, and compares the counts with what it heard every
+// Options.WatchCheck and after each reconnection: a notification lost
+// with a connection is caught there. A notifying commit holds the
+// counter's row, and PostgreSQL's notification queue lock, for the
+// commit only; fetches that store new items therefore commit one at a
+// time, which their commit, not their work, bounds.
 //
 // # Saved index
 //

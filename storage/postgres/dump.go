@@ -203,8 +203,10 @@ func (db *DB) Import(ctx context.Context, produce func(put func(aggregator.DumpR
 			return err
 		}
 		// Statistics for the planner now, not when autovacuum next looks.
-		_, err = tx.Exec(ctx, `ANALYZE`)
-		return err
+		if _, err = tx.Exec(ctx, `ANALYZE`); err != nil {
+			return err
+		}
+		return db.noteChange(ctx, tx, changePending, changeStories)
 	})
 	if err != nil {
 		return fmt.Errorf("import into %s: %w", db.where, err)
@@ -255,7 +257,7 @@ func (im *importer) put1(r aggregator.DumpRecord) error {
 		if err != nil {
 			return fmt.Errorf("feed %q: %w", r.Feed.Name, err)
 		}
-		im.feeds = append(im.feeds, []any{r.Feed.Name, enc.json, enc.gob, int32(0)})
+		im.feeds = append(im.feeds, []any{r.Feed.Name, enc.json, enc.gob, int32(0), r.Feed.NextFetch, r.Feed.Disabled})
 	case r.Item != nil:
 		it := r.Item
 		sec, nsec := secNsec(it.Time())
@@ -299,7 +301,7 @@ func (im *importer) flush() error {
 		cols  []string
 		rows  *[][]any
 	}{
-		{"feeds", []string{"name", "state", "state_gob", "item_count"}, &im.feeds},
+		{"feeds", []string{"name", "state", "state_gob", "item_count", "next_fetch", "disabled"}, &im.feeds},
 		{"items", []string{"id", "feed", "t_sec", "t_nsec", "hash", "data"}, &im.items},
 		{"clusters", []string{"id", "representative", "pub_sec", "pub_nsec", "updated", "next_pos"}, &im.clusters},
 		{"memberships", []string{"item_id", "cluster_id", "pos", "data"}, &im.memberships},

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -122,7 +123,9 @@ func stringsValid(v reflect.Value) bool {
 }
 
 // PutFeedState stores st on its own, for changes that come without items.
-// TotalItems is always the stored item count, whatever st says.
+// TotalItems is always the stored item count, whatever st says. A lease
+// of the feed stays: only a fetch's storing (SaveFetches) or ReleaseFeeds
+// ends one.
 func (db *DB) PutFeedState(ctx context.Context, st aggregator.FeedState) error {
 	if st.Name == "" {
 		return fmt.Errorf("put feed state: empty feed name")
@@ -132,8 +135,10 @@ func (db *DB) PutFeedState(ctx context.Context, st aggregator.FeedState) error {
 		return fmt.Errorf("put feed state %q: %w", st.Name, err)
 	}
 	err = db.write(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO feeds (name, state, state_gob) VALUES ($1, $2, $3)
-			ON CONFLICT (name) DO UPDATE SET state = excluded.state, state_gob = excluded.state_gob`, st.Name, enc.json, enc.gob)
+		_, err := tx.Exec(ctx, `INSERT INTO feeds (name, state, state_gob, next_fetch, disabled) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (name) DO UPDATE SET state = excluded.state, state_gob = excluded.state_gob,
+				next_fetch = excluded.next_fetch, disabled = excluded.disabled`,
+			st.Name, enc.json, enc.gob, st.NextFetch, st.Disabled)
 		return err
 	})
 	if err != nil {
@@ -156,6 +161,14 @@ func (db *DB) PutFeedState(ctx context.Context, st aggregator.FeedState) error {
 // stored item is replaced and reported in Updated; a repeated ID within
 // the feed is stored once (the first wins); a tombstoned ID is skipped,
 // counted in Deleted, and its pruned tombstone renewed.
+//
+// In a fleet, storing a feed ends its lease when State.Node holds it (see
+// ClaimFeeds), and only then: a node whose lease ended while it fetched
+// (it stalled, or the lease was too short) must not end the lease of the
+// node that claimed the feed since, which would let a third claim it
+// too. Its items are stored once all the same, keyed by ID under the
+// feed's lock. Storing new items notifies Watch of Pending; editing a
+// clustered item, of Stories.
 func (db *DB) SaveFetches(ctx context.Context, fs []aggregator.Fetched) ([]aggregator.SaveResult, []error) {
 	res := make([]aggregator.SaveResult, len(fs))
 	errs := make([]error, len(fs))
@@ -170,7 +183,7 @@ func (db *DB) SaveFetches(ctx context.Context, fs []aggregator.Fetched) ([]aggre
 	if len(valid) == 0 {
 		return res, errs
 	}
-	err := db.write(ctx, func(tx pgx.Tx) error { return saveFetchesTx(ctx, tx, fs, valid, res) })
+	err := db.write(ctx, func(tx pgx.Tx) error { return db.saveFetchesTx(ctx, tx, fs, valid, res) })
 	if err == nil {
 		return res, errs
 	}
@@ -183,7 +196,7 @@ func (db *DB) SaveFetches(ctx context.Context, fs []aggregator.Fetched) ([]aggre
 		return res, errs
 	}
 	for _, i := range valid {
-		err := db.write(ctx, func(tx pgx.Tx) error { return saveFetchesTx(ctx, tx, fs, []int{i}, res) })
+		err := db.write(ctx, func(tx pgx.Tx) error { return db.saveFetchesTx(ctx, tx, fs, []int{i}, res) })
 		if err != nil {
 			res[i], errs[i] = aggregator.SaveResult{}, fmt.Errorf("save fetch %q: %w", fs[i].State.Name, err)
 		}
@@ -236,7 +249,7 @@ type itemUpdate struct {
 }
 
 // saveFetchesTx stores the feeds fs[idx] in tx, setting res for each.
-func saveFetchesTx(ctx context.Context, tx pgx.Tx, fs []aggregator.Fetched, idx []int, res []aggregator.SaveResult) error {
+func (db *DB) saveFetchesTx(ctx context.Context, tx pgx.Tx, fs []aggregator.Fetched, idx []int, res []aggregator.SaveResult) error {
 	var ids, hashes, feeds []string
 	for _, i := range idx {
 		feeds = append(feeds, fs[i].State.Name)
@@ -261,7 +274,12 @@ func saveFetchesTx(ctx context.Context, tx pgx.Tx, fs []aggregator.Fetched, idx 
 		feedState []*string
 		feedGob   [][]byte
 		feedDelta []int32
+		feedNext  []time.Time
+		feedOff   []bool
+		feedNode  []string
 		feedIndex = make(map[string]int)
+		// editedStory: an edited item is clustered, so a story changed.
+		editedStory bool
 	)
 	for _, i := range idx {
 		st := fs[i].State
@@ -309,6 +327,7 @@ func saveFetchesTx(ctx context.Context, tx pgx.Tx, fs []aggregator.Fetched, idx 
 			if (sec != prev.sec || nsec != prev.nsec) && prev.clustered {
 				u.timeMoved = true
 			}
+			editedStory = editedStory || prev.clustered
 			prev.hash, prev.sec, prev.nsec = it.Hash, sec, nsec
 			r.Updated = append(r.Updated, it)
 		}
@@ -321,11 +340,13 @@ func saveFetchesTx(ctx context.Context, tx pgx.Tx, fs []aggregator.Fetched, idx 
 		if j, ok := feedIndex[st.Name]; ok {
 			feedState[j], feedGob[j] = enc.json, enc.gob
 			feedDelta[j] += int32(len(r.New))
+			feedNext[j], feedOff[j], feedNode[j] = st.NextFetch, st.Disabled, st.Node
 		} else {
 			feedIndex[st.Name] = len(feedNames)
 			feedNames = append(feedNames, st.Name)
 			feedState, feedGob = append(feedState, enc.json), append(feedGob, enc.gob)
 			feedDelta = append(feedDelta, int32(len(r.New)))
+			feedNext, feedOff, feedNode = append(feedNext, st.NextFetch), append(feedOff, st.Disabled), append(feedNode, st.Node)
 		}
 		res[i] = r
 	}
@@ -341,11 +362,19 @@ func saveFetchesTx(ctx context.Context, tx pgx.Tx, fs []aggregator.Fetched, idx 
 		}
 	}
 	var b pgx.Batch
-	b.Queue(`INSERT INTO feeds (name, state, state_gob, item_count)
-		SELECT * FROM unnest($1::text[], $2::json[], $3::bytea[], $4::int[])
+	b.Queue(`INSERT INTO feeds (name, state, state_gob, item_count, next_fetch, disabled)
+		SELECT * FROM unnest($1::text[], $2::json[], $3::bytea[], $4::int[], $5::timestamptz[], $6::boolean[])
 		ON CONFLICT (name) DO UPDATE SET state = excluded.state, state_gob = excluded.state_gob,
-			item_count = feeds.item_count + excluded.item_count`,
-		feedNames, feedState, feedGob, feedDelta)
+			item_count = feeds.item_count + excluded.item_count,
+			next_fetch = excluded.next_fetch, disabled = excluded.disabled`,
+		feedNames, feedState, feedGob, feedDelta, feedNext, feedOff)
+	// The lease ends only when the node that stores the fetch holds it
+	// (see SaveFetches); a process alone names no node.
+	if slices.ContainsFunc(feedNode, func(n string) bool { return n != "" }) {
+		b.Queue(`UPDATE feeds f SET lease_node = NULL, lease_until = NULL
+		FROM unnest($1::text[], $2::text[]) AS u(name, node)
+		WHERE f.name = u.name AND f.lease_node = u.node`, feedNames, feedNode)
+	}
 	if len(updates) > 0 {
 		n := len(updOrder)
 		uid, ufeed, uhash := make([]string, n), make([]string, n), make([]string, n)
@@ -378,10 +407,18 @@ func saveFetchesTx(ctx context.Context, tx pgx.Tx, fs []aggregator.Fetched, idx 
 		sec, nsec := secNsec(now)
 		b.Queue(`UPDATE tombstones SET at_sec = $2, at_nsec = $3 WHERE id = ANY($1) AND pruned`, renew, sec, nsec)
 	}
-	if b.Len() > 0 {
-		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-			return fmt.Errorf("changed items: %w", err)
-		}
+	var kinds []string
+	if len(newRows) > 0 {
+		kinds = append(kinds, changePending)
+	}
+	if editedStory {
+		kinds = append(kinds, changeStories)
+	}
+	if len(kinds) > 0 {
+		db.queueChange(&b, kinds...) // last: see queueChange
+	}
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("changed items: %w", err)
 	}
 	return nil
 }

@@ -109,7 +109,10 @@ func (db *DB) pruneFeed(ctx context.Context, feed string, before time.Time, keep
 			return err
 		}
 		n = len(ids)
-		return putTombstones(ctx, tx, ids, now, true)
+		if err := putTombstones(ctx, tx, ids, now, true); err != nil {
+			return err
+		}
+		return db.noteChange(ctx, tx, changeStories)
 	})
 	if err != nil {
 		return 0, false, err

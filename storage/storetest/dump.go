@@ -24,7 +24,7 @@ func richFixture(t *testing.T, s Store) (first, resumable aggregator.ClusterStam
 	old := dated(realItems(t, "old", 610, 3, longAgo), longAgo, time.Hour)
 	stA := state("a")
 	stA.ETag, stA.LastFetch, stA.NextFetch, stA.LastStatus, stA.LastResult = `"e1"`, t0, t0.Add(time.Hour), 200, "ok"
-	stA.SkipHours, stA.MeanItemGap = 1<<23, 3600
+	stA.SkipHours, stA.MeanItemGap, stA.Node = 1<<23, 3600, "node-a"
 	if _, errs := s.SaveFetches(t.Context(), []aggregator.Fetched{
 		{State: stA, Items: a}, {State: state("b"), Items: b}, {State: state("old"), Items: old},
 	}); errors.Join(errs...) != nil {
@@ -32,6 +32,7 @@ func richFixture(t *testing.T, s Store) (first, resumable aggregator.ClusterStam
 	}
 	quiet := state("quiet")
 	quiet.Disabled, quiet.DisabledReason, quiet.LastStatus = true, "410 Gone", 410
+	quiet.ETag, quiet.Node = "\xfe", "node-q" // gob in both stores
 	if err := s.PutFeedState(t.Context(), quiet); err != nil {
 		t.Fatal(err)
 	}

@@ -22,19 +22,24 @@ func testFeedStateRoundTrip(t *testing.T, open opener) {
 		Items: 25, TotalItems: 99,
 		RedirectURL: "https://feeds.example/reuters/world", RedirectCount: 2,
 		MeanItemGap: 1234.5, HintInterval: 3600, SkipHours: 1<<2 | 1<<3, SkipDays: 1 << 0,
+		Node: "node-b",
 	}
 	gone := aggregator.FeedState{
 		Name: "gone", URL: "https://news.example/gone.rss", LastFetch: t0, LastStatus: 410,
 		LastResult: "failed", LastError: "410 Gone", ConsecutiveErrors: 3,
 		Disabled: true, DisabledReason: "the server says the feed is gone (410)",
 	}
-	for _, st := range []aggregator.FeedState{full, gone} {
+	// A state with bytes that are not UTF-8 takes another encoding in
+	// both stores (gob): Node must survive that one too.
+	odd := aggregator.FeedState{Name: "odd", URL: "https://news.example/odd.rss", ETag: "W/\"\xe9t\xe9\"",
+		LastFetch: t0, NextFetch: t0.Add(time.Hour), Node: "node-\xff"}
+	for _, st := range []aggregator.FeedState{full, gone, odd} {
 		if err := s.PutFeedState(t.Context(), st); err != nil {
 			t.Fatalf("put feed state %s: %v", st.Name, err)
 		}
 	}
 	full.TotalItems = 0 // no items stored
-	for _, want := range []aggregator.FeedState{full, gone} {
+	for _, want := range []aggregator.FeedState{full, gone, odd} {
 		got, ok := mustFeedState(t, s, want.Name)
 		if !ok {
 			t.Errorf("feed %s: no state", want.Name)
@@ -60,8 +65,8 @@ func testFeedStateRoundTrip(t *testing.T, open opener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(all) != 2 {
-		t.Errorf("FeedStates has %d feeds, want 2", len(all))
+	if len(all) != 3 {
+		t.Errorf("FeedStates has %d feeds, want 3", len(all))
 	}
 	if got := canonState(all["reuters"]); !reflect.DeepEqual(got, canonState(next)) {
 		t.Errorf("reuters after a fetch:\ngot  %+v\nwant %+v", got, next)

@@ -87,6 +87,7 @@ var contract = []struct {
 	{"ClusterLog", testClusterLog},
 	{"TrimClusterLog", testTrimClusterLog},
 	{"Rewound", testRewound},
+	{"FencedDecisions", testFencedDecisions},
 	{"LogItemsAsDecided", testLogItemsAsDecided},
 	{"Stories", testStories},
 	{"StoryIDsStable", testStoryIDsStable},

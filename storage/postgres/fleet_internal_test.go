@@ -1,0 +1,236 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+
+	"aggregator"
+	"aggregator/internal/pgtest"
+)
+
+func openInternal(t testing.TB, url string) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), url, Options{})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// TestAcquireHostFleet: three nodes with many goroutines each on three
+// hosts never have more than perHost requests to a host in flight, and
+// the grants (by the database's clock, which AcquireHost keeps the limits
+// by) are at least delay apart.
+func TestAcquireHostFleet(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	nodes := []*DB{openInternal(t, url), openInternal(t, url), openInternal(t, url)}
+	const (
+		perHost = 2
+		delay   = 50 * time.Millisecond
+		hold    = 120 * time.Millisecond // long enough that a third would overlap
+		workers = 3                      // per node and host
+		rounds  = 3
+	)
+	hosts := []string{"a.example", "b.example", "c.example"}
+	var (
+		mu       sync.Mutex
+		inFlight = make(map[string]int)
+		maxIn    = make(map[string]int)
+		grants   = make(map[string][]time.Time)
+		wg       sync.WaitGroup
+	)
+	ctx := t.Context()
+	for n, db := range nodes {
+		for _, host := range hosts {
+			for range workers {
+				wg.Go(func() {
+					for range rounds {
+						release, at, err := db.acquireHost(ctx, fmt.Sprintf("node-%d", n), host, perHost, delay, time.Minute)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						mu.Lock()
+						inFlight[host]++
+						maxIn[host] = max(maxIn[host], inFlight[host])
+						grants[host] = append(grants[host], at)
+						mu.Unlock()
+						time.Sleep(hold) // the request
+						mu.Lock()
+						inFlight[host]--
+						mu.Unlock()
+						release()
+					}
+				})
+			}
+		}
+	}
+	wg.Wait()
+	for _, host := range hosts {
+		if maxIn[host] > perHost {
+			t.Errorf("%s: %d requests in flight, want at most %d", host, maxIn[host], perHost)
+		}
+		if maxIn[host] < perHost {
+			t.Errorf("%s: at most %d in flight, want the limit %d reached", host, maxIn[host], perHost)
+		}
+		g := grants[host]
+		if len(g) != len(nodes)*workers*rounds {
+			t.Errorf("%s: %d grants, want %d", host, len(g), len(nodes)*workers*rounds)
+		}
+		slices.SortFunc(g, func(a, b time.Time) int { return a.Compare(b) })
+		for i := 1; i < len(g); i++ {
+			if gap := g[i].Sub(g[i-1]); gap < delay {
+				t.Errorf("%s: grants %d and %d %v apart, want at least %v", host, i-1, i, gap, delay)
+			}
+		}
+	}
+}
+
+// TestAcquireHostLeaseEnds: a slot held by a node that went away without
+// releasing it comes back when its lease ends, and not before; release
+// after the lease ended frees nobody else's slot.
+func TestAcquireHostLeaseEnds(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a, gone := openInternal(t, url), openInternal(t, url)
+	ctx := t.Context()
+	const lease = 300 * time.Millisecond
+	lateRelease, granted, err := gone.acquireHost(ctx, "gone", "h.example", 1, 0, lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone.Close() // without releasing
+
+	release, at, err := a.acquireHost(ctx, "a", "h.example", 1, 0, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at.Sub(granted) < lease {
+		t.Errorf("slot granted again %v after its leased grant, want at least the lease %v", at.Sub(granted), lease)
+	}
+	t.Logf("slot back %v after the grant (lease %v)", at.Sub(granted), lease)
+	lateRelease() // its pool is closed; a release must not panic or free a's slot
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, err := a.AcquireHost(short, "b", "h.example", 1, 0, time.Minute); err != context.DeadlineExceeded {
+		t.Errorf("acquire while a holds the only slot: %v, want the context's deadline", err)
+	}
+	release()
+	if r, err := a.AcquireHost(ctx, "b", "h.example", 1, 0, time.Minute); err != nil {
+		t.Errorf("acquire after the release: %v", err)
+	} else {
+		r()
+	}
+}
+
+// BenchmarkAcquireHost: one grant and its release, uncontended.
+func BenchmarkAcquireHost(b *testing.B) {
+	db := openInternal(b, pgtest.NewDatabase(b))
+	for b.Loop() {
+		release, err := db.AcquireHost(b.Context(), "n", "h.example", 1, 0, time.Minute)
+		if err != nil {
+			b.Fatal(err)
+		}
+		release()
+	}
+}
+
+// TestMigration4 brings a database with feeds at schema 3 to 4, where the
+// JSON states are backfilled into the claim columns and a gob state is
+// due now, and back down to 3, keeping the feeds.
+func TestMigration4(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	db := openInternal(t, url)
+	sqlDB := stdlib.OpenDBFromPool(db.pool)
+	defer sqlDB.Close()
+	sub, _ := fs.Sub(migrations, "migrations")
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, sub,
+		goose.WithTableName(versionTable), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	due := time.Date(2026, 3, 1, 12, 15, 3, 2000, time.UTC)
+	gone := aggregator.FeedState{Name: "gone", URL: "https://x.example/gone", Disabled: true, NextFetch: due}
+	for _, st := range []aggregator.FeedState{
+		{Name: "plain", URL: "https://x.example/a", NextFetch: due, Node: "n1"},
+		gone,
+		{Name: "odd", ETag: "\xff", NextFetch: due.Add(time.Hour), Disabled: true}, // gob
+		{Name: "fresh"}, // no NextFetch
+	} {
+		if err := db.PutFeedState(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.pool.Exec(ctx, `UPDATE feeds SET lease_node = 'n1', lease_until = now() + interval '1 hour'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 3); err != nil {
+		t.Fatalf("down to 3: %v", err)
+	}
+	var cols int
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM information_schema.columns
+		WHERE table_name = 'feeds' AND column_name IN ('next_fetch', 'disabled', 'lease_node', 'lease_until')`).Scan(&cols); err != nil || cols != 0 {
+		t.Fatalf("after down: %d fleet columns, %v", cols, err)
+	}
+	if _, err := p.UpTo(ctx, 4); err != nil {
+		t.Fatalf("up to 4: %v", err)
+	}
+	type row struct {
+		next     string
+		disabled bool
+		leased   bool
+	}
+	want := map[string]row{
+		"plain": {"2026-03-01 12:15:03.000002+00", false, false},
+		"gone":  {"2026-03-01 12:15:03.000002+00", true, false},
+		"odd":   {"-infinity", false, false}, // gob: due now, until its next write
+		"fresh": {"-infinity", false, false},
+	}
+	rows, err := db.pool.Query(ctx, `SELECT name, next_fetch::text, disabled, lease_until IS NOT NULL FROM feeds`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(map[string]row)
+	for rows.Next() {
+		var name string
+		var r row
+		if err := rows.Scan(&name, &r.next, &r.disabled, &r.leased); err != nil {
+			t.Fatal(err)
+		}
+		got[name] = r
+	}
+	if rows.Err() != nil {
+		t.Fatal(rows.Err())
+	}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("feed %s after up: %+v, want %+v", name, got[name], w)
+		}
+	}
+	st, ok, err := db.FeedState(ctx, "gone")
+	if err != nil || !ok || !st.Disabled || !st.NextFetch.Equal(due) {
+		t.Errorf("gone after down and up: %+v, %v, %v", st, ok, err)
+	}
+	// The columns work: the disabled feed is not claimed, the others are.
+	claimed, _, err := db.ClaimFeeds(ctx, "n2", []string{"plain", "gone", "odd", "fresh"}, time.Minute, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, st := range claimed {
+		names = append(names, st.Name)
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"fresh", "odd", "plain"}) {
+		t.Errorf("claimed %v, want [fresh odd plain]", names)
+	}
+}
