@@ -109,17 +109,22 @@ func (l *limiter) acquire(ctx context.Context, host string) (release func(), err
 	return func() { <-l.global; <-h.slots }, nil
 }
 
-// acquireGated takes the gate's permission for host, then a global slot.
+// acquireGated takes a global slot, then the gate's permission for host.
+// The global slot comes first so that the request starts as soon as the
+// gate grants it: a start the gate spaced host_delay from another node's
+// must not then wait here and arrive late, closer to the next one. (The
+// nodes of a fleet claim no more feeds than they have slots, so the
+// global slots are not what they wait for.)
 func (l *limiter) acquireGated(ctx context.Context, host string, delay time.Duration) (func(), error) {
-	rel, err := l.gate(ctx, strings.ToLower(host), l.perHost, delay)
-	if err != nil {
-		return nil, err
-	}
 	select {
 	case l.global <- struct{}{}:
 	case <-ctx.Done():
-		rel()
 		return nil, ctx.Err()
+	}
+	rel, err := l.gate(ctx, strings.ToLower(host), l.perHost, delay)
+	if err != nil {
+		<-l.global
+		return nil, err
 	}
 	return func() { <-l.global; rel() }, nil
 }
