@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"aggregator"
+	"aggregator/internal/pgtest"
 	"aggregator/pipeline"
 	"aggregator/storage"
 )
@@ -65,4 +66,56 @@ func TestHealthzDegraded(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(http.StatusOK, "ok")
+}
+
+// TestHealthzFleet: on a shared store /healthz names the node and says
+// whether it is the fleet's clusterer and what leases it holds; on a
+// store of one process there is no fleet object.
+func TestHealthzFleet(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	db, err := openPostgres(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p := pipeline.New(db, pipeline.Options{Node: "node-a"})
+	rec := httptest.NewRecorder()
+	healthz(t.Context(), rec, db, p)
+	var body struct {
+		Status string `json:"status"`
+		Fleet  *struct {
+			Node      string `json:"node"`
+			Leader    bool   `json:"leader"`
+			Leases    int    `json:"leases"`
+			AllLeases int    `json:"all_leases"`
+		} `json:"fleet"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.Status != "ok" || body.Fleet == nil || body.Fleet.Node != "node-a" || body.Fleet.Leader {
+		t.Fatalf("healthz %s: want ok and node-a, not leading (not running)", rec.Body)
+	}
+	if _, _, err := db.(pipeline.Fleet).ClaimFeeds(t.Context(), "node-a", []string{"x", "y"}, time.Minute, 10); err != nil {
+		t.Fatal(err)
+	}
+	rec = httptest.NewRecorder()
+	healthz(t.Context(), rec, db, p)
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.Fleet.Leases != 2 || body.Fleet.AllLeases != 2 {
+		t.Errorf("healthz %s: want 2 leases of the node's and the fleet's", rec.Body)
+	}
+
+	bolt, err := storage.Open(filepath.Join(t.TempDir(), "one.db"), storage.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bolt.Close()
+	rec = httptest.NewRecorder()
+	healthz(t.Context(), rec, bolt, pipeline.New(bolt, pipeline.Options{}))
+	if strings.Contains(rec.Body.String(), `"fleet"`) {
+		t.Errorf("a store of one process reports a fleet: %s", rec.Body)
+	}
 }
