@@ -29,6 +29,9 @@ func (p *Pipeline) Pass(ctx context.Context, client *fetcher.Client, jobs []fetc
 	ing := p.startIngest(ctx)
 	sched := p.scheduler() // a pass asked of a running daemon
 	client.FetchAll(ctx, jobs, func(r fetcher.Result) {
+		if p.fleet != nil {
+			r.State.Node = p.opts.Node // which ends its lease, if any
+		}
 		ing.storeReport(r, func(o Outcome) {
 			if sched != nil && o.Stored {
 				sched.Put(o.State)

@@ -97,7 +97,23 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 		}
 	}
 
-	client := fetcher.New(fetcherOptions(cfg))
+	fopts := fetcherOptions(cfg)
+	if fl, ok := db.(pipeline.Fleet); ok && e.daemon == nil {
+		// Beside a fleet's daemons: take the feeds as they do, leased,
+		// and count politeness with them.
+		node, lease := "fetch@"+pipeline.DefaultNode(), cfg.Fleet.Lease.Duration
+		if lease <= 0 {
+			lease = 2 * cfg.Fetch.Timeout.Duration
+		}
+		p = pipeline.New(db, fleetOptions(pipelineOptions(cfg, log), node, lease))
+		fopts.HostGate = pipeline.HostGate(fl, node, lease)
+		if !*force && len(jobs) > 0 {
+			if jobs, skipped, err = claimJobs(ctx, fl, node, lease, jobs, skipped); err != nil {
+				return err
+			}
+		}
+	}
+	client := fetcher.New(fopts)
 	if e.daemon != nil {
 		client = e.daemon.client // its politeness limits hold for both
 	}
@@ -126,6 +142,40 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 }
 
 // pipelineOptions are the pipeline's settings from the config.
+// fleetOptions sets the node and lease of a process on a shared store.
+func fleetOptions(o pipeline.Options, node string, lease time.Duration) pipeline.Options {
+	o.Node, o.Lease = node, lease
+	return o
+}
+
+// claimJobs leases the due jobs' feeds to node as a fleet's daemons do,
+// keeping the jobs it got (with the stored states, which are the
+// fleet's) and reporting the others as fetched by another node now.
+func claimJobs(ctx context.Context, fl pipeline.Fleet, node string, lease time.Duration, jobs []fetcher.Job, skipped []pipeline.Outcome) ([]fetcher.Job, []pipeline.Outcome, error) {
+	names := make([]string, len(jobs))
+	for i, j := range jobs {
+		names[i] = j.Feed.Name
+	}
+	claimed, _, err := fl.ClaimFeeds(ctx, node, names, lease, len(names))
+	if err != nil {
+		return nil, nil, fmt.Errorf("lease the due feeds: %w", err)
+	}
+	got := make(map[string]aggregator.FeedState, len(claimed))
+	for _, st := range claimed {
+		got[st.Name] = st
+	}
+	var out []fetcher.Job
+	for _, j := range jobs {
+		if st, ok := got[j.Feed.Name]; ok {
+			j.State = st
+			out = append(out, j)
+			continue
+		}
+		skipped = append(skipped, pipeline.Outcome{Feed: j.Feed.Name, Status: "leased", State: j.State})
+	}
+	return out, skipped, nil
+}
+
 func pipelineOptions(cfg *Config, log *slog.Logger) pipeline.Options {
 	return pipeline.Options{
 		Feeds:       cfg.feeds(),
@@ -204,9 +254,12 @@ func printSummary(w io.Writer, res pipeline.PassResult, skipped []pipeline.Outco
 		if quiet {
 			continue
 		}
-		if o.Status == "disabled" {
+		switch o.Status {
+		case "disabled":
 			fmt.Fprintf(w, "%-*s  disabled   %s (re-enable with: aggregator feeds enable %s)\n", width, o.Feed, o.State.DisabledReason, o.Feed)
-		} else {
+		case "leased":
+			fmt.Fprintf(w, "%-*s  leased     another node of the fleet is fetching it now\n", width, o.Feed)
+		default:
 			fmt.Fprintf(w, "%-*s  not due    next fetch %s\n", width, o.Feed, o.State.NextFetch.Local().Format(time.DateTime))
 		}
 	}
