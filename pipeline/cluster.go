@@ -100,6 +100,7 @@ func (p *Pipeline) runClusterer(ctx context.Context, ingested, abandon <-chan st
 			return
 		case <-p.wake:
 		}
+		start := time.Now()
 		deadline := time.NewTimer(p.opts.MaxDelay)
 		quiet := time.NewTimer(settle / 5)
 	wave:
@@ -108,7 +109,7 @@ func (p *Pipeline) runClusterer(ctx context.Context, ingested, abandon <-chan st
 			case <-p.wake:
 				quiet.Reset(settle / 5)
 			case <-quiet.C:
-				if p.fetchesRunning(ctx) == 0 {
+				if p.fetchesRunning(ctx, start) == 0 {
 					break wave
 				}
 				quiet.Reset(settle / 5)

@@ -41,6 +41,9 @@ type Fleet interface {
 	ReleaseFeeds(ctx context.Context, node string, names []string) error
 	// Leases counts the leases not yet ended: all nodes' and node's own.
 	Leases(ctx context.Context, node string) (all, mine int, err error)
+	// DueBy counts the named feeds, not disabled, that were due by t and
+	// not fetched since (stored NextFetch not after t, or never fetched).
+	DueBy(ctx context.Context, names []string, t time.Time) (int, error)
 
 	// AcquireHost blocks until node may start a request to host under
 	// the fleet-wide limits: at most perHost requests to it in flight
@@ -360,15 +363,26 @@ func (p *Pipeline) FleetStatus(ctx context.Context) (st FleetStatus, ok bool, er
 	return st, true, err
 }
 
-// fetchesRunning is how many fetches are in flight: the whole fleet's
-// leases on a shared store, else the running daemon's scheduler's.
-func (p *Pipeline) fetchesRunning(ctx context.Context) int {
+// fetchesRunning is how many fetches of the wave that began at start are
+// still to end. On a shared store those are the configured feeds that
+// were due by start and not stored since, whichever node has them (one
+// in flight, one whose killed node's lease is running out): fetches
+// never stop in a busy fleet, so "none in flight" would never come,
+// while feeds falling due after start belong to the next wave. Else it
+// is the running daemon's fetches in flight.
+func (p *Pipeline) fetchesRunning(ctx context.Context, start time.Time) int {
 	if p.fleet != nil {
-		all, _, err := p.fleet.Leases(ctx, p.opts.Node)
+		p.cfgMu.RLock()
+		names := make([]string, len(p.opts.Feeds))
+		for i, f := range p.opts.Feeds {
+			names[i] = f.Name
+		}
+		p.cfgMu.RUnlock()
+		n, err := p.fleet.DueBy(ctx, names, start)
 		if err != nil {
 			return 0 // do not hold clustering up on a failing query
 		}
-		return all
+		return n
 	}
 	if s := p.scheduler(); s != nil {
 		return s.Running()

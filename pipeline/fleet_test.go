@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -41,20 +42,30 @@ func serveFleet(t *testing.T, items []score.Item, hosts int) *fleetServer {
 	s := &fleetServer{outlets: serveOutlets(t, items), inflight: map[string]int{}, maxHost: map[string]int{},
 		starts: map[string][]time.Time{}, fetches: map[string]int{}}
 	inner := s.srv.Config.Handler
-	for range hosts {
-		h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	for k := range hosts {
+		// A host is a host name to the fetcher's politeness, so each
+		// listens on an address of its own: 127.0.0.2, 127.0.0.3, ...
+		h := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			host, _, _ := net.SplitHostPort(r.Host)
 			s.mu.Lock()
-			s.inflight[r.Host]++
-			s.maxHost[r.Host] = max(s.maxHost[r.Host], s.inflight[r.Host])
-			s.starts[r.Host] = append(s.starts[r.Host], time.Now())
+			s.inflight[host]++
+			s.maxHost[host] = max(s.maxHost[host], s.inflight[host])
+			s.starts[host] = append(s.starts[host], time.Now())
 			s.fetches[r.URL.Path]++
 			s.mu.Unlock()
 			time.Sleep(5 * time.Millisecond) // long enough for overlaps to show
 			inner.ServeHTTP(w, r)
 			s.mu.Lock()
-			s.inflight[r.Host]--
+			s.inflight[host]--
 			s.mu.Unlock()
 		}))
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.%d:0", k+2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Listener.Close()
+		h.Listener = ln
+		h.Start()
 		t.Cleanup(h.Close)
 		s.hosts = append(s.hosts, h)
 	}
@@ -85,7 +96,7 @@ const (
 	// fleetSlop is how much closer than fleetDelay two starts may arrive
 	// at the feed server: the gate spaces grants by the database's clock,
 	// and a granted request still has to be dialled and sent.
-	fleetSlop = 5 * time.Millisecond
+	fleetSlop = 10 * time.Millisecond
 )
 
 func startNode(t *testing.T, url, name string, feeds []aggregator.Feed) *node {

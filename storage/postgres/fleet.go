@@ -151,6 +151,20 @@ func (db *DB) Leases(ctx context.Context, node string) (all, mine int, err error
 	return all, mine, nil
 }
 
+// DueBy counts the named feeds, not disabled, that were due by t (their
+// stored next fetch not after it, or never fetched): the fetches a
+// fleet's clusterer waits for before it clusters a wave.
+func (db *DB) DueBy(ctx context.Context, names []string, t time.Time) (int, error) {
+	var n int
+	err := db.pool.QueryRow(ctx, `SELECT count(*) FROM unnest($1::text[]) AS n(name)
+		LEFT JOIN feeds f ON f.name = n.name
+		WHERE f.name IS NULL OR (NOT f.disabled AND f.next_fetch <= $2)`, names, t).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("feeds due: %w", err)
+	}
+	return n, nil
+}
+
 // AcquireHost poll bounds: it sleeps what the database says is left to
 // wait (until the next start is allowed, or the first slot's lease ends),
 // at least hostPollMin and at most hostPollMax, since a slot released
