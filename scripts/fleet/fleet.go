@@ -74,9 +74,12 @@ func (r *result) fail(format string, args ...any) {
 // daemon is one node process.
 type daemon struct {
 	name, addr string
-	cmd        *exec.Cmd
-	logf       *os.File
-	done       chan struct{}
+
+	// mu guards cmd and done, which start replaces while the lag probe
+	// and the kill loop look at them.
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 type harness struct {
@@ -170,39 +173,53 @@ func (h *harness) start(d *daemon) error {
 	if err != nil {
 		return err
 	}
-	d.logf = f
-	d.cmd = exec.Command(h.c.bin, "serve", "--config", h.cfg, "--node", d.name, "--listen", d.addr)
-	d.cmd.Stdout, d.cmd.Stderr = f, f
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := d.cmd.Start(); err != nil {
+	cmd := exec.Command(h.c.bin, "serve", "--config", h.cfg, "--node", d.name, "--listen", d.addr)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		f.Close()
 		return err
 	}
-	d.done = make(chan struct{})
-	go func() { d.cmd.Wait(); f.Close(); close(d.done) }()
+	done := make(chan struct{})
+	go func() { cmd.Wait(); f.Close(); close(done) }()
+	d.mu.Lock()
+	d.cmd, d.done = cmd, done
+	d.mu.Unlock()
 	return nil
 }
 
+// proc returns the current process and the channel closed when it exits.
+func (d *daemon) proc() (*exec.Cmd, chan struct{}) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cmd, d.done
+}
+
 func (d *daemon) running() bool {
+	_, done := d.proc()
+	if done == nil {
+		return false
+	}
 	select {
-	case <-d.done:
+	case <-done:
 		return false
 	default:
-		return d.done != nil
+		return true
 	}
 }
 
 func (d *daemon) kill() {
-	if d.running() {
-		syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-		<-d.done
+	if cmd, done := d.proc(); d.running() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
 	}
 }
 
 func (d *daemon) terminate() {
-	if d.running() {
-		d.cmd.Process.Signal(syscall.SIGTERM)
+	if cmd, done := d.proc(); d.running() {
+		cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-d.done:
+		case <-done:
 		case <-time.After(30 * time.Second):
 			d.kill()
 		}
