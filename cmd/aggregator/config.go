@@ -34,6 +34,9 @@ type Config struct {
 	// resolving a relative storage path.
 	path  string
 	lines keyLines
+	// override applies the command line's settings (serve's --listen and
+	// --node) over the file's; a reload applies it to the new file too.
+	override func(*Config)
 }
 
 // StorageConfig is [storage].

@@ -219,3 +219,36 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadKeepsCommandLine: serve's --listen and --node stay in force
+// across a reload of an unchanged file, which reports no setting as
+// needing a restart (it used to name [server] and [fleet]).
+func TestReloadKeepsCommandLine(t *testing.T) {
+	srv := testFeeds(t)
+	cfg := writeTestConfig(t, srv.URL)
+	orig, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An address no test can listen on: only --listen makes serve start.
+	changed := strings.Replace(string(orig), `listen = "127.0.0.1:0"`, `listen = "192.0.2.1:80"`, 1)
+	if changed == string(orig) {
+		t.Fatal("the test config has no listen line to change")
+	}
+	if err := os.WriteFile(cfg, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startServe(t, cfg, "--listen", "127.0.0.1:0", "--node", "n1")
+	if out, errOut, code := runCmd(t, t.Context(), "reload", "--config", cfg); code != 0 || !strings.Contains(out, "reloaded") {
+		t.Fatalf("reload: exit %d %s %s", code, out, errOut)
+	}
+	if code := get(t, s.base+"/world.rss"); code != http.StatusOK {
+		t.Errorf("GET /world.rss after reload: %d", code)
+	}
+	if err := s.stop(); err != nil {
+		t.Fatalf("serve: %v\n%s", err, s.errb.String())
+	}
+	if log := s.errb.String(); strings.Contains(log, "next start") {
+		t.Errorf("a reload of an unchanged file reported settings that need a restart:\n%s", log)
+	}
+}

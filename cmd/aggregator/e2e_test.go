@@ -234,8 +234,8 @@ type serving struct {
 }
 
 // startServe runs serve with cfg until stop (or the test's end) and
-// returns once it is listening.
-func startServe(t *testing.T, cfg string) *serving {
+// returns once it is listening; args are more of serve's flags.
+func startServe(t *testing.T, cfg string, args ...string) *serving {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	s := &serving{clustered: make(chan struct{}, 1), cancel: cancel, done: make(chan error, 1), errb: new(bytes.Buffer), hup: make(chan os.Signal, 1)}
@@ -248,7 +248,7 @@ func startServe(t *testing.T, cfg string) *serving {
 			default:
 			}
 		}}
-	go func() { s.done <- runEnv(ctx, e, []string{"serve", "--config", cfg}) }()
+	go func() { s.done <- runEnv(ctx, e, append([]string{"serve", "--config", cfg}, args...)) }()
 	select {
 	case s.base = <-ready:
 	case err := <-s.done:

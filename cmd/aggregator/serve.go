@@ -54,16 +54,22 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *node != "" {
-		cfg.Fleet.Node = *node
-	}
-	if *listen != "" {
-		if cfg.Server.BaseURL == "http://"+cfg.Server.Listen {
-			// The default base URL follows the address actually used.
-			cfg.Server.BaseURL = "http://" + *listen
+	// The command line's settings win over the file's, at start-up and at
+	// every reload, so that a reload neither undoes them nor reports them
+	// as changes that need a restart.
+	cfg.override = func(c *Config) {
+		if *node != "" {
+			c.Fleet.Node = *node
 		}
-		cfg.Server.Listen = *listen
+		if *listen != "" {
+			if c.Server.BaseURL == "http://"+c.Server.Listen {
+				// The default base URL follows the address actually used.
+				c.Server.BaseURL = "http://" + *listen
+			}
+			c.Server.Listen = *listen
+		}
 	}
+	cfg.override(cfg)
 	db, err := cf.open(ctx, e, cfg, false)
 	if err != nil {
 		return err
@@ -154,6 +160,9 @@ func serve(ctx context.Context, e *env, cfg *Config, db store, log *slog.Logger)
 		if err != nil {
 			log.Error("reload failed; the daemon keeps its running config", "err", err)
 			return usageErr(err)
+		}
+		if nc.override = running.override; nc.override != nil {
+			nc.override(nc)
 		}
 		for _, w := range restartNeeded(running, nc) {
 			log.Warn("reload: this change takes effect at the next start", "setting", w)
