@@ -162,7 +162,7 @@ func (c *Client) fetch(ctx context.Context, f aggregator.Feed, st aggregator.Fee
 		deliver(c.finish(ctx, f, st, exchange{err: fmt.Errorf("feed %s: %w", f.Name, err)}, time.Now()))
 		return
 	}
-	release, err := c.lim.acquire(ctx, u.Hostname())
+	sent, release, err := c.lim.acquire(ctx, u.Hostname())
 	if err != nil {
 		if ctx.Err() == nil {
 			// A HostGate failed (a fleet's database out of reach): the
@@ -177,7 +177,7 @@ func (c *Client) fetch(ctx context.Context, f aggregator.Feed, st aggregator.Fee
 		release()
 	}()
 	start := time.Now()
-	x := c.exchange(ctx, u, st)
+	x := c.exchange(ctx, u, st, sent)
 	if ctx.Err() != nil {
 		// The caller gave up (shutdown), not the feed: leave its state be.
 		if x.buf != nil {
@@ -258,8 +258,9 @@ func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
 }
 
 // exchange performs the conditional GET of u and reads the body of a
-// successful response, all within Options.Timeout.
-func (c *Client) exchange(ctx context.Context, u *url.URL, st aggregator.FeedState) (x exchange) {
+// successful response, all within Options.Timeout. It calls sent once
+// the first request has been written.
+func (c *Client) exchange(ctx context.Context, u *url.URL, st aggregator.FeedState, sent func()) (x exchange) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	g := &guard{host: u.Hostname()}
@@ -273,6 +274,10 @@ func (c *Client) exchange(ctx context.Context, u *url.URL, st aggregator.FeedSta
 	}
 	ph := &phases{}
 	ctx = httptrace.WithClientTrace(ctx, ph.trace())
+	var wrote sync.Once
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Do(sent) },
+	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		x.err = err

@@ -26,7 +26,7 @@ type limiter struct {
 
 	// gate, when set, replaces the per-host slots and delay (see
 	// Options.HostGate).
-	gate func(ctx context.Context, host string, perHost int, delay time.Duration) (func(), error)
+	gate func(ctx context.Context, host string, perHost int, delay time.Duration) (sent, release func(), err error)
 
 	mu    sync.Mutex // guards hosts
 	hosts map[string]*hostLimit
@@ -67,9 +67,10 @@ func (l *limiter) host(name string) *hostLimit {
 }
 
 // acquire blocks until a request to host may start, or ctx is done. The
-// returned release must be called once the request (body included) is
+// returned sent is called once the request has been written (it matters
+// only to a gate), and release once the request (body included) is
 // finished.
-func (l *limiter) acquire(ctx context.Context, host string) (release func(), err error) {
+func (l *limiter) acquire(ctx context.Context, host string) (sent, release func(), err error) {
 	h := l.host(host)
 	if l.gate != nil {
 		return l.acquireGated(ctx, host, max(h.delay, 0))
@@ -77,14 +78,14 @@ func (l *limiter) acquire(ctx context.Context, host string) (release func(), err
 	select {
 	case h.slots <- struct{}{}:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
 	fail := func() { <-h.slots }
 	select {
 	case h.start <- struct{}{}:
 	case <-ctx.Done():
 		fail()
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
 	if wait := h.lastStart.Add(h.delay).Sub(l.now()); h.delay > 0 && !h.lastStart.IsZero() && wait > 0 {
 		t := time.NewTimer(wait)
@@ -94,7 +95,7 @@ func (l *limiter) acquire(ctx context.Context, host string) (release func(), err
 			t.Stop()
 			<-h.start
 			fail()
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 	}
 	select {
@@ -102,11 +103,11 @@ func (l *limiter) acquire(ctx context.Context, host string) (release func(), err
 	case <-ctx.Done():
 		<-h.start
 		fail()
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
 	h.lastStart = l.now()
 	<-h.start
-	return func() { <-l.global; <-h.slots }, nil
+	return func() {}, func() { <-l.global; <-h.slots }, nil
 }
 
 // acquireGated takes a global slot, then the gate's permission for host.
@@ -115,18 +116,18 @@ func (l *limiter) acquire(ctx context.Context, host string) (release func(), err
 // must not then wait here and arrive late, closer to the next one. (The
 // nodes of a fleet claim no more feeds than they have slots, so the
 // global slots are not what they wait for.)
-func (l *limiter) acquireGated(ctx context.Context, host string, delay time.Duration) (func(), error) {
+func (l *limiter) acquireGated(ctx context.Context, host string, delay time.Duration) (sent, release func(), err error) {
 	select {
 	case l.global <- struct{}{}:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
-	rel, err := l.gate(ctx, strings.ToLower(host), l.perHost, delay)
+	sent, rel, err := l.gate(ctx, strings.ToLower(host), l.perHost, delay)
 	if err != nil {
 		<-l.global
-		return nil, err
+		return nil, nil, err
 	}
-	return func() { <-l.global; rel() }, nil
+	return sent, func() { <-l.global; rel() }, nil
 }
 
 // isLoopbackHost reports whether the host name of a URL (lower case, no

@@ -298,8 +298,10 @@ func TestFetchCancelledBeforeStart(t *testing.T) {
 // TestHostGate: with a HostGate the per-host limits are the gate's to
 // count. It is asked once per request with the host and the limits this
 // Client would apply there (loopback exempt from the delay), each grant
-// is released exactly once, after the response, and a gate that refuses
-// fails the fetch without a request.
+// is reported sent once the request is written and released exactly
+// once, after the response, a request that was never written (nothing
+// listening) is released without a send, and a gate that refuses fails
+// the fetch without a request.
 func TestHostGate(t *testing.T) {
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -314,28 +316,41 @@ func TestHostGate(t *testing.T) {
 		delay   time.Duration
 	}
 	var (
-		mu       sync.Mutex
-		calls    []call
-		released int
-		refuse   = errors.New("refused by the fleet")
+		mu     sync.Mutex
+		calls  []call
+		events []string
+		refuse = errors.New("refused by the fleet")
 	)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL
+	closed.Close()
 	c := newClient(t, fetcher.Options{PerHost: 3, HostDelay: 700 * time.Millisecond, LoopbackNoDelay: true,
-		HostGate: func(ctx context.Context, host string, perHost int, delay time.Duration) (func(), error) {
+		HostGate: func(ctx context.Context, host string, perHost int, delay time.Duration) (func(), func(), error) {
 			mu.Lock()
 			defer mu.Unlock()
 			calls = append(calls, call{host, perHost, delay})
 			if host == "localhost" {
-				return nil, refuse
+				return nil, nil, refuse
 			}
-			return func() {
-				mu.Lock()
-				released++
-				mu.Unlock()
-			}, nil
+			event := func(e string) func() {
+				return func() {
+					mu.Lock()
+					events = append(events, e)
+					mu.Unlock()
+				}
+			}
+			return event("sent"), event("released"), nil
 		}})
 	r := c.Fetch(t.Context(), aggregator.Feed{Name: "a", URL: "http://127.0.0.1:" + port + "/a"}, aggregator.FeedState{})
 	if r.Err != nil || r.Status != fetcher.StatusOK {
 		t.Fatalf("gated fetch: %v %v", r.Status, r.Err)
+	}
+	mu.Lock()
+	events = append(events, "|")
+	mu.Unlock()
+	r = c.Fetch(t.Context(), aggregator.Feed{Name: "c", URL: closedURL + "/c"}, aggregator.FeedState{})
+	if r.Err == nil {
+		t.Errorf("fetch from a closed port succeeded")
 	}
 	r = c.Fetch(t.Context(), aggregator.Feed{Name: "b", URL: "http://LOCALHOST:" + port + "/b"}, aggregator.FeedState{})
 	if !errors.Is(r.Err, refuse) {
@@ -343,11 +358,11 @@ func TestHostGate(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	want := []call{{"127.0.0.1", 3, 0}, {"localhost", 3, 0}}
+	want := []call{{"127.0.0.1", 3, 0}, {"127.0.0.1", 3, 0}, {"localhost", 3, 0}}
 	if fmt.Sprint(calls) != fmt.Sprint(want) {
 		t.Errorf("gate calls %v, want %v", calls, want)
 	}
-	if released != 1 || hits.Load() != 1 {
-		t.Errorf("released %d, requests %d; want 1 and 1", released, hits.Load())
+	if got, want := strings.Join(events, " "), "sent released | released"; got != want || hits.Load() != 1 {
+		t.Errorf("gate events %q, requests %d; want %q and 1", got, hits.Load(), want)
 	}
 }

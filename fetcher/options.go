@@ -71,12 +71,15 @@ type Options struct {
 	// Seed seeds the jitter added to schedules. Zero seeds from the clock.
 	Seed int64
 	// HostGate, when set, counts the per-host limits (PerHost in flight,
-	// HostDelay between starts, as this Client would apply them to host)
-	// somewhere wider than this Client: a fleet of daemons counts them
-	// across all its nodes. It blocks until a request to host may start
-	// and returns the function that ends the request. Concurrency is
-	// still this Client's, taken after the gate.
-	HostGate func(ctx context.Context, host string, perHost int, delay time.Duration) (release func(), err error)
+	// HostDelay between requests, as this Client would apply them to
+	// host) somewhere wider than this Client: a fleet of daemons counts
+	// them across all its nodes. It blocks until a request to host may
+	// start and returns two functions: sent, which the Client calls once
+	// the request has been written to the connection (a gate can space
+	// the next start from it, which is what the server sees, rather than
+	// from the grant), and release, which ends the request. Concurrency is
+	// still this Client's, taken before the gate.
+	HostGate func(ctx context.Context, host string, perHost int, delay time.Duration) (sent, release func(), err error)
 	// Transport replaces the HTTP transport, for tests only. The default
 	// transport refuses private redirect targets at dial time; a
 	// replacement does whatever it does.

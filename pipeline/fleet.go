@@ -47,11 +47,12 @@ type Fleet interface {
 
 	// AcquireHost blocks until node may start a request to host under
 	// the fleet-wide limits: at most perHost requests to it in flight
-	// across all nodes, and starts at least delay apart. The slot is
-	// leased to node for lease (so a killed node's slots come back); the
-	// returned release frees it once the request is over. It returns
-	// ctx's error when ctx ends first.
-	AcquireHost(ctx context.Context, node, host string, perHost int, delay, lease time.Duration) (release func(), err error)
+	// across all nodes, and each start at least delay after the previous
+	// request was sent. The slot is leased to node for lease (so a killed
+	// node's slots come back); the returned sent reports the request
+	// written, and release frees the slot once the request is over. It
+	// returns ctx's error when ctx ends first.
+	AcquireHost(ctx context.Context, node, host string, perHost int, delay, lease time.Duration) (sent, release func(), err error)
 
 	// Lead blocks until this process is the fleet's clusterer (holds its
 	// leadership lock) or ctx ends. It returns a context that ends when
@@ -101,16 +102,16 @@ var errGate = errors.New("fleet host limits unavailable")
 // HostGate returns a fetcher.Options.HostGate that counts the per-host
 // limits across the whole fleet: node's requests take fleet-wide host
 // slots leased for lease.
-func HostGate(fl Fleet, node string, lease time.Duration) func(ctx context.Context, host string, perHost int, delay time.Duration) (func(), error) {
-	return func(ctx context.Context, host string, perHost int, delay time.Duration) (func(), error) {
-		release, err := fl.AcquireHost(ctx, node, host, perHost, delay, lease)
+func HostGate(fl Fleet, node string, lease time.Duration) func(ctx context.Context, host string, perHost int, delay time.Duration) (sent, release func(), err error) {
+	return func(ctx context.Context, host string, perHost int, delay time.Duration) (func(), func(), error) {
+		sent, release, err := fl.AcquireHost(ctx, node, host, perHost, delay, lease)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return nil, nil, ctx.Err()
 			}
-			return nil, fmt.Errorf("%w: %w", errGate, err)
+			return nil, nil, fmt.Errorf("%w: %w", errGate, err)
 		}
-		return release, nil
+		return sent, release, nil
 	}
 }
 

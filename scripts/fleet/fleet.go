@@ -49,22 +49,27 @@ type config struct {
 // result is what a run measured; failures lists the assertions that did
 // not hold.
 type result struct {
-	fetches      int
-	perNode      map[string]int
-	takeovers    []time.Duration
-	lags         []time.Duration
-	duplicates   int // a feed fetched twice within half its interval
-	afterKill    int // of those, refetches of a killed node's leases
-	maxGap       time.Duration
-	maxInFlight  int
-	minStartGap  time.Duration
-	gaps         int // successive starts at one host
-	shortGaps    int // of those, closer than host_delay at the server
-	items        int
-	storyItems   int
-	sameStories  int
-	outputsEqual bool
-	failures     []string
+	fetches       int
+	perNode       map[string]int
+	takeovers     []time.Duration
+	lags          []time.Duration
+	duplicates    int // a feed fetched twice within half its interval
+	afterKill     int // of those, refetches of a killed node's leases
+	maxGap        time.Duration
+	maxGapAt      string        // which feed, when, for a failure's message
+	firstPass     time.Duration // from the first request to every feed's first
+	feedsFetched  int
+	late          []time.Duration // each refetch's wait beyond the interval
+	maxInFlight   int
+	minStartGap   time.Duration
+	minStartGapAt string
+	gaps          int // successive starts at one host
+	shortGaps     int // of those, closer than host_delay at the server
+	items         int
+	storyItems    int
+	sameStories   int
+	outputsEqual  bool
+	failures      []string
 }
 
 func (r *result) fail(format string, args ...any) {
@@ -515,8 +520,15 @@ func (h *harness) checkRequests(res *result, reqs []request) {
 	if len(byFeed) != c.feeds {
 		res.fail("%d of %d feeds fetched", len(byFeed), c.feeds)
 	}
+	var first, lastFirst time.Time
 	for i, rs := range byFeed {
 		sort.Slice(rs, func(a, b int) bool { return rs[a].start.Before(rs[b].start) })
+		if first.IsZero() || rs[0].start.Before(first) {
+			first = rs[0].start
+		}
+		if rs[0].start.After(lastFirst) {
+			lastFirst = rs[0].start
+		}
 		for k := 1; k < len(rs); k++ {
 			gap := rs[k].start.Sub(rs[k-1].start)
 			if gap < c.interval/2 {
@@ -529,13 +541,17 @@ func (h *harness) checkRequests(res *result, reqs []request) {
 				}
 				continue
 			}
+			res.late = append(res.late, gap-c.interval)
 			if gap > res.maxGap && !h.nearKill(rs[k].start) {
 				res.maxGap = gap
+				res.maxGapAt = fmt.Sprintf("feed f%05d: %s (status %d) then %s (status %d)", i,
+					rs[k-1].start.Format("15:04:05.000"), rs[k-1].status, rs[k].start.Format("15:04:05.000"), rs[k].status)
 			}
 		}
 	}
+	res.firstPass, res.feedsFetched = lastFirst.Sub(first), len(byFeed)
 	if res.maxGap > c.interval*13/10 {
-		res.fail("a feed waited %s between fetches, interval %s", res.maxGap.Round(time.Millisecond), c.interval)
+		res.fail("a feed waited %s between fetches, interval %s (%s)", res.maxGap.Round(time.Millisecond), c.interval, res.maxGapAt)
 	}
 	res.minStartGap = time.Hour
 	for host, rs := range byHost {
@@ -561,23 +577,27 @@ func (h *harness) checkRequests(res *result, reqs []request) {
 		sort.Slice(rs, func(a, b int) bool { return rs[a].start.Before(rs[b].start) })
 		for k := 1; k < len(rs); k++ {
 			gap := rs[k].start.Sub(rs[k-1].start)
-			res.minStartGap = min(res.minStartGap, gap)
+			if gap < res.minStartGap {
+				res.minStartGap = gap
+				res.minStartGapAt = fmt.Sprintf("host %d: feed f%05d at %s, feed f%05d at %s", host,
+					rs[k-1].feed, rs[k-1].start.Format("15:04:05.000"), rs[k].feed, rs[k].start.Format("15:04:05.000"))
+			}
 			res.gaps++
 			if gap < c.hostDelay {
 				res.shortGaps++
 			}
 		}
-		_ = host
 	}
 	if res.maxInFlight > c.perHost {
 		res.fail("%d requests in flight to one host across the fleet, per_host %d", res.maxInFlight, c.perHost)
 	}
-	// The fleet spaces its grants by the database's clock; a granted
-	// request still has to be sent, so arrivals at the server are a
-	// little closer now and then, by the scheduling delay of a loaded
-	// machine. A quarter of the delay is what this tolerates.
+	// The fleet spaces a host's requests from the previous one's send,
+	// by the database's clock; this server stamps a request when its
+	// handler starts, which trails the arrival by this process's own
+	// scheduling delay on a loaded machine, so stamps come a little
+	// closer now and then. A quarter of the delay is what this tolerates.
 	if res.minStartGap < c.hostDelay*3/4 {
-		res.fail("two requests to one host started %s apart, host_delay %s", res.minStartGap, c.hostDelay)
+		res.fail("two requests to one host started %s apart, host_delay %s (%s)", res.minStartGap, c.hostDelay, res.minStartGapAt)
 	}
 }
 
@@ -703,8 +723,17 @@ func (r *result) print(w io.Writer) {
 	}
 	slices.Sort(nodes)
 	fmt.Fprintf(w, "requests at the feed server: %d; feeds last fetched by: %s\n", r.fetches, strings.Join(nodes, ", "))
+	if r.firstPass > 0 {
+		fmt.Fprintf(w, "first pass: every feed fetched once in %s (%.0f feeds/s across the fleet)\n",
+			r.firstPass.Round(time.Millisecond), float64(r.feedsFetched)/r.firstPass.Seconds())
+	}
 	fmt.Fprintf(w, "fetched twice within half an interval: %d (%d of them a killed node's leases taken over)\n", r.duplicates, r.afterKill)
 	fmt.Fprintf(w, "longest wait between two fetches of a feed: %s\n", r.maxGap.Round(time.Millisecond))
+	if n := len(r.late); n > 0 {
+		slices.Sort(r.late)
+		fmt.Fprintf(w, "refetch after the interval: median %+.1fs, 99th percentile %+.1fs, latest %+.1fs (%d refetches, kills included)\n",
+			r.late[n/2].Seconds(), r.late[n*99/100].Seconds(), r.late[n-1].Seconds(), n)
+	}
 	fmt.Fprintf(w, "per host, fleet-wide: at most %d in flight, starts at least %s apart (%d of %d successive starts arrived closer than host_delay)\n",
 		r.maxInFlight, r.minStartGap.Round(time.Millisecond), r.shortGaps, r.gaps)
 	fmt.Fprintf(w, "takeover after killing the clusterer: %v\n", r.takeovers)

@@ -130,10 +130,18 @@
 // row lock in fetch_hosts, whose next_start keeps starts delay apart; the
 // plpgsql function fleet_acquire_host does it in one round trip, reading
 // the clock after the lock so that a grant that waited still keeps the
-// gap. A refused caller sleeps what the database says is left (the next
-// start, or the first slot's lease end), a little at most, and tries
-// again. A killed node's slots come back when their leases end; a release
-// frees its slot only while its token still holds it.
+// gap. The gap is counted from the request's send, not its grant: a
+// grant holds the host (hold_token) until its node reports the request
+// written (fleet_host_sent, from the fetcher's WroteRequest), and only
+// then is next_start set delay after that moment. A server sees
+// arrivals, and an arrival trails its grant by the trip back to the
+// node and the node's dial, which vary; spaced by grant, two requests
+// reached a server a fifth of the delay apart on a loaded machine. A
+// refused caller sleeps what the database says is left (the next start,
+// the first slot's lease end, or about the delay while a send is
+// awaited), a little at most, and tries again. A killed node's slots and
+// holds come back when their leases end; a release frees its slot, and
+// ends a hold no send ended, only while its token still holds them.
 //
 // One node clusters: [DB.Lead] holds a session advisory lock on a
 // connection of its own. Session, because the lock must live exactly as

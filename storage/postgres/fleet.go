@@ -180,30 +180,45 @@ const releaseTimeout = 5 * time.Second
 
 // AcquireHost blocks until node may start a request to host under the
 // fleet-wide limits: at most perHost requests to host in flight across
-// every node, and starts at least delay apart, both by the database's
-// clock. The slot is leased to node for lease, so that a killed node's
-// slots come back; release, which must be called once the request is
-// over, frees it (a release after the lease ended frees nothing, since
-// the slot may be another's by then). It returns ctx's error when ctx
-// ends first.
+// every node, and each start at least delay after the previous request
+// was sent, both by the database's clock. The slot is leased to node for
+// lease, so that a killed node's slots come back. The caller calls sent
+// once the request has been written (what the server sees), which lets
+// the host's next request be granted delay later, and release once the
+// request is over, which frees the slot (and counts as sent if sent was
+// not called); a release after the lease ended frees nothing, since the
+// slot may be another's by then. It returns ctx's error when ctx ends
+// first.
 //
-// Each attempt is one call of fleet_acquire_host (migration 4), which
-// grants a slot under the host's row lock or says how long to wait;
-// between attempts AcquireHost sleeps. Waiters are not queued: under
-// contention any of them may get the next slot.
-func (db *DB) AcquireHost(ctx context.Context, node, host string, perHost int, delay, lease time.Duration) (release func(), err error) {
-	release, _, err = db.acquireHost(ctx, node, host, perHost, delay, lease)
-	return release, err
+// Each attempt is one call of fleet_acquire_host (migrations 4 and 5),
+// which grants a slot under the host's row lock or says how long to
+// wait; between attempts AcquireHost sleeps. Waiters are not queued:
+// under contention any of them may get the next slot.
+func (db *DB) AcquireHost(ctx context.Context, node, host string, perHost int, delay, lease time.Duration) (sent, release func(), err error) {
+	g, err := db.acquireHost(ctx, node, host, perHost, delay, lease)
+	if err != nil {
+		return nil, nil, err
+	}
+	return g.sent, g.release, nil
 }
 
-// acquireHost is AcquireHost that also returns when the slot was granted,
-// by the database's clock.
-func (db *DB) acquireHost(ctx context.Context, node, host string, perHost int, delay, lease time.Duration) (func(), time.Time, error) {
+// hostGrant is a granted slot of a host.
+type hostGrant struct {
+	at            time.Time // when it was granted, by the database's clock
+	sent, release func()
+	// sentAt is when the send was recorded (zero before, or when the
+	// host's hold had already ended), for tests.
+	sentAt func() time.Time
+}
+
+// acquireHost is AcquireHost that also says when the slot was granted
+// and the send recorded, by the database's clock.
+func (db *DB) acquireHost(ctx context.Context, node, host string, perHost int, delay, lease time.Duration) (*hostGrant, error) {
 	if perHost < 1 {
-		return nil, time.Time{}, fmt.Errorf("acquire host %s: %d requests in flight allowed", host, perHost)
+		return nil, fmt.Errorf("acquire host %s: %d requests in flight allowed", host, perHost)
 	}
 	if lease <= 0 {
-		return nil, time.Time{}, fmt.Errorf("acquire host %s: lease %v is not positive", host, lease)
+		return nil, fmt.Errorf("acquire host %s: lease %v is not positive", host, lease)
 	}
 	token := rand.Int64()
 	var timer *time.Timer
@@ -217,12 +232,12 @@ func (db *DB) acquireHost(ctx context.Context, node, host string, perHost int, d
 			host, node, perHost, delay.Microseconds(), lease.Microseconds(), token).Scan(&slot, &wait, &granted)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, time.Time{}, ctx.Err()
+				return nil, ctx.Err()
 			}
-			return nil, time.Time{}, fmt.Errorf("acquire host %s: %w", host, err)
+			return nil, fmt.Errorf("acquire host %s: %w", host, err)
 		}
 		if slot != nil && granted != nil {
-			return db.hostRelease(ctx, host, *slot, token), *granted, nil
+			return db.grant(ctx, host, *slot, token, delay, *granted), nil
 		}
 		d := min(max(time.Duration(wait)*time.Microsecond, hostPollMin), hostPollMax)
 		if timer == nil {
@@ -233,17 +248,57 @@ func (db *DB) acquireHost(ctx context.Context, node, host string, perHost int, d
 		}
 		select {
 		case <-ctx.Done():
-			return nil, time.Time{}, ctx.Err()
+			return nil, ctx.Err()
 		case <-timer.C:
 		}
 	}
 }
 
-// hostRelease returns the release of a granted slot: it frees the slot
-// if the grant's token still holds it, once.
-func (db *DB) hostRelease(ctx context.Context, host string, slot int32, token int64) func() {
-	var once sync.Once
-	return func() { once.Do(func() { db.freeSlot(ctx, host, slot, token) }) }
+// grant returns the sent and release of a granted slot, each effective
+// once: sent ends the host's hold if this grant's token still holds it,
+// release does that too and frees the slot if the token still holds it.
+func (db *DB) grant(ctx context.Context, host string, slot int32, token int64, delay time.Duration, at time.Time) *hostGrant {
+	var (
+		sentOnce, relOnce sync.Once
+		mu                sync.Mutex
+		sentAt            time.Time
+	)
+	sent := func() {
+		sentOnce.Do(func() {
+			if delay <= 0 {
+				return // no hold was taken
+			}
+			t := db.hostSent(ctx, host, token, delay)
+			mu.Lock()
+			sentAt = t
+			mu.Unlock()
+		})
+	}
+	return &hostGrant{
+		at:   at,
+		sent: sent,
+		release: func() {
+			relOnce.Do(func() {
+				sent()
+				db.freeSlot(ctx, host, slot, token)
+			})
+		},
+		sentAt: func() time.Time { mu.Lock(); defer mu.Unlock(); return sentAt },
+	}
+}
+
+// hostSent records that the request of grant token was sent: the host's
+// next start is delay after now. It returns the recorded time, or zero
+// when the hold was no longer this grant's or the database failed (the
+// hold then ends with the grant's lease).
+func (db *DB) hostSent(ctx context.Context, host string, token int64, delay time.Duration) time.Time {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	var at *time.Time
+	if err := db.pool.QueryRow(rctx, `SELECT fleet_host_sent($1, $2, $3)`, host, token, delay.Microseconds()).Scan(&at); err != nil || at == nil {
+		return time.Time{}
+	}
+	return *at
 }
 
 func (db *DB) freeSlot(ctx context.Context, host string, slot int32, token int64) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
@@ -28,8 +29,9 @@ func openInternal(t testing.TB, url string) *DB {
 
 // TestAcquireHostFleet: three nodes with many goroutines each on three
 // hosts never have more than perHost requests to a host in flight, and
-// the grants (by the database's clock, which AcquireHost keeps the limits
-// by) are at least delay apart.
+// each grant comes at least delay after the previous grant's request was
+// sent (by the database's clock, which AcquireHost keeps the limits by),
+// however long the send took after its grant.
 func TestAcquireHostFleet(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	nodes := []*DB{openInternal(t, url), openInternal(t, url), openInternal(t, url)}
@@ -45,7 +47,7 @@ func TestAcquireHostFleet(t *testing.T) {
 		mu       sync.Mutex
 		inFlight = make(map[string]int)
 		maxIn    = make(map[string]int)
-		grants   = make(map[string][]time.Time)
+		grants   = make(map[string][][2]time.Time) // granted, sent
 		wg       sync.WaitGroup
 	)
 	ctx := t.Context()
@@ -54,7 +56,7 @@ func TestAcquireHostFleet(t *testing.T) {
 			for range workers {
 				wg.Go(func() {
 					for range rounds {
-						release, at, err := db.acquireHost(ctx, fmt.Sprintf("node-%d", n), host, perHost, delay, time.Minute)
+						g, err := db.acquireHost(ctx, fmt.Sprintf("node-%d", n), host, perHost, delay, time.Minute)
 						if err != nil {
 							t.Error(err)
 							return
@@ -62,13 +64,17 @@ func TestAcquireHostFleet(t *testing.T) {
 						mu.Lock()
 						inFlight[host]++
 						maxIn[host] = max(maxIn[host], inFlight[host])
-						grants[host] = append(grants[host], at)
+						mu.Unlock()
+						time.Sleep(time.Duration(rand.IntN(30)) * time.Millisecond) // the dial
+						g.sent()
+						mu.Lock()
+						grants[host] = append(grants[host], [2]time.Time{g.at, g.sentAt()})
 						mu.Unlock()
 						time.Sleep(hold) // the request
 						mu.Lock()
 						inFlight[host]--
 						mu.Unlock()
-						release()
+						g.release()
 					}
 				})
 			}
@@ -86,10 +92,14 @@ func TestAcquireHostFleet(t *testing.T) {
 		if len(g) != len(nodes)*workers*rounds {
 			t.Errorf("%s: %d grants, want %d", host, len(g), len(nodes)*workers*rounds)
 		}
-		slices.SortFunc(g, func(a, b time.Time) int { return a.Compare(b) })
+		slices.SortFunc(g, func(a, b [2]time.Time) int { return a[0].Compare(b[0]) })
 		for i := 1; i < len(g); i++ {
-			if gap := g[i].Sub(g[i-1]); gap < delay {
-				t.Errorf("%s: grants %d and %d %v apart, want at least %v", host, i-1, i, gap, delay)
+			if g[i-1][1].IsZero() {
+				t.Errorf("%s: grant %d's send was not recorded", host, i-1)
+				continue
+			}
+			if gap := g[i][0].Sub(g[i-1][1]); gap < delay {
+				t.Errorf("%s: grant %d came %v after grant %d's send, want at least %v", host, i, gap, i-1, delay)
 			}
 		}
 	}
@@ -100,34 +110,46 @@ func TestAcquireHostFleet(t *testing.T) {
 // after the lease ended frees nobody else's slot.
 func TestAcquireHostLeaseEnds(t *testing.T) {
 	url := pgtest.NewDatabase(t)
-	a, gone := openInternal(t, url), openInternal(t, url)
+	a := openInternal(t, url)
 	ctx := t.Context()
 	const lease = 300 * time.Millisecond
-	lateRelease, granted, err := gone.acquireHost(ctx, "gone", "h.example", 1, 0, lease)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gone.Close() // without releasing
+	// With a delay, a grant holds the host until its request is sent, so
+	// a second slot does not help: the killed node's unsent grant holds
+	// the host until its lease ends.
+	for _, c := range []struct {
+		perHost int
+		delay   time.Duration
+	}{{1, 0}, {1, 10 * time.Millisecond}, {2, 10 * time.Millisecond}} {
+		perHost, delay := c.perHost, c.delay
+		host := fmt.Sprintf("h%d-%d.example", perHost, delay.Milliseconds())
+		gone := openInternal(t, url)
+		// Granted, never sent, never released: the node was killed.
+		late, err := gone.acquireHost(ctx, "gone", host, perHost, delay, lease)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gone.Close()
 
-	release, at, err := a.acquireHost(ctx, "a", "h.example", 1, 0, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if at.Sub(granted) < lease {
-		t.Errorf("slot granted again %v after its leased grant, want at least the lease %v", at.Sub(granted), lease)
-	}
-	t.Logf("slot back %v after the grant (lease %v)", at.Sub(granted), lease)
-	lateRelease() // its pool is closed; a release must not panic or free a's slot
-	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-	defer cancel()
-	if _, err := a.AcquireHost(short, "b", "h.example", 1, 0, time.Minute); err != context.DeadlineExceeded {
-		t.Errorf("acquire while a holds the only slot: %v, want the context's deadline", err)
-	}
-	release()
-	if r, err := a.AcquireHost(ctx, "b", "h.example", 1, 0, time.Minute); err != nil {
-		t.Errorf("acquire after the release: %v", err)
-	} else {
-		r()
+		g, err := a.acquireHost(ctx, "a", host, perHost, delay, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.at.Sub(late.at) < lease {
+			t.Errorf("per host %d, delay %v: slot granted again %v after its leased grant, want at least the lease %v", perHost, delay, g.at.Sub(late.at), lease)
+		}
+		t.Logf("per host %d, delay %v: slot back %v after the grant (lease %v)", perHost, delay, g.at.Sub(late.at), lease)
+		late.release() // its pool is closed; a release must not panic or free a's slot
+		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		if _, _, err := a.AcquireHost(short, "b", host, perHost, delay, time.Minute); err != context.DeadlineExceeded {
+			t.Errorf("per host %d, delay %v: acquire while a holds the only slot: %v, want the context's deadline", perHost, delay, err)
+		}
+		cancel()
+		g.release() // never sent: the release counts as the send
+		if _, r, err := a.AcquireHost(ctx, "b", host, perHost, delay, time.Minute); err != nil {
+			t.Errorf("per host %d, delay %v: acquire after the release: %v", perHost, delay, err)
+		} else {
+			r()
+		}
 	}
 }
 
@@ -135,7 +157,7 @@ func TestAcquireHostLeaseEnds(t *testing.T) {
 func BenchmarkAcquireHost(b *testing.B) {
 	db := openInternal(b, pgtest.NewDatabase(b))
 	for b.Loop() {
-		release, err := db.AcquireHost(b.Context(), "n", "h.example", 1, 0, time.Minute)
+		_, release, err := db.AcquireHost(b.Context(), "n", "h.example", 1, 0, time.Minute)
 		if err != nil {
 			b.Fatal(err)
 		}
