@@ -130,6 +130,9 @@ func DefaultNode() string {
 const (
 	fleetPoll  = 2 * time.Second
 	fleetRetry = time.Second
+	// claimPause is the longest a node with a free fetch slot waits for
+	// more to free before it claims.
+	claimPause = 50 * time.Millisecond
 )
 
 // runFleet is Run on a shared store: any number of daemons run it on one
@@ -193,9 +196,13 @@ func (p *Pipeline) fetchLeased(ctx context.Context, client *fetcher.Client, fl F
 	)
 	defer wg.Wait()
 	slots := client.Options().Concurrency
+	// A claim is one statement over every configured feed name, so a
+	// busy node claims for a quarter of its slots at a time (or what is
+	// free after claimPause), not once for each fetch that ends.
+	batch := max(1, slots/4)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	warned := time.Time{}
+	var warned, claimed time.Time
 	for {
 		wait := fleetPoll
 		p.cfgMu.RLock()
@@ -209,7 +216,10 @@ func (p *Pipeline) fetchLeased(ctx context.Context, client *fetcher.Client, fl F
 		}
 		mu.Unlock()
 		p.cfgMu.RUnlock()
-		if free > 0 && len(names) > 0 {
+		if since := time.Since(claimed); free > 0 && free < batch && since < claimPause {
+			wait = claimPause - since
+		} else if free > 0 && len(names) > 0 {
+			claimed = time.Now()
 			states, next, err := fl.ClaimFeeds(ctx, p.opts.Node, names, lease, free)
 			switch {
 			case err != nil && ctx.Err() != nil:
