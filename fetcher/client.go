@@ -259,7 +259,7 @@ func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
 
 // exchange performs the conditional GET of u and reads the body of a
 // successful response, all within Options.Timeout. It calls sent once
-// the first request has been written.
+// the first response begins.
 func (c *Client) exchange(ctx context.Context, u *url.URL, st aggregator.FeedState, sent func()) (x exchange) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
@@ -274,9 +274,12 @@ func (c *Client) exchange(ctx context.Context, u *url.URL, st aggregator.FeedSta
 	}
 	ph := &phases{}
 	ctx = httptrace.WithClientTrace(ctx, ph.trace())
-	var wrote sync.Once
+	// The first byte of the answer is the first moment the server has
+	// certainly begun on the request (a written request may still wait
+	// in its accept queue), so that is when the host gate hears of it.
+	var answered sync.Once
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Do(sent) },
+		GotFirstResponseByte: func() { answered.Do(sent) },
 	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {

@@ -74,11 +74,13 @@ type Options struct {
 	// HostDelay between requests, as this Client would apply them to
 	// host) somewhere wider than this Client: a fleet of daemons counts
 	// them across all its nodes. It blocks until a request to host may
-	// start and returns two functions: sent, which the Client calls once
-	// the request has been written to the connection (a gate can space
-	// the next start from it, which is what the server sees, rather than
-	// from the grant), and release, which ends the request. Concurrency is
-	// still this Client's, taken before the gate.
+	// start and returns two functions: sent, which the Client calls when
+	// the first byte of the answer arrives, the first moment the server
+	// has certainly seen the request (a gate can space the next start
+	// from it rather than from the grant, so that the server sees the
+	// gap), and release, which ends the request (a request that got no
+	// answer counts as sent then). Concurrency is still this Client's,
+	// taken before the gate.
 	HostGate func(ctx context.Context, host string, perHost int, delay time.Duration) (sent, release func(), err error)
 	// Transport replaces the HTTP transport, for tests only. The default
 	// transport refuses private redirect targets at dial time; a

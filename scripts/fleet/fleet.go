@@ -591,11 +591,10 @@ func (h *harness) checkRequests(res *result, reqs []request) {
 	if res.maxInFlight > c.perHost {
 		res.fail("%d requests in flight to one host across the fleet, per_host %d", res.maxInFlight, c.perHost)
 	}
-	// The fleet spaces a host's requests from the previous one's send,
-	// by the database's clock; this server stamps a request when its
-	// handler starts, which trails the arrival by this process's own
-	// scheduling delay on a loaded machine, so stamps come a little
-	// closer now and then. A quarter of the delay is what this tolerates.
+	// The fleet spaces a host's requests from the previous one's answer
+	// (its first byte), so a handler here starts at least host_delay
+	// after the previous one did; a quarter of the delay is tolerated
+	// for the clocks (the database's and this process's).
 	if res.minStartGap < c.hostDelay*3/4 {
 		res.fail("two requests to one host started %s apart, host_delay %s (%s)", res.minStartGap, c.hostDelay, res.minStartGapAt)
 	}

@@ -130,13 +130,18 @@
 // row lock in fetch_hosts, whose next_start keeps starts delay apart; the
 // plpgsql function fleet_acquire_host does it in one round trip, reading
 // the clock after the lock so that a grant that waited still keeps the
-// gap. The gap is counted from the request's send, not its grant: a
-// grant holds the host (hold_token) until its node reports the request
-// written (fleet_host_sent, from the fetcher's WroteRequest), and only
-// then is next_start set delay after that moment. A server sees
-// arrivals, and an arrival trails its grant by the trip back to the
-// node and the node's dial, which vary; spaced by grant, two requests
-// reached a server a fifth of the delay apart on a loaded machine. A
+// gap. The gap is counted from the server's answer, not the grant: a
+// grant holds the host (hold_token) until its node reports that the
+// answer began (fleet_host_sent, from the fetcher's
+// GotFirstResponseByte), and only then is next_start set delay after
+// that moment. A server's handler starts after the grant by the trip
+// back to the node, its dial and the server's own accept, all of which
+// vary: spaced by grant, two requests reached a server a fifth of the
+// delay apart on a loaded machine, and spaced from the request's write,
+// a request that waited in the server's accept queue still came within
+// a millisecond of the next. Its first answering byte is the first
+// moment the server has certainly begun, so spacing from it holds at
+// the server whatever the delays. A
 // refused caller sleeps what the database says is left (the next start,
 // the first slot's lease end, or about the delay while a send is
 // awaited), a little at most, and tries again. A killed node's slots and

@@ -183,12 +183,12 @@ const releaseTimeout = 5 * time.Second
 // every node, and each start at least delay after the previous request
 // was sent, both by the database's clock. The slot is leased to node for
 // lease, so that a killed node's slots come back. The caller calls sent
-// once the request has been written (what the server sees), which lets
-// the host's next request be granted delay later, and release once the
-// request is over, which frees the slot (and counts as sent if sent was
-// not called); a release after the lease ended frees nothing, since the
-// slot may be another's by then. It returns ctx's error when ctx ends
-// first.
+// once the server has certainly seen the request (its answer began),
+// which lets the host's next request be granted delay later, and
+// release once the request is over, which frees the slot (and counts as
+// sent if sent was not called); a release after the lease ended frees
+// nothing, since the slot may be another's by then. It returns ctx's
+// error when ctx ends first.
 //
 // Each attempt is one call of fleet_acquire_host (migrations 4 and 5),
 // which grants a slot under the host's row lock or says how long to

@@ -1,4 +1,4 @@
--- Host delay measured from the request's send, not from its grant.
+-- Host delay measured from the server's answer, not from the grant.
 --
 -- Migration 4 spaced the grants of a host's slots delay apart, by the
 -- database's clock. What a server sees is the requests' arrival, which
@@ -7,9 +7,9 @@
 -- little as 0.75 × delay apart (scripts/fleet counted 16% of successive
 -- requests to one host closer than host_delay). Now a grant holds the
 -- host (next_start at the grant's lease end, hold_token the grant's
--- token) until its node reports the request sent (fleet_host_sent,
--- after the request's last byte is written, or at the release when it
--- never was): only then does next_start become that moment plus delay.
+-- token) until its node reports that the server answered
+-- (fleet_host_sent, at the answer's first byte, or at the release when
+-- none came): only then does next_start become that moment plus delay.
 -- A node killed between grant and send holds the host until the grant's
 -- lease ends, as it holds its slot.
 
