@@ -1,8 +1,10 @@
 // Command bench-fetch measures a whole fetch pass of the aggregator at
-// scale: it serves N distinct feeds from one loopback server, runs
-// "aggregator fetch" against them on a fresh database, then again when
-// every feed answers 304, and compares ingest throughput with gofeed merely
-// parsing the same bytes in this process.
+// scale: it serves N distinct feeds from one loopback server (a child
+// process of its own, so that the aggregator's CPU is measured alone),
+// runs "aggregator fetch" against them on a fresh database, then again
+// when every feed answers 304, and compares ingest throughput and CPU
+// (user + system) with gofeed merely parsing the same bytes in this
+// process.
 //
 //	go run ./scripts/bench-fetch -feeds 2000 -items 40
 //
@@ -27,6 +29,7 @@ import (
 	"flag"
 	"fmt"
 	"html"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -62,6 +65,7 @@ func run() error {
 	profile := flag.String("cpuprofile", "", "write CPU profiles of the first full and all-304 passes to `prefix`.full and prefix.304")
 	keep := flag.String("keep", "", "copy the last round's database to `file` for inspection (e.g. with bbolt stats)")
 	storeFlag := flag.String("store", "bbolt", "the store to measure: bbolt, postgres or both")
+	serveMode := flag.Bool("serve", false, "internal: serve the feeds (the child process)")
 	flag.Parse()
 	var stores []string
 	switch *storeFlag {
@@ -85,6 +89,9 @@ func run() error {
 		return err
 	}
 	bodies := makeFeeds(texts, *nFeeds, *nItems)
+	if *serveMode {
+		return serveChild(bodies)
+	}
 	total := 0
 	for _, b := range bodies {
 		total += len(b)
@@ -92,21 +99,23 @@ func run() error {
 	fmt.Printf("%d feeds x %d items, %.1f MiB of RSS (synthetic: real headlines and leads, cycled)\n", *nFeeds, *nItems, float64(total)/(1<<20))
 
 	// Baseline: gofeed parsing the same bytes, one parser per core.
-	var parseRates []float64
+	var (
+		parseRates []float64
+		parseCPUs  []time.Duration
+	)
 	for range *rounds {
+		before := selfCPU()
 		d := parseAll(bodies)
+		parseCPUs = append(parseCPUs, selfCPU()-before)
 		parseRates = append(parseRates, float64(*nFeeds**nItems)/d.Seconds())
 	}
-	parseRate := median(parseRates)
+	parseRate, parseCPU := median(parseRates), medianDur(parseCPUs)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	base, stop, err := startChild()
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: feedServer(bodies)}
-	go srv.Serve(ln)
-	defer srv.Close()
-	base := "http://" + ln.Addr().String()
+	defer stop()
 
 	dir, err := os.MkdirTemp("", "bench-fetch-")
 	if err != nil {
@@ -144,7 +153,8 @@ func run() error {
 		}
 	}
 	n := float64(*nFeeds * *nItems)
-	fmt.Printf("gofeed parse only:   %8.0f items/s (median of %d, %d cores)\n", parseRate, *rounds, runtime.GOMAXPROCS(0))
+	fmt.Printf("gofeed parse only:   %8.0f items/s (median of %d, %d cores), CPU %s (%.1f µs per item)\n", parseRate, *rounds, runtime.GOMAXPROCS(0),
+		parseCPU.Round(time.Millisecond), parseCPU.Seconds()*1e6/float64(*nFeeds**nItems))
 	for _, st := range stores {
 		sr := res[st]
 		fullD, nmD := medianDur(sr.full), medianDur(sr.notModified)
@@ -159,6 +169,10 @@ func run() error {
 		fmt.Printf("peak RSS:            %.0f MB of the aggregator process\n", float64(sr.peak)/1e6)
 		fmt.Printf("database:            %.0f MB, %.0f bytes per item\n", float64(sr.dbSize)/1e6, float64(sr.dbSize)/n)
 		fmt.Printf("ingest / parse-only: %.2f (whole pass / parse-only: %.2f)\n", ingestRate/parseRate, passRate/parseRate)
+		fullCPU, nmCPU := medianDur(sr.fullCPU), medianDur(sr.nmCPU)
+		fmt.Printf("CPU of the aggregator alone (user+system): whole pass %s (%.1f µs per item), all-304 pass %s\n",
+			fullCPU.Round(time.Millisecond), fullCPU.Seconds()*1e6/n, nmCPU.Round(time.Millisecond))
+		fmt.Printf("CPU, whole pass / gofeed parse-only: %.2f\n", fullCPU.Seconds()/parseCPU.Seconds())
 	}
 	if len(stores) == 2 {
 		fmt.Printf("postgres / bbolt ingest: %.2f\n", res["postgres"].ingestRate/res["bbolt"].ingestRate)
@@ -169,6 +183,7 @@ func run() error {
 // storeRun collects one store's measurements over the rounds.
 type storeRun struct {
 	full, notModified, ingest, cluster []time.Duration
+	fullCPU, nmCPU                     []time.Duration
 	peak, dbSize                       int64
 	ingestRate                         float64
 }
@@ -188,22 +203,22 @@ func (sr *storeRun) round(store string, r int, bin, cfg, dir string, pg *pgserve
 	if r == 0 && profile != "" {
 		extra = []string{"--cpuprofile", profile + "." + store + ".full"}
 	}
-	d, rss, ph, err := fetchPass(bin, cfg, target, extra...)
+	d, rss, cpu, ph, err := fetchPass(bin, cfg, target, extra...)
 	if err != nil {
 		return err
 	}
-	sr.full = append(sr.full, d)
+	sr.full, sr.fullCPU = append(sr.full, d), append(sr.fullCPU, cpu)
 	sr.ingest, sr.cluster = append(sr.ingest, ph.fetch), append(sr.cluster, ph.cluster)
 	sr.peak = max(sr.peak, rss)
 	extra = []string{"--force"}
 	if r == 0 && profile != "" {
 		extra = append(extra, "--cpuprofile", profile+"."+store+".304")
 	}
-	d, rss, _, err = fetchPass(bin, cfg, target, extra...)
+	d, rss, cpu, _, err = fetchPass(bin, cfg, target, extra...)
 	if err != nil {
 		return err
 	}
-	sr.notModified = append(sr.notModified, d)
+	sr.notModified, sr.nmCPU = append(sr.notModified, d), append(sr.nmCPU, cpu)
 	sr.peak = max(sr.peak, rss)
 	if store == "postgres" {
 		size, err := pgDatabaseSize(target)
@@ -258,8 +273,8 @@ func parsePhases(out []byte) (phases, error) {
 }
 
 // fetchPass runs one "aggregator fetch" and returns its wall time, peak
-// resident memory and phases.
-func fetchPass(bin, cfg, db string, extra ...string) (time.Duration, int64, phases, error) {
+// resident memory, CPU (user + system) and phases.
+func fetchPass(bin, cfg, db string, extra ...string) (time.Duration, int64, time.Duration, phases, error) {
 	args := append([]string{"fetch", "--quiet", "--config", cfg}, extra...)
 	cmd := exec.Command(bin, args...)
 	if strings.HasPrefix(db, "postgres") {
@@ -273,20 +288,75 @@ func fetchPass(bin, cfg, db string, extra ...string) (time.Duration, int64, phas
 	err := cmd.Run()
 	d := time.Since(start)
 	if err != nil {
-		return 0, 0, phases{}, fmt.Errorf("%v: %w\n%s", args, err, out.String())
+		return 0, 0, 0, phases{}, fmt.Errorf("%v: %w\n%s", args, err, out.String())
 	}
 	if !bytes.Contains(out.Bytes(), []byte(" 0 failed")) {
-		return 0, 0, phases{}, fmt.Errorf("pass had failures:\n%s", out.String())
+		return 0, 0, 0, phases{}, fmt.Errorf("pass had failures:\n%s", out.String())
 	}
 	ph, err := parsePhases(out.Bytes())
 	if err != nil {
-		return 0, 0, phases{}, err
+		return 0, 0, 0, phases{}, err
 	}
 	var rss int64
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		rss = ru.Maxrss * 1024
 	}
-	return d, rss, ph, nil
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return d, rss, cpu, ph, nil
+}
+
+// selfCPU is this process's user + system CPU so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// startChild runs this program again with -serve, which serves the same
+// feeds on 127.0.0.1, and returns the server's base URL and how to stop
+// it. The child also exits when this process dies (its stdin closes).
+func startChild() (string, func(), error) {
+	child := exec.Command(os.Args[0], append(slices.Clone(os.Args[1:]), "-serve")...)
+	child.Stderr = os.Stderr
+	stdin, err := child.StdinPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	stdout, err := child.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := child.Start(); err != nil {
+		return "", nil, fmt.Errorf("start the feed server: %w", err)
+	}
+	stop := func() {
+		stdin.Close()
+		child.Process.Kill()
+		child.Wait()
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	base, ok := strings.CutPrefix(strings.TrimSpace(line), "serving ")
+	if err != nil || !ok {
+		stop()
+		return "", nil, fmt.Errorf("the feed server did not start (%q, %v)", line, err)
+	}
+	return base, stop, nil
+}
+
+// serveChild is the -serve process: it serves the feeds on 127.0.0.1
+// until its stdin closes.
+func serveChild(bodies [][]byte) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: feedServer(bodies)}
+	go srv.Serve(ln)
+	fmt.Printf("serving http://%s\n", ln.Addr())
+	io.Copy(io.Discard, os.Stdin)
+	return srv.Close()
 }
 
 func writeConfig(path, base string, n int) error {
