@@ -149,15 +149,6 @@ func (d *Decoder) Err() error { return d.err }
 // Rest is what is left to read.
 func (d *Decoder) Rest() []byte { return d.b }
 
-// Skip drops the next n bytes.
-func (d *Decoder) Skip(n uint64) {
-	if n > uint64(len(d.b)) {
-		d.fail()
-		return
-	}
-	d.b = d.b[n:]
-}
-
 func (d *Decoder) fail() {
 	if d.err == nil {
 		d.err = ErrCorrupt
