@@ -10,6 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"aggregator"
+	"aggregator/internal/itemcodec"
 )
 
 // The cluster log lets a saved dedupe index catch up instead of being
@@ -58,20 +59,35 @@ func (db *DB) SaveDecisions(ctx context.Context, d Decisions) error {
 				return err
 			}
 		}
-		return tx.Bucket(bucketClusterLog).Put(seqKey(seq), encodeLogRecord(d.ExpiredBefore, d.Memberships))
+		return tx.Bucket(bucketClusterLog).Put(seqKey(seq), encodeLogRecord(seqKey(seq), d.ExpiredBefore, d.Memberships))
 	})
 }
 
-// encodeLogRecord writes a log record's value: the expiry cutoff, then
-// the (item, cluster) pairs in decision order.
-func encodeLogRecord(expiredBefore time.Time, ms []aggregator.Membership) []byte {
-	v := appendTime(nil, expiredBefore)
+// encodeLogRecord writes the value of the log record under key: the
+// expiry cutoff, then the (item, cluster) pairs in decision order, framed
+// and checksummed by sealTimed (see encode.go).
+func encodeLogRecord(key []byte, expiredBefore time.Time, ms []aggregator.Membership) []byte {
+	n := 24 + itemcodec.SumLen
+	for _, m := range ms {
+		n += 4 + len(m.Item) + len(m.Cluster)
+	}
+	v := appendTime(make([]byte, 1, n), expiredBefore)
 	v = binary.AppendUvarint(v, uint64(len(ms)))
 	for _, m := range ms {
 		v = appendString(v, m.Item)
 		v = appendString(v, m.Cluster)
 	}
-	return v
+	return sealTimed(key, v)
+}
+
+// openLogRecord checks the checksum of the log record under key and
+// returns a decoder at its expiry cutoff.
+func openLogRecord(key, v []byte) (*itemcodec.Decoder, error) {
+	body, err := openTimed(key, v)
+	if err != nil {
+		return nil, err
+	}
+	return itemcodec.NewDecoder(body), nil
 }
 
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
@@ -115,7 +131,7 @@ func (db *DB) ClusterLog(ctx context.Context, after uint64, fn func(LogRecord) e
 			}
 			found = true
 			rec.Seq = binary.BigEndian.Uint64(k)
-			return decodeLogRecord(tx, v, &rec)
+			return decodeLogRecord(tx, k, v, &rec)
 		})
 		if err != nil {
 			return fmt.Errorf("cluster log after %d: %w", next-1, err)
@@ -130,8 +146,8 @@ func (db *DB) ClusterLog(ctx context.Context, after uint64, fn func(LogRecord) e
 	}
 }
 
-func decodeLogRecord(tx *bolt.Tx, v []byte, rec *LogRecord) error {
-	expired, ms, err := decodeLogPairs(v)
+func decodeLogRecord(tx *bolt.Tx, k, v []byte, rec *LogRecord) error {
+	expired, ms, err := decodeLogPairs(k, v)
 	if err != nil {
 		return fmt.Errorf("log record %d: %w", rec.Seq, err)
 	}
@@ -144,7 +160,10 @@ func decodeLogRecord(tx *bolt.Tx, v []byte, rec *LogRecord) error {
 			err error
 		)
 		if v := kept.Get([]byte(m.Item)); v != nil {
-			it, err = decodeItem(v)
+			it, err = decodeItem([]byte(m.Item), v)
+			if err == nil && it.ID != m.Item {
+				err = fmt.Errorf("%w: the copy kept is of item %s", errCorrupt, it.ID)
+			}
 			ok = true
 		} else {
 			it, ok, err = getItem(tx, m.Item)
@@ -163,20 +182,26 @@ func decodeLogRecord(tx *bolt.Tx, v []byte, rec *LogRecord) error {
 
 // decodeLogPairs reads what encodeLogRecord wrote; the memberships hold
 // only item and cluster IDs.
-func decodeLogPairs(v []byte) (time.Time, []aggregator.Membership, error) {
-	d := decoder{b: v}
-	expired := d.time()
-	n := d.uvarint()
-	if d.err != nil || n > uint64(len(v)) {
+func decodeLogPairs(k, v []byte) (time.Time, []aggregator.Membership, error) {
+	d, err := openLogRecord(k, v)
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	expired := d.Time()
+	n := d.Uvarint()
+	if d.Err() != nil || n > uint64(len(v)) {
 		return time.Time{}, nil, errCorrupt
 	}
 	ms := make([]aggregator.Membership, 0, n)
 	for range n {
-		item, cluster := d.string(), d.string()
-		if d.err != nil {
+		item, cluster := d.String(), d.String()
+		if d.Err() != nil {
 			return time.Time{}, nil, errCorrupt
 		}
 		ms = append(ms, aggregator.Membership{Item: item, Cluster: cluster})
+	}
+	if len(d.Rest()) != 0 {
+		return time.Time{}, nil, fmt.Errorf("%w: %d bytes after the record", errCorrupt, len(d.Rest()))
 	}
 	return expired, ms, nil
 }
@@ -242,16 +267,19 @@ func (l *loggedItems) refresh(tx *bolt.Tx) error {
 		if len(k) != 8 {
 			return fmt.Errorf("log key %x: %w", k, errCorrupt)
 		}
-		d := decoder{b: v}
-		d.time()
-		n := d.uvarint()
-		if d.err != nil || n > uint64(len(v)) {
+		d, err := openLogRecord(k, v)
+		if err != nil {
+			return fmt.Errorf("log record %x: %w", k, err)
+		}
+		d.Time()
+		n := d.Uvarint()
+		if d.Err() != nil || n > uint64(len(v)) {
 			return fmt.Errorf("log record %x: %w", k, errCorrupt)
 		}
 		for range n {
-			item := d.string()
-			d.string()
-			if d.err != nil {
+			item := d.String()
+			d.Bytes() // the cluster
+			if d.Err() != nil {
 				return fmt.Errorf("log record %x: %w", k, errCorrupt)
 			}
 			l.ids[item] = true
@@ -268,7 +296,7 @@ func keepForLog(tx *bolt.Tx, it *aggregator.Item) error {
 	if b.Get([]byte(it.ID)) != nil {
 		return nil
 	}
-	return b.Put([]byte(it.ID), encodeItem(it))
+	return b.Put([]byte(it.ID), encodeItem([]byte(it.ID), it))
 }
 
 // logNonEmpty reports whether the cluster log holds any record.

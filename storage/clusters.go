@@ -42,7 +42,10 @@ func (db *DB) saveClusters(ctx context.Context, ms []aggregator.Membership, reps
 		cs := newClusterSet(tx)
 		memB := tx.Bucket(bucketMemTime)
 		for _, m := range ms {
-			ref, ok := lookup(tx, m.Item)
+			ref, ok, err := lookup(tx, m.Item)
+			if err != nil {
+				return err
+			}
 			if !ok {
 				continue
 			}
@@ -77,7 +80,7 @@ func (db *DB) saveClusters(ctx context.Context, ms []aggregator.Membership, reps
 				c.Published = t
 			}
 			c.Updated = now
-			if err := memB.Put(ref.key, encodeMembership(&m)); err != nil {
+			if err := memB.Put(ref.key, encodeMembership(ref.key, &m)); err != nil {
 				return err
 			}
 			if err := tx.Bucket(bucketPending).Delete(ref.key); err != nil {
@@ -125,7 +128,7 @@ func (db *DB) Cluster(ctx context.Context, id string) (c aggregator.Cluster, ok 
 			return nil
 		}
 		ok = true
-		return decodeCluster(v, &c)
+		return decodeCluster([]byte(id), v, &c)
 	})
 	if err != nil {
 		return aggregator.Cluster{}, false, fmt.Errorf("cluster %s: %w", id, err)
@@ -181,7 +184,7 @@ func (cs *clusterSet) load(id string) (*clusterEntry, error) {
 	}
 	e := &clusterEntry{}
 	if v := cs.tx.Bucket(bucketClusters).Get([]byte(id)); v != nil {
-		if err := decodeCluster(v, &e.c); err != nil {
+		if err := decodeCluster([]byte(id), v, &e.c); err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", id, err)
 		}
 		e.exists = true
@@ -255,7 +258,10 @@ func (cs *clusterSet) recomputePublished(c *aggregator.Cluster) error {
 	var min time.Time
 	first := true
 	for _, m := range c.Members {
-		ref, ok := lookup(cs.tx, m.Item)
+		ref, ok, err := lookup(cs.tx, m.Item)
+		if err != nil {
+			return err
+		}
 		if !ok {
 			continue
 		}

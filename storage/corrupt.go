@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"syscall"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -58,7 +59,14 @@ func (db *DB) guard(f func() error) (err error) {
 			err = &CorruptError{Path: db.path, Err: fmt.Errorf("%w (bbolt: %v)", ErrCorrupt, r)}
 		}
 	}()
-	return corruptAt(db.path, f())
+	err = f()
+	if errors.Is(err, syscall.EFBIG) {
+		// bbolt wrote a page at an offset past the largest file the
+		// file system takes: a page number read from the file (in its
+		// freelist, or a page reference) is damaged.
+		err = fmt.Errorf("%w: a page number in the file is out of range (%v)", ErrCorrupt, err)
+	}
+	return corruptAt(db.path, err)
 }
 
 // corruptAt wraps err in a *CorruptError naming path when it reports

@@ -171,13 +171,17 @@ func TestTruncatedFile(t *testing.T) {
 }
 
 // TestBitFlips flips bits all over a closed database, one flip per copy,
-// 150 of them drawn from: every page's header (id, flags, count,
-// overflow), its element headers, and a random place in it. Each copy is opened, read whole and
-// written to: an error must report the damage (a *CorruptError naming
-// the file and what to do), and no flip may panic or fault. A flip bbolt
-// and the decoders cannot see (bbolt pages carry no checksum; a flipped
-// letter of a title decodes fine) leaves content that reads without
-// error: those are counted and logged, not failed.
+// up to 800 of them drawn from: every page's header (id, flags, count,
+// overflow), its element headers, and a random place in it. Each copy is
+// opened, read whole and written to: an error must report the damage (a
+// *CorruptError naming the file and what to do), and no flip may panic or
+// fault. A flip that reads without error must leave the content as it
+// was, but for a few (at most 3 of them; about 1 in 700 measured): the
+// flips no checksum covers and no cross-check catches, chiefly the
+// checksum of the newest meta page (bbolt then opens the previous
+// transaction, as after a power cut mid-commit) and the element count of
+// a cluster log page (a record lost, which only a replayed index would
+// miss). See the package doc's Damage section.
 func TestBitFlips(t *testing.T) {
 	clean, want := cleanDB(t)
 	raw, err := os.ReadFile(clean)
@@ -207,7 +211,7 @@ func TestBitFlips(t *testing.T) {
 		}
 	}
 	rng.Shuffle(len(offsets), func(i, j int) { offsets[i], offsets[j] = offsets[j], offsets[i] })
-	offsets = offsets[:min(len(offsets), 150)]
+	offsets = offsets[:min(len(offsets), 800)]
 	var detected, same, differ int
 	raw = raw[:used] // the tail holds nothing; copies are quicker without it
 	for _, off := range offsets {
@@ -226,6 +230,9 @@ func TestBitFlips(t *testing.T) {
 	t.Logf("%d flips: %d reported as damage, %d harmless, %d undetected with content changed", len(offsets), detected, same, differ)
 	if detected == 0 {
 		t.Errorf("no flip was reported as damage")
+	}
+	if differ > 3 {
+		t.Errorf("%d flips changed what the database reads without an error, want at most 3", differ)
 	}
 }
 

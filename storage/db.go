@@ -21,8 +21,15 @@ import (
 //
 // Version 2 changed the item IDs (aggregator.ItemID gained a feed prefix)
 // and has no migration: version 1 was only ever written by development
-// builds.
-const SchemaVersion = 2
+// builds. Version 3 checksums the values (see encode.go); its readers
+// still read every value of version 2, so the migration only stamps the
+// file 3, which makes a version 2 program refuse it (ErrSchema, "upgrade
+// aggregator") instead of reporting its checksummed values as damage.
+// A read-only Open reads a version 2 file as it is.
+const SchemaVersion = 3
+
+// schemaPlain is the last version without checksums.
+const schemaPlain = 2
 
 // defaultTimeout is how long Open waits for another process's lock.
 const defaultTimeout = 2 * time.Second
@@ -224,7 +231,7 @@ func checkSchema(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	if v != SchemaVersion {
+	if v != SchemaVersion && v != schemaPlain {
 		return schemaError(v)
 	}
 	if meta.Get(keyImporting) != nil {
@@ -260,8 +267,13 @@ func initSchema(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	if v != SchemaVersion {
-		// Version 1 is the first; there is nothing older to migrate yet.
+	if v == schemaPlain {
+		var raw [4]byte
+		binary.BigEndian.PutUint32(raw[:], SchemaVersion)
+		if err := meta.Put(keySchema, raw[:]); err != nil {
+			return fmt.Errorf("stamp schema %d: %w", SchemaVersion, err)
+		}
+	} else if v != SchemaVersion {
 		return schemaError(v)
 	}
 	if meta.Get(keyImporting) != nil {

@@ -84,15 +84,15 @@ type deleteHow struct {
 func deleteItem(tx *bolt.Tx, cs *clusterSet, id string, now time.Time, how deleteHow) error {
 	key := []byte(id)
 	if how.tombstone {
-		if err := tx.Bucket(bucketTombstones).Put(key, appendTime(nil, now)); err != nil {
+		if err := tx.Bucket(bucketTombstones).Put(key, encodeTombstone(key, now, false)); err != nil {
 			return err
 		}
 	}
-	ref, ok := lookup(tx, id)
-	if !ok {
-		return nil
+	ref, ok, err := lookup(tx, id)
+	if !ok || err != nil {
+		return err
 	}
-	it, err := decodeItem(tx.Bucket(bucketItemTime).Get(ref.key))
+	it, err := decodeItem(ref.key, tx.Bucket(bucketItemTime).Get(ref.key))
 	if err != nil {
 		return fmt.Errorf("item %s: %w", id, err)
 	}

@@ -36,19 +36,22 @@
 //	              and clustering sequence (ClusterStamp), cluster count,
 //	              the mark of an unfinished Import
 //	feeds         feed name -> FeedState (JSON; gob when a string is not
-//	              UTF-8, see feedstate.go)
+//	              UTF-8, see feedstate.go), checksummed
 //	feedcounts    feed name -> number of stored items (uint64)
 //	feeditems     feed name 0x00 key -> nothing (a feed's items, oldest first,
 //	              for DeleteFeed and Prune)
 //	items         item ID -> time key + Hash (the ID index)
-//	itemtime      key -> Item (compact binary, see encode.go)
-//	memtime       key -> Membership (compact binary); absent = unclustered
-//	pending       key -> nothing: stored items not clustered yet
-//	clusters      cluster ID -> Cluster (JSON)
+//	itemtime      key -> Item (compact binary, see encode.go), checksummed
+//	memtime       key -> Membership (compact binary), checksummed; absent
+//	              = unclustered
+//	pending       key -> nothing: stored items not clustered yet (every
+//	              itemtime key is in exactly one of memtime and pending)
+//	clusters      cluster ID -> Cluster (compact binary), checksummed
 //	clusterpub    inverted time + cluster ID -> nothing, newest first
-//	tombstones    item ID -> time of deletion or last renewal, + 'p' if pruned
+//	tombstones    item ID -> time of deletion or last renewal, whether
+//	              pruned; checksummed
 //	clusterlog    ClusterStamp sequence -> the decisions of one SaveDecisions
-//	              (expiry cutoff, item and cluster IDs in order)
+//	              (expiry cutoff, item and cluster IDs in order), checksummed
 //	logitems      item ID -> Item as the cluster log decided on it, kept
 //	              when Prune removed it or a fetch edited it since, until
 //	              the log is trimmed past it
@@ -72,7 +75,37 @@
 // bbolt's meta checksums and the file's size against its pages (a
 // truncated file), and every transaction recovers bbolt's panics and the
 // memory faults of pages past the end of the file (see corrupt.go for why
-// no full check runs by itself). bbolt pages carry no checksum, so a
-// flipped bit inside a stored value that still decodes (a letter of a
-// title) goes unseen.
+// no full check runs by itself).
+//
+// bbolt checksums only its meta pages, so the values carry checksums of
+// their own: every value a reader turns into what users see (items,
+// memberships, clusters, feed states, cluster log records, tombstones)
+// ends with a CRC-32C of its key and its content, checked on every read
+// (internal/itemcodec). Without it, a flipped bit in a value that still
+// decodes would be served: a wrong letter in a title, a wrong link. The
+// key is in the sum so that a value read under another key (a flipped
+// bit in the key, or in the page's element header, which says where keys
+// and values start) fails as a changed one does. CRC-32C because the CPU
+// computes it: a read costs the checksum of a value it decodes anyway.
+// Schema 2 values, written before the checksums, still read (unchecked)
+// and gain one when rewritten; see SchemaVersion.
+//
+// Keys that carry no value are cross-checked, as cheaply as the reads
+// that meet them allow, against the buckets that name them: a pending or
+// clusterpub key must name a stored item or cluster (and the cluster's
+// own time), a cluster's member a stored item, an items entry must be
+// long enough to locate its item, and Recent, which walks itemtime and
+// memtime side by side, checks that each item it passes without a
+// membership is pending (a membership moved by a flipped key would
+// otherwise drop out of the dedupe index unseen).
+//
+// What stays unseen: the small counters (feedcounts, meta's counts and
+// sequences), whose damage miscounts or, for the ClusterStamp, makes a
+// saved index be rebuilt; the Hash in the items index, whose damage only
+// makes the next fetch rewrite the item; a flip in a page's element count
+// that drops the last keys of a page no other bucket names (a cluster log
+// record: a replayed index misses one batch); and a flip in the newest
+// meta page, after which bbolt opens the other one, the state one commit
+// earlier, as it must after a power cut during a commit, which looks the
+// same.
 package storage

@@ -64,7 +64,7 @@ func (db *DB) Export(ctx context.Context, put func(aggregator.DumpRecord) error)
 		}})
 		e.each(tx.Bucket(bucketFeeds), func(k, v []byte) error {
 			var st aggregator.FeedState
-			if err := decodeFeedState(v, &st); err != nil {
+			if err := decodeFeedState(k, v, &st); err != nil {
 				return fmt.Errorf("feed %q: %w", k, err)
 			}
 			e.emit(aggregator.DumpRecord{Feed: &st})
@@ -72,13 +72,13 @@ func (db *DB) Export(ctx context.Context, put func(aggregator.DumpRecord) error)
 		})
 		memB := tx.Bucket(bucketMemTime)
 		e.each(tx.Bucket(bucketItemTime), func(k, v []byte) error {
-			it, err := decodeItem(v)
+			it, err := decodeItem(k, v)
 			if err != nil {
 				return fmt.Errorf("item at %x: %w", k, err)
 			}
 			e.emit(aggregator.DumpRecord{Item: &it})
 			if mv := memB.Get(k); mv != nil {
-				m, err := decodeMembership(mv)
+				m, err := decodeMembership(k, mv)
 				if err != nil {
 					return fmt.Errorf("membership of %s: %w", it.ID, err)
 				}
@@ -88,20 +88,18 @@ func (db *DB) Export(ctx context.Context, put func(aggregator.DumpRecord) error)
 		})
 		e.each(tx.Bucket(bucketClusters), func(k, v []byte) error {
 			var c aggregator.Cluster
-			if err := decodeCluster(v, &c); err != nil {
+			if err := decodeCluster(k, v, &c); err != nil {
 				return err
 			}
 			e.emit(aggregator.DumpRecord{Cluster: &c})
 			return nil
 		})
 		e.each(tx.Bucket(bucketTombstones), func(k, v []byte) error {
-			at, rest, err := readTime(v)
+			at, pruned, err := decodeTombstone(k, v)
 			if err != nil {
 				return fmt.Errorf("tombstone %s: %w", k, err)
 			}
-			e.emit(aggregator.DumpRecord{Tombstone: &aggregator.Tombstone{
-				ID: string(k), At: at, Pruned: len(rest) == 1 && rest[0] == tombPruned,
-			}})
+			e.emit(aggregator.DumpRecord{Tombstone: &aggregator.Tombstone{ID: string(k), At: at, Pruned: pruned}})
 			return nil
 		})
 		e.each(tx.Bucket(bucketClusterLog), func(k, v []byte) error {
@@ -110,7 +108,7 @@ func (db *DB) Export(ctx context.Context, put func(aggregator.DumpRecord) error)
 			}
 			rec := aggregator.LogRecord{Seq: readUint64(k)}
 			var err error
-			if rec.ExpiredBefore, rec.Memberships, err = decodeLogPairs(v); err != nil {
+			if rec.ExpiredBefore, rec.Memberships, err = decodeLogPairs(k, v); err != nil {
 				return fmt.Errorf("log record %d: %w", rec.Seq, err)
 			}
 			e.emit(aggregator.DumpRecord{Log: &rec})
@@ -310,7 +308,7 @@ func (im *importer) apply(tx *bolt.Tx, r aggregator.DumpRecord) error {
 		if it.ID == "" || it.Feed == "" || strings.IndexByte(it.Feed, 0) >= 0 {
 			return fmt.Errorf("item %q of feed %q: missing ID or invalid feed name", it.ID, it.Feed)
 		}
-		if _, dup := lookup(tx, it.ID); dup {
+		if tx.Bucket(bucketItems).Get([]byte(it.ID)) != nil {
 			return fmt.Errorf("item %s: twice in the dump", it.ID)
 		}
 		key := itemTimeKey(it)
@@ -333,7 +331,7 @@ func (im *importer) apply(tx *bolt.Tx, r aggregator.DumpRecord) error {
 		if m.Item != im.lastItem || m.Cluster == "" {
 			return fmt.Errorf("membership of %q in %q: not right after its item", m.Item, m.Cluster)
 		}
-		if err := tx.Bucket(bucketMemTime).Put(im.lastKey, encodeMembership(m)); err != nil {
+		if err := tx.Bucket(bucketMemTime).Put(im.lastKey, encodeMembership(im.lastKey, m)); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketPending).Delete(im.lastKey)
@@ -357,13 +355,10 @@ func (im *importer) apply(tx *bolt.Tx, r aggregator.DumpRecord) error {
 		if ts.ID == "" {
 			return errors.New("tombstone without an ID")
 		}
-		v := appendTime(nil, ts.At)
-		if ts.Pruned {
-			v = append(v, tombPruned)
-		}
-		return tx.Bucket(bucketTombstones).Put([]byte(ts.ID), v)
+		key := []byte(ts.ID)
+		return tx.Bucket(bucketTombstones).Put(key, encodeTombstone(key, ts.At, ts.Pruned))
 	case r.Log != nil:
-		return tx.Bucket(bucketClusterLog).Put(seqKey(r.Log.Seq), encodeLogRecord(r.Log.ExpiredBefore, r.Log.Memberships))
+		return tx.Bucket(bucketClusterLog).Put(seqKey(r.Log.Seq), encodeLogRecord(seqKey(r.Log.Seq), r.Log.ExpiredBefore, r.Log.Memberships))
 	}
 	return nil
 }
@@ -387,7 +382,7 @@ func (im *importer) finish(tx *bolt.Tx) error {
 	var states []aggregator.FeedState
 	err := tx.Bucket(bucketFeeds).ForEach(func(k, v []byte) error {
 		var st aggregator.FeedState
-		if err := decodeFeedState(v, &st); err != nil {
+		if err := decodeFeedState(k, v, &st); err != nil {
 			return fmt.Errorf("feed %q: %w", k, err)
 		}
 		states = append(states, st)

@@ -3,266 +3,201 @@ package storage
 import (
 	"encoding/binary"
 	"fmt"
-	"math"
 	"time"
 
 	"aggregator"
+	"aggregator/internal/itemcodec"
 )
 
 // Items and memberships are the hot values: every fetch writes items, and
-// start-up decodes every recent item with its membership. They use a small
-// length-prefixed binary format, several times faster to decode than JSON
-// (see BenchmarkDecode in the tests). Each value starts with a format byte
-// so that a later layout can be told apart and migrated.
+// start-up decodes every recent item with its membership. They use the
+// small length-prefixed binary format of internal/itemcodec, several
+// times faster to decode than JSON (see BenchmarkDecode in the tests).
+// Each value starts with a format byte and ends with a CRC-32C of its key
+// and the rest of the value (itemcodec.FormatSummed), checked on every
+// read; values of itemcodec.FormatPlain (no checksum, written by schema
+// 2) still decode. Clusters have the same framing; the memberships inside
+// a cluster are not checksummed one by one, the cluster's checksum covers
+// them.
+//
+// Log records and tombstones were written without a format byte: they
+// start with a time, whose first byte is 0 or 1. Checksummed ones start
+// with timedFormat instead and end with the CRC-32C; a value starting
+// with anything else is damaged.
 const (
-	itemFormat       = 1
-	membershipFormat = 1
-	clusterFormat    = 1
+	// timedFormat is 6 so that no single flipped bit makes it 0 or 1,
+	// and a checksummed value is never read as an unchecked one.
+	timedFormat = 6
+	tombPruned  = 'p' // ends a tombstone left by Prune (after its time)
 )
 
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
+func appendString(b []byte, s string) []byte { return itemcodec.AppendString(b, s) }
 
-func appendStrings(b []byte, ss []string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(ss)))
-	for _, s := range ss {
-		b = appendString(b, s)
-	}
-	return b
-}
-
-// appendTime writes t as seconds, nanoseconds and zone offset; the zone
-// name is not kept. The zero time is a single 0 byte.
-func appendTime(b []byte, t time.Time) []byte {
-	if t.IsZero() {
-		return append(b, 0)
-	}
-	_, off := t.Zone()
-	b = append(b, 1)
-	b = binary.AppendVarint(b, t.Unix())
-	b = binary.AppendUvarint(b, uint64(t.Nanosecond()))
-	return binary.AppendVarint(b, int64(off))
-}
-
-// decoder reads the format above. The first error sticks, so callers
-// check it once at the end.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) fail() {
-	if d.err == nil {
-		d.err = errCorrupt
-	}
-	d.b = nil
-}
-
-func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) byte() byte {
-	if len(d.b) < 1 {
-		d.fail()
-		return 0
-	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
-}
-
-// string copies out of the buffer, which bbolt owns.
-func (d *decoder) string() string {
-	n := d.uvarint()
-	if n > uint64(len(d.b)) {
-		d.fail()
-		return ""
-	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	return s
-}
-
-func (d *decoder) strings() []string {
-	n := d.uvarint()
-	if n == 0 || n > uint64(len(d.b)) {
-		if n != 0 {
-			d.fail()
-		}
-		return nil
-	}
-	ss := make([]string, n)
-	for i := range ss {
-		ss[i] = d.string()
-	}
-	return ss
-}
-
-func (d *decoder) time() time.Time {
-	if d.byte() == 0 {
-		return time.Time{}
-	}
-	sec := d.varint()
-	nsec := d.uvarint()
-	off := d.varint()
-	if d.err != nil {
-		return time.Time{}
-	}
-	t := time.Unix(sec, int64(nsec))
-	if off == 0 {
-		return t.UTC()
-	}
-	return t.In(time.FixedZone("", int(off)))
-}
+func appendTime(b []byte, t time.Time) []byte { return itemcodec.AppendTime(b, t) }
 
 func readTime(b []byte) (time.Time, []byte, error) {
-	d := decoder{b: b}
-	t := d.time()
-	return t, d.b, d.err
+	d := itemcodec.NewDecoder(b)
+	t := d.Time()
+	return t, d.Rest(), corruptErr(d.Err())
 }
 
-func encodeItem(it *aggregator.Item) []byte {
-	n := 64 + len(it.ID) + len(it.Feed) + len(it.GUID) + len(it.URL) + len(it.CanonicalURL) +
-		len(it.Title) + len(it.Summary) + len(it.Content) + len(it.Author) + len(it.Image) + len(it.Hash)
-	for _, c := range it.Categories {
-		n += len(c) + 2
+// corruptErr makes an itemcodec error one of this package's (wrapping
+// ErrCorrupt), keeping what it says.
+func corruptErr(err error) error {
+	if err == nil {
+		return nil
 	}
-	b := make([]byte, 0, n)
-	b = append(b, itemFormat)
-	for _, s := range [...]string{it.ID, it.Feed, it.GUID, it.URL, it.CanonicalURL, it.Title,
-		it.Summary, it.Content, it.Author, it.Image} {
-		b = appendString(b, s)
-	}
-	b = appendStrings(b, it.Categories)
-	b = appendTime(b, it.Published)
-	b = appendTime(b, it.Updated)
-	b = appendTime(b, it.FirstSeen)
-	return appendString(b, it.Hash)
+	return fmt.Errorf("%w: %v", ErrCorrupt, err)
 }
 
-func decodeItem(b []byte) (aggregator.Item, error) {
-	d := decoder{b: b}
-	if f := d.byte(); f != itemFormat {
-		return aggregator.Item{}, fmt.Errorf("item: unknown format %d: %w", f, errCorrupt)
-	}
-	var it aggregator.Item
-	for _, p := range [...]*string{&it.ID, &it.Feed, &it.GUID, &it.URL, &it.CanonicalURL, &it.Title,
-		&it.Summary, &it.Content, &it.Author, &it.Image} {
-		*p = d.string()
-	}
-	it.Categories = d.strings()
-	it.Published = d.time()
-	it.Updated = d.time()
-	it.FirstSeen = d.time()
-	it.Hash = d.string()
-	if d.err != nil {
-		return aggregator.Item{}, fmt.Errorf("item: %w", d.err)
-	}
-	return it, nil
+// sealTimed frames the value v of key as a checksummed log record or
+// tombstone: v must start at v[1], v[0] being room for timedFormat.
+func sealTimed(key, v []byte) []byte {
+	v[0] = timedFormat
+	return itemcodec.Seal(v, 0, key)
 }
 
-func encodeMembership(m *aggregator.Membership) []byte {
-	b := make([]byte, 0, 64+len(m.Item)+len(m.Cluster)+len(m.Matched)+16*len(m.Shared))
-	b = append(b, membershipFormat)
+// openTimed returns the content of a log record or tombstone stored
+// under key, checked when it has a checksum.
+func openTimed(key, v []byte) ([]byte, error) {
+	switch {
+	case len(v) == 0:
+		return nil, fmt.Errorf("%w: empty value", errCorrupt)
+	case v[0] == timedFormat:
+		body, err := itemcodec.Unseal(key, v)
+		if err != nil {
+			return nil, corruptErr(err)
+		}
+		return body[1:], nil
+	case v[0] <= 1: // the first byte of a time: no checksum
+		return v, nil
+	}
+	return nil, fmt.Errorf("%w: unknown format %d", errCorrupt, v[0])
+}
+
+// encodeTombstone writes the tombstone of the item with ID key: the time
+// of the deletion or of the last renewal, and whether Prune left it.
+func encodeTombstone(key []byte, at time.Time, pruned bool) []byte {
+	v := appendTime(make([]byte, 1, 24), at)
+	if pruned {
+		v = append(v, tombPruned)
+	}
+	return sealTimed(key, v)
+}
+
+func decodeTombstone(key, v []byte) (at time.Time, pruned bool, err error) {
+	body, err := openTimed(key, v)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	at, rest, err := readTime(body)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	switch {
+	case len(rest) == 1 && rest[0] == tombPruned:
+		return at, true, nil
+	case len(rest) == 0:
+		return at, false, nil
+	}
+	return time.Time{}, false, fmt.Errorf("%w: %d bytes after the tombstone's time", errCorrupt, len(rest))
+}
+
+// encodeItem writes the itemtime (or logitems) value of it under key.
+func encodeItem(key []byte, it *aggregator.Item) []byte { return itemcodec.EncodeItem(key, it) }
+
+func decodeItem(key, v []byte) (aggregator.Item, error) {
+	it, err := itemcodec.DecodeItem(key, v)
+	return it, corruptErr(err)
+}
+
+// appendMembership writes a membership with its IDs, format byte first,
+// unsealed: inside a cluster value, whose checksum covers it.
+func appendMembership(b []byte, m *aggregator.Membership) []byte {
+	b = append(b, itemcodec.FormatPlain)
 	b = appendString(b, m.Item)
 	b = appendString(b, m.Cluster)
-	b = appendString(b, string(m.Reason))
-	b = appendString(b, m.Matched)
-	b = binary.BigEndian.AppendUint64(b, math.Float64bits(m.Score))
-	b = appendStrings(b, m.Shared)
-	return appendTime(b, m.Joined)
+	return itemcodec.AppendMembershipBody(b, m)
 }
 
-func decodeMembership(b []byte) (aggregator.Membership, error) {
-	d := decoder{b: b}
-	if f := d.byte(); f != membershipFormat {
-		return aggregator.Membership{}, fmt.Errorf("membership: unknown format %d: %w", f, errCorrupt)
+// encodeMembership writes the memtime value of m under key.
+func encodeMembership(key []byte, m *aggregator.Membership) []byte {
+	b := make([]byte, 0, 16+len(m.Item)+len(m.Cluster)+itemcodec.MembershipBodyLen(m)+itemcodec.SumLen)
+	b = appendMembership(b, m)
+	b[0] = itemcodec.FormatSummed
+	return itemcodec.Seal(b, 0, key)
+}
+
+// decodeMembership reads what encodeMembership wrote under key, or a
+// membership of FormatPlain (in a cluster, key nil).
+func decodeMembership(key, v []byte) (aggregator.Membership, error) {
+	body, err := itemcodec.Open(key, v)
+	if err != nil {
+		return aggregator.Membership{}, fmt.Errorf("membership: %w", corruptErr(err))
 	}
+	d := itemcodec.NewDecoder(body)
 	var m aggregator.Membership
-	m.Item = d.string()
-	m.Cluster = d.string()
-	m.Reason = aggregator.Reason(d.string())
-	m.Matched = d.string()
-	if len(d.b) < 8 {
-		d.fail()
-	} else {
-		m.Score = math.Float64frombits(binary.BigEndian.Uint64(d.b))
-		d.b = d.b[8:]
-	}
-	m.Shared = d.strings()
-	m.Joined = d.time()
-	if d.err != nil {
-		return aggregator.Membership{}, fmt.Errorf("membership: %w", d.err)
+	m.Item = d.String()
+	m.Cluster = d.String()
+	d.MembershipBody(&m)
+	if err := d.Err(); err != nil {
+		return aggregator.Membership{}, fmt.Errorf("membership: %w", corruptErr(err))
 	}
 	return m, nil
 }
 
-// encodeCluster writes a cluster with its memberships. Clusters are read
-// and rewritten every time a member joins, so this is on the ingest path:
-// binary, not JSON (JSON was half the cost of storing a clustering).
+// encodeCluster writes a cluster with its memberships, each framed as a
+// plain membership, under the cluster's ID. It is binary, not JSON (JSON
+// was half the cost of storing a clustering).
 func encodeCluster(c *aggregator.Cluster) []byte {
-	b := make([]byte, 0, 48+len(c.ID)+len(c.Representative)+96*len(c.Members))
-	b = append(b, clusterFormat)
+	b := make([]byte, 0, 48+len(c.ID)+len(c.Representative)+96*len(c.Members)+itemcodec.SumLen)
+	b = append(b, itemcodec.FormatSummed)
 	b = appendString(b, c.ID)
 	b = appendString(b, c.Representative)
 	b = appendTime(b, c.Published)
 	b = appendTime(b, c.Updated)
 	b = binary.AppendUvarint(b, uint64(len(c.Members)))
+	var m []byte
 	for i := range c.Members {
-		m := encodeMembership(&c.Members[i])
+		m = appendMembership(m[:0], &c.Members[i])
 		b = binary.AppendUvarint(b, uint64(len(m)))
 		b = append(b, m...)
 	}
-	return b
+	return itemcodec.Seal(b, 0, []byte(c.ID))
 }
 
-func decodeCluster(b []byte, c *aggregator.Cluster) error {
-	d := decoder{b: b}
-	if f := d.byte(); f != clusterFormat {
-		return fmt.Errorf("cluster: unknown format %d: %w", f, errCorrupt)
+// decodeCluster reads the cluster stored under key.
+func decodeCluster(key, v []byte, c *aggregator.Cluster) error {
+	body, err := itemcodec.Open(key, v)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", corruptErr(err))
 	}
-	c.ID = d.string()
-	c.Representative = d.string()
-	c.Published = d.time()
-	c.Updated = d.time()
-	n := d.uvarint()
-	if d.err != nil || n > uint64(len(d.b)) {
+	d := itemcodec.NewDecoder(body)
+	c.ID = d.String()
+	c.Representative = d.String()
+	c.Published = d.Time()
+	c.Updated = d.Time()
+	n := d.Uvarint()
+	if d.Err() != nil || n > uint64(len(d.Rest())) {
 		return fmt.Errorf("cluster: %w", errCorrupt)
 	}
 	c.Members = make([]aggregator.Membership, 0, n)
 	for range n {
-		l := d.uvarint()
-		if d.err != nil || l > uint64(len(d.b)) {
+		mv := d.Bytes()
+		if d.Err() != nil {
 			return fmt.Errorf("cluster %s: %w", c.ID, errCorrupt)
 		}
-		m, err := decodeMembership(d.b[:l])
+		if len(mv) == 0 || mv[0] != itemcodec.FormatPlain {
+			return fmt.Errorf("cluster %s: %w: a member of another format", c.ID, errCorrupt)
+		}
+		m, err := decodeMembership(nil, mv)
 		if err != nil {
 			return fmt.Errorf("cluster %s: %w", c.ID, err)
 		}
-		d.b = d.b[l:]
 		c.Members = append(c.Members, m)
 	}
-	if d.err != nil {
-		return fmt.Errorf("cluster: %w", d.err)
+	if len(d.Rest()) != 0 {
+		return fmt.Errorf("cluster %s: %w: %d bytes after its members", c.ID, errCorrupt, len(d.Rest()))
 	}
 	return nil
 }

@@ -24,7 +24,7 @@ func (db *DB) FeedStates(ctx context.Context) (map[string]aggregator.FeedState, 
 		}
 		return b.ForEach(func(k, v []byte) error {
 			var st aggregator.FeedState
-			if err := decodeFeedState(v, &st); err != nil {
+			if err := decodeFeedState(k, v, &st); err != nil {
 				return fmt.Errorf("feed %q: %w", k, err)
 			}
 			out[st.Name] = st
@@ -105,7 +105,7 @@ func getFeedState(tx *bolt.Tx, name string) (aggregator.FeedState, bool, error) 
 		return aggregator.FeedState{}, false, nil
 	}
 	var st aggregator.FeedState
-	if err := decodeFeedState(v, &st); err != nil {
+	if err := decodeFeedState([]byte(name), v, &st); err != nil {
 		return aggregator.FeedState{}, false, fmt.Errorf("feed %q: %w", name, err)
 	}
 	return st, true, nil
@@ -255,7 +255,10 @@ func saveFetchTx(tx *bolt.Tx, st aggregator.FeedState, items []aggregator.Item) 
 			}
 			continue
 		}
-		ref, ok := lookup(tx, it.ID)
+		ref, ok, err := lookup(tx, it.ID)
+		if err != nil {
+			return SaveResult{}, err
+		}
 		if !ok {
 			puts.add(st.Name, &it)
 			res.New = append(res.New, it)
@@ -265,7 +268,7 @@ func saveFetchTx(tx *bolt.Tx, st aggregator.FeedState, items []aggregator.Item) 
 			res.Unchanged++
 			continue
 		}
-		prev, err := decodeItem(tx.Bucket(bucketItemTime).Get(ref.key))
+		prev, err := decodeItem(ref.key, tx.Bucket(bucketItemTime).Get(ref.key))
 		if err != nil {
 			return SaveResult{}, fmt.Errorf("item %s: %w", it.ID, err)
 		}
@@ -312,7 +315,7 @@ type kv struct{ k, v []byte }
 
 func (p *newPuts) add(feed string, it *aggregator.Item) {
 	key := itemTimeKey(it)
-	p.itemTime = append(p.itemTime, kv{key, encodeItem(it)})
+	p.itemTime = append(p.itemTime, kv{key, encodeItem(key, it)})
 	p.items = append(p.items, kv{[]byte(it.ID), encodeRef(key, it.Hash)})
 	p.feedItems = append(p.feedItems, kv{feedItemKey(feed, key), nil})
 	p.pending = append(p.pending, kv{key, nil})
@@ -370,14 +373,14 @@ func replaceItem(tx *bolt.Tx, oldKey []byte, it *aggregator.Item) error {
 	if mv == nil {
 		return nil
 	}
-	m, err := decodeMembership(mv)
+	m, err := decodeMembership(oldKey, mv)
 	if err != nil {
 		return err
 	}
 	if err := memB.Delete(oldKey); err != nil {
 		return err
 	}
-	if err := memB.Put(newKey, encodeMembership(&m)); err != nil {
+	if err := memB.Put(newKey, encodeMembership(newKey, &m)); err != nil {
 		return err
 	}
 	cs := newClusterSet(tx)

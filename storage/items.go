@@ -31,32 +31,36 @@ func encodeRef(key []byte, hash string) []byte {
 }
 
 // lookup finds the item with the given ID; the returned key is a copy.
-func lookup(tx *bolt.Tx, id string) (itemRef, bool) {
+// A value too short to hold a time key is damage, not absence.
+func lookup(tx *bolt.Tx, id string) (itemRef, bool, error) {
 	b := tx.Bucket(bucketItems)
 	if b == nil {
-		return itemRef{}, false
+		return itemRef{}, false, nil
 	}
 	v := b.Get([]byte(id))
+	if v == nil {
+		return itemRef{}, false, nil
+	}
 	if len(v) < timeKeyLen {
-		return itemRef{}, false
+		return itemRef{}, false, fmt.Errorf("item %s: %w: index entry of %d bytes", id, errCorrupt, len(v))
 	}
 	key := make([]byte, 0, timeKeyLen+len(id))
 	key = append(key, v[:timeKeyLen]...)
 	key = append(key, id...)
-	return itemRef{key: key, hash: string(v[timeKeyLen:])}, true
+	return itemRef{key: key, hash: string(v[timeKeyLen:])}, true, nil
 }
 
 // getItem reads the item with the given ID.
 func getItem(tx *bolt.Tx, id string) (aggregator.Item, bool, error) {
-	ref, ok := lookup(tx, id)
-	if !ok {
-		return aggregator.Item{}, false, nil
+	ref, ok, err := lookup(tx, id)
+	if !ok || err != nil {
+		return aggregator.Item{}, false, err
 	}
 	v := tx.Bucket(bucketItemTime).Get(ref.key)
 	if v == nil {
 		return aggregator.Item{}, false, fmt.Errorf("item %s: %w: indexed but not stored", id, errCorrupt)
 	}
-	it, err := decodeItem(v)
+	it, err := decodeItem(ref.key, v)
 	if err != nil {
 		return aggregator.Item{}, false, fmt.Errorf("item %s: %w", id, err)
 	}
@@ -66,7 +70,7 @@ func getItem(tx *bolt.Tx, id string) (aggregator.Item, bool, error) {
 // putItem stores it under key (itemTimeKey(it), which the callers need
 // too) and indexes it.
 func putItem(tx *bolt.Tx, key []byte, it *aggregator.Item) error {
-	if err := tx.Bucket(bucketItemTime).Put(key, encodeItem(it)); err != nil {
+	if err := tx.Bucket(bucketItemTime).Put(key, encodeItem(key, it)); err != nil {
 		return err
 	}
 	return tx.Bucket(bucketItems).Put([]byte(it.ID), encodeRef(key, it.Hash))
@@ -74,9 +78,9 @@ func putItem(tx *bolt.Tx, key []byte, it *aggregator.Item) error {
 
 // getMembership reads the membership of the item with the given ID.
 func getMembership(tx *bolt.Tx, itemID string) (aggregator.Membership, bool, error) {
-	ref, ok := lookup(tx, itemID)
-	if !ok {
-		return aggregator.Membership{}, false, nil
+	ref, ok, err := lookup(tx, itemID)
+	if !ok || err != nil {
+		return aggregator.Membership{}, false, err
 	}
 	return getMembershipAt(tx, ref.key)
 }
@@ -86,7 +90,7 @@ func getMembershipAt(tx *bolt.Tx, key []byte) (aggregator.Membership, bool, erro
 	if v == nil {
 		return aggregator.Membership{}, false, nil
 	}
-	m, err := decodeMembership(v)
+	m, err := decodeMembership(key, v)
 	if err != nil {
 		return aggregator.Membership{}, false, fmt.Errorf("membership %s: %w", key[timeKeyLen:], err)
 	}

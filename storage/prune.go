@@ -14,9 +14,8 @@ import (
 // backlog of a first prune.
 const pruneBatch = 4096
 
-// tombPruned ends the value of a tombstone left by Prune (after its time).
-// Such tombstones expire; those of DeleteItem and DeleteFeed do not.
-const tombPruned = 'p'
+// A tombstone left by Prune is marked pruned (see encodeTombstone). Such
+// tombstones expire; those of DeleteItem and DeleteFeed do not.
 
 // tombRefresh is how old a pruned item's tombstone gets before a fetch
 // that still lists the item renews it.
@@ -127,7 +126,7 @@ func (db *DB) pruneFeed(ctx context.Context, feed string, before time.Time, keep
 			if err := deleteItem(tx, cs, id, now, deleteHow{countAndState: true, keepTimes: true}); err != nil {
 				return err
 			}
-			if err := tx.Bucket(bucketTombstones).Put([]byte(id), append(appendTime(nil, now), tombPruned)); err != nil {
+			if err := tx.Bucket(bucketTombstones).Put([]byte(id), encodeTombstone([]byte(id), now, true)); err != nil {
 				return err
 			}
 			n++
@@ -174,7 +173,7 @@ func prunable(tx *bolt.Tx, feed string, before time.Time, keep int) (ids []strin
 			return ids, true, nil
 		}
 		seen++
-		it, err := decodeItem(tx.Bucket(bucketItemTime).Get(key))
+		it, err := decodeItem(key, tx.Bucket(bucketItemTime).Get(key))
 		if err != nil {
 			return nil, false, fmt.Errorf("item at %x: %w", key, err)
 		}
@@ -203,7 +202,7 @@ func (db *DB) expireTombstones(ctx context.Context, from []byte, before time.Tim
 				break
 			}
 			read++
-			if t, ok := prunedTombstone(v); ok && t.Before(before) {
+			if t, ok := prunedTombstone(k, v); ok && t.Before(before) {
 				expired = append(expired, bytes.Clone(k))
 			}
 		}
@@ -216,7 +215,7 @@ func (db *DB) expireTombstones(ctx context.Context, from []byte, before time.Tim
 		b := tx.Bucket(bucketTombstones)
 		for _, k := range expired {
 			// A fetch may have renewed it since.
-			if t, ok := prunedTombstone(b.Get(k)); !ok || !t.Before(before) {
+			if t, ok := prunedTombstone(k, b.Get(k)); !ok || !t.Before(before) {
 				continue
 			}
 			if err := b.Delete(k); err != nil {
@@ -233,10 +232,11 @@ func (db *DB) expireTombstones(ctx context.Context, from []byte, before time.Tim
 }
 
 // prunedTombstone returns the time of a tombstone Prune left; ok is false
-// for the tombstone of a deletion, which never expires.
-func prunedTombstone(v []byte) (time.Time, bool) {
-	t, rest, err := readTime(v)
-	if err != nil || len(rest) != 1 || rest[0] != tombPruned {
+// for the tombstone of a deletion, which never expires, and for a damaged
+// one, which is thus kept: a removed story must not come back.
+func prunedTombstone(k, v []byte) (time.Time, bool) {
+	t, pruned, err := decodeTombstone(k, v)
+	if err != nil || !pruned {
 		return time.Time{}, false
 	}
 	return t, true
@@ -245,9 +245,9 @@ func prunedTombstone(v []byte) (time.Time, bool) {
 // renewTombstone keeps a pruned item's tombstone alive while a feed still
 // lists the item; see Prune.
 func renewTombstone(b *bolt.Bucket, id, v []byte, now time.Time) error {
-	t, ok := prunedTombstone(v)
+	t, ok := prunedTombstone(id, v)
 	if !ok || now.Sub(t) < tombRefresh {
 		return nil
 	}
-	return b.Put(id, append(appendTime(nil, now), tombPruned))
+	return b.Put(id, encodeTombstone(id, now, true))
 }

@@ -63,11 +63,14 @@ func (db *DB) Pending(ctx context.Context, limit int) ([]aggregator.Item, error)
 			if memB.Get(k) != nil {
 				continue
 			}
+			// Every pending key names a stored item (a deletion drops
+			// both): a key without one was damaged, and its item would
+			// silently never be clustered.
 			v := timeB.Get(k)
 			if v == nil {
-				continue
+				return fmt.Errorf("pending item %s: %w: not stored", k[timeKeyLen:], errCorrupt)
 			}
-			it, err := decodeItem(v)
+			it, err := decodeItem(k, v)
 			if err != nil {
 				return fmt.Errorf("item %s: %w", k[timeKeyLen:], err)
 			}
@@ -104,36 +107,54 @@ func (db *DB) Recent(ctx context.Context, since time.Time, fn func(aggregator.It
 			if timeB == nil {
 				return nil
 			}
-			// Both buckets share keys, so the item cursor follows the
-			// membership cursor with a step or two of Next, seeking only
-			// past a run of unclustered items.
-			mc, ic := memB.Cursor(), timeB.Cursor()
-			var ik, iv []byte
+			// The three buckets share keys, and every item is in
+			// exactly one of memtime and pending, so the item and
+			// pending cursors follow the membership cursor with Next.
+			// Checking that each item skipped is pending costs a
+			// cursor step, and catches a key a flipped bit moved out
+			// of place (the item would silently drop out of the
+			// index).
+			mc, ic, pc := memB.Cursor(), timeB.Cursor(), tx.Bucket(bucketPending).Cursor()
+			ik, iv := ic.Seek(start)
+			pk, _ := pc.Seek(start)
+			skip := func(until []byte) error {
+				for ik != nil && (until == nil || bytes.Compare(ik, until) < 0) {
+					for pk != nil && bytes.Compare(pk, ik) < 0 {
+						pk, _ = pc.Next()
+					}
+					if !bytes.Equal(pk, ik) {
+						return fmt.Errorf("item %s: %w: neither clustered nor pending", ik[min(len(ik), timeKeyLen):], errCorrupt)
+					}
+					ik, iv = ic.Next()
+				}
+				return nil
+			}
 			for k, mv := mc.Seek(start); k != nil; k, mv = mc.Next() {
 				if len(batch) == recentBatch {
 					next = bytes.Clone(k)
 					return nil
 				}
-				for step := 0; ik != nil && step < 4 && bytes.Compare(ik, k) < 0; step++ {
-					ik, iv = ic.Next()
+				if len(k) <= timeKeyLen {
+					return fmt.Errorf("membership key %x: %w", k, errCorrupt)
 				}
-				if ik == nil || bytes.Compare(ik, k) < 0 {
-					ik, iv = ic.Seek(k)
+				if err := skip(k); err != nil {
+					return err
 				}
 				if !bytes.Equal(ik, k) {
 					return fmt.Errorf("membership of %s: %w: no item", k[timeKeyLen:], errCorrupt)
 				}
-				m, err := decodeMembership(mv)
+				m, err := decodeMembership(k, mv)
 				if err != nil {
 					return fmt.Errorf("membership %s: %w", k[timeKeyLen:], err)
 				}
-				it, err := decodeItem(iv)
+				it, err := decodeItem(k, iv)
 				if err != nil {
 					return fmt.Errorf("item %s: %w", k[timeKeyLen:], err)
 				}
 				batch = append(batch, recentEntry{it, m})
+				ik, iv = ic.Next()
 			}
-			return nil
+			return skip(nil)
 		})
 		if err != nil {
 			return fmt.Errorf("recent: %w", err)
@@ -155,7 +176,8 @@ func (db *DB) Recent(ctx context.Context, since time.Time, fn func(aggregator.It
 // Story.Members. Story.Feeds is left nil for the caller to fill from its
 // configuration. It walks the Published index from the newest end and
 // stops at Limit or Since, so its cost follows the result, not the
-// database. A member whose item is missing is left out.
+// database. A member whose item is missing is damage (ErrCorrupt): a
+// deletion takes it out of its cluster.
 func (db *DB) Stories(ctx context.Context, q StoryQuery) ([]aggregator.Story, error) {
 	var out []aggregator.Story
 	err := db.view(ctx, func(tx *bolt.Tx) error {
@@ -173,8 +195,11 @@ func (db *DB) Stories(ctx context.Context, q StoryQuery) ([]aggregator.Story, er
 			if stop != nil && bytes.Compare(k[:timeKeyLen], stop) >= 0 {
 				break
 			}
+			if len(k) <= timeKeyLen {
+				return fmt.Errorf("cluster index key %x: %w", k, errCorrupt)
+			}
 			id := k[timeKeyLen:]
-			st, ok, err := resolveStory(tx, clB.Get(id), q.Include)
+			st, ok, err := resolveStory(tx, k, id, clB.Get(id), q.Include)
 			if err != nil {
 				return fmt.Errorf("cluster %s: %w", id, err)
 			}
@@ -194,13 +219,22 @@ func (db *DB) Stories(ctx context.Context, q StoryQuery) ([]aggregator.Story, er
 	return out, nil
 }
 
-func resolveStory(tx *bolt.Tx, raw []byte, include func(string) bool) (aggregator.Story, bool, error) {
+// resolveStory decodes the cluster id (raw, nil when missing) that the
+// clusterpub key pubKey lists. The two buckets change together, so a key
+// that lists a missing cluster, or one under another Published time, was
+// damaged: without the check it would drop or misplace a story unseen.
+// So is a member whose item is missing (a deletion takes the item out of
+// its cluster in the same transaction).
+func resolveStory(tx *bolt.Tx, pubKey, id, raw []byte, include func(string) bool) (aggregator.Story, bool, error) {
 	if raw == nil {
-		return aggregator.Story{}, false, nil
+		return aggregator.Story{}, false, fmt.Errorf("%w: listed by the time index but not stored", errCorrupt)
 	}
 	var st aggregator.Story
-	if err := decodeCluster(raw, &st.Cluster); err != nil {
+	if err := decodeCluster(id, raw, &st.Cluster); err != nil {
 		return aggregator.Story{}, false, err
+	}
+	if !bytes.Equal(clusterPubKey(&st.Cluster), pubKey) {
+		return aggregator.Story{}, false, fmt.Errorf("%w: listed by the time index at %x, stored with Published %v", errCorrupt, pubKey[:timeKeyLen], st.Cluster.Published)
 	}
 	members := st.Members[:0]
 	st.Items = make([]aggregator.Item, 0, len(st.Members))
@@ -210,7 +244,7 @@ func resolveStory(tx *bolt.Tx, raw []byte, include func(string) bool) (aggregato
 			return aggregator.Story{}, false, err
 		}
 		if !ok {
-			continue
+			return aggregator.Story{}, false, fmt.Errorf("member %s: %w: the item is not stored", m.Item, errCorrupt)
 		}
 		if include != nil && !include(it.Feed) {
 			continue

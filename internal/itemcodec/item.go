@@ -1,0 +1,98 @@
+package itemcodec
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"aggregator"
+)
+
+// AppendItem appends it, checksummed (FormatSummed) for storing under
+// key, to b.
+func AppendItem(b []byte, key []byte, it *aggregator.Item) []byte {
+	n := 64 + SumLen + len(it.ID) + len(it.Feed) + len(it.GUID) + len(it.URL) + len(it.CanonicalURL) +
+		len(it.Title) + len(it.Summary) + len(it.Content) + len(it.Author) + len(it.Image) + len(it.Hash)
+	for _, c := range it.Categories {
+		n += len(c) + 2
+	}
+	b = growFor(b, n)
+	start := len(b)
+	b = append(b, FormatSummed)
+	for _, s := range [...]string{it.ID, it.Feed, it.GUID, it.URL, it.CanonicalURL, it.Title,
+		it.Summary, it.Content, it.Author, it.Image} {
+		b = AppendString(b, s)
+	}
+	b = AppendStrings(b, it.Categories)
+	b = AppendTime(b, it.Published)
+	b = AppendTime(b, it.Updated)
+	b = AppendTime(b, it.FirstSeen)
+	b = AppendString(b, it.Hash)
+	return Seal(b, start, key)
+}
+
+// EncodeItem is AppendItem to a new slice.
+func EncodeItem(key []byte, it *aggregator.Item) []byte { return AppendItem(nil, key, it) }
+
+// DecodeItem reads an item AppendItem wrote for key, or one of
+// FormatPlain.
+func DecodeItem(key, v []byte) (aggregator.Item, error) {
+	body, err := Open(key, v)
+	if err != nil {
+		return aggregator.Item{}, fmt.Errorf("item: %w", err)
+	}
+	d := Decoder{b: body}
+	var it aggregator.Item
+	for _, p := range [...]*string{&it.ID, &it.Feed, &it.GUID, &it.URL, &it.CanonicalURL, &it.Title,
+		&it.Summary, &it.Content, &it.Author, &it.Image} {
+		*p = d.String()
+	}
+	it.Categories = d.Strings()
+	it.Published = d.Time()
+	it.Updated = d.Time()
+	it.FirstSeen = d.Time()
+	it.Hash = d.String()
+	if d.err != nil {
+		return aggregator.Item{}, fmt.Errorf("item: %w", d.err)
+	}
+	return it, nil
+}
+
+// AppendMembershipBody appends what a membership holds besides its item
+// and cluster IDs (reason, matched item, score, shared words, time
+// joined), with no format byte and no checksum: the caller frames it.
+func AppendMembershipBody(b []byte, m *aggregator.Membership) []byte {
+	b = AppendString(b, string(m.Reason))
+	b = AppendString(b, m.Matched)
+	b = binary.BigEndian.AppendUint64(b, math.Float64bits(m.Score))
+	b = AppendStrings(b, m.Shared)
+	return AppendTime(b, m.Joined)
+}
+
+// MembershipBody reads what AppendMembershipBody wrote into m.
+func (d *Decoder) MembershipBody(m *aggregator.Membership) {
+	m.Reason = aggregator.Reason(d.String())
+	m.Matched = d.String()
+	m.Score = d.Float64()
+	m.Shared = d.Strings()
+	m.Joined = d.Time()
+}
+
+// MembershipBodyLen is an upper bound guess of the body's length, for
+// allocation.
+func MembershipBodyLen(m *aggregator.Membership) int {
+	n := 32 + len(m.Reason) + len(m.Matched)
+	for _, s := range m.Shared {
+		n += len(s) + 2
+	}
+	return n
+}
+
+func growFor(b []byte, n int) []byte {
+	if cap(b)-len(b) >= n {
+		return b
+	}
+	nb := make([]byte, len(b), len(b)+n)
+	copy(nb, b)
+	return nb
+}
