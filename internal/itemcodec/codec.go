@@ -3,8 +3,8 @@
 // byte, several times faster to decode than JSON, with times kept exactly
 // (seconds, nanoseconds and zone offset). It is a package of its own so
 // that the encoding and its checksum have one definition and one fuzz
-// target; the PostgreSQL store still has its own copy of the unchecked
-// layout (PostgreSQL can checksum its pages itself).
+// target. The PostgreSQL store keeps the same layout unchecked
+// (FormatPlain: PostgreSQL can checksum its pages itself).
 //
 // # Checksums
 //

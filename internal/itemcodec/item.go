@@ -11,24 +11,17 @@ import (
 // AppendItem appends it, checksummed (FormatSummed) for storing under
 // key, to b.
 func AppendItem(b []byte, key []byte, it *aggregator.Item) []byte {
-	n := 64 + SumLen + len(it.ID) + len(it.Feed) + len(it.GUID) + len(it.URL) + len(it.CanonicalURL) +
-		len(it.Title) + len(it.Summary) + len(it.Content) + len(it.Author) + len(it.Image) + len(it.Hash)
-	for _, c := range it.Categories {
-		n += len(c) + 2
-	}
-	b = growFor(b, n)
+	b = growFor(b, itemLen(it)+SumLen)
 	start := len(b)
-	b = append(b, FormatSummed)
-	for _, s := range [...]string{it.ID, it.Feed, it.GUID, it.URL, it.CanonicalURL, it.Title,
-		it.Summary, it.Content, it.Author, it.Image} {
-		b = AppendString(b, s)
-	}
-	b = AppendStrings(b, it.Categories)
-	b = AppendTime(b, it.Published)
-	b = AppendTime(b, it.Updated)
-	b = AppendTime(b, it.FirstSeen)
-	b = AppendString(b, it.Hash)
+	b = appendItemBody(append(b, FormatSummed), it)
 	return Seal(b, start, key)
+}
+
+// AppendItemPlain appends it in FormatPlain, without a checksum, for a
+// store whose pages are checked by other means (PostgreSQL).
+func AppendItemPlain(b []byte, it *aggregator.Item) []byte {
+	b = growFor(b, itemLen(it))
+	return appendItemBody(append(b, FormatPlain), it)
 }
 
 // EncodeItem is AppendItem to a new slice.
@@ -56,6 +49,29 @@ func DecodeItem(key, v []byte) (aggregator.Item, error) {
 		return aggregator.Item{}, fmt.Errorf("item: %w", d.err)
 	}
 	return it, nil
+}
+
+// itemLen is a guess of an item's encoded length, for allocation.
+func itemLen(it *aggregator.Item) int {
+	n := 64 + len(it.ID) + len(it.Feed) + len(it.GUID) + len(it.URL) + len(it.CanonicalURL) +
+		len(it.Title) + len(it.Summary) + len(it.Content) + len(it.Author) + len(it.Image) + len(it.Hash)
+	for _, c := range it.Categories {
+		n += len(c) + 2
+	}
+	return n
+}
+
+// appendItemBody appends the fields of it after the format byte.
+func appendItemBody(b []byte, it *aggregator.Item) []byte {
+	for _, s := range [...]string{it.ID, it.Feed, it.GUID, it.URL, it.CanonicalURL, it.Title,
+		it.Summary, it.Content, it.Author, it.Image} {
+		b = AppendString(b, s)
+	}
+	b = AppendStrings(b, it.Categories)
+	b = AppendTime(b, it.Published)
+	b = AppendTime(b, it.Updated)
+	b = AppendTime(b, it.FirstSeen)
+	return AppendString(b, it.Hash)
 }
 
 // AppendMembershipBody appends what a membership holds besides its item
