@@ -357,9 +357,9 @@ func keywordDSN(raw string) (string, error) {
 }
 
 // nextTick is the first tick of a ticker of period that ticked at phase
-// which comes after t.
+// which comes after t (phase itself when t is before it).
 func nextTick(phase time.Time, period time.Duration, t time.Time) time.Time {
-	if !t.After(phase) {
+	if t.Before(phase) {
 		return phase
 	}
 	k := t.Sub(phase)/period + 1
