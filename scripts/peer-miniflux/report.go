@@ -40,8 +40,12 @@ func printRun(w io.Writer, r int, system string, res run) {
 	}
 }
 
-// summaryOf is the medians of one system's runs.
-type summaryOf struct{ First, Unchanged pass }
+// summaryOf is the medians of one system's runs. Own is the median CPU
+// of the system's own processes, PostgreSQL's left out.
+type summaryOf struct {
+	First, Unchanged       pass
+	FirstOwn, UnchangedOwn time.Duration
+}
 
 func medians(runs []run) summaryOf {
 	pick := func(f func(run) time.Duration) time.Duration {
@@ -62,6 +66,8 @@ func medians(runs []run) summaryOf {
 			CPU:  pick(func(r run) time.Duration { return r.Unchanged.CPU }),
 			PG:   pick(func(r run) time.Duration { return r.Unchanged.PG }),
 		},
+		FirstOwn:     pick(func(r run) time.Duration { return r.First.CPU - r.First.PG }),
+		UnchangedOwn: pick(func(r run) time.Duration { return r.Unchanged.CPU - r.Unchanged.PG }),
 	}
 }
 
@@ -125,5 +131,26 @@ func report(w io.Writer, c config, results map[string][]run) {
 		}
 		fmt.Fprintf(w, "%-27s %-18s %8.1f× %8.1f× %8.1f× %8.1f×  %s\n", labels[pr[0]], labels[pr[1]], cf, cu,
 			ratio(t.First.Wall, o.First.Wall), ratio(t.Unchanged.Wall, o.Unchanged.Wall), verdict)
+	}
+	// Ours on PostgreSQL counted as the aggregator process alone, as a
+	// bbolt run is: the server's CPU is left out of ours, kept in
+	// Miniflux's. Not the fair comparison, which is above; printed because
+	// the process is what our side was first measured as.
+	o, ok := med[oursPostgres]
+	if !ok {
+		return
+	}
+	fmt.Fprintf(w, "\nthe same against the aggregator process alone on PostgreSQL (the server's %s and %s left out of ours, not of Miniflux's)\n", secs(o.First.PG), secs(o.Unchanged.PG))
+	for _, theirs := range []string{minifluxAPI, minifluxSched} {
+		t, ok := med[theirs]
+		if !ok {
+			continue
+		}
+		cf, cu := ratio(t.First.CPU, o.FirstOwn), ratio(t.Unchanged.CPU, o.UnchangedOwn)
+		verdict := "met"
+		if cf < targetFirst || cu < targetUnchanged {
+			verdict = "NOT met"
+		}
+		fmt.Fprintf(w, "%-27s %-18s %8.1f× %8.1f× %30s  %s\n", labels[theirs], "aggregator process", cf, cu, "", verdict)
 	}
 }
