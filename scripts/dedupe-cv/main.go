@@ -70,7 +70,7 @@ func run(args []string, stdout io.Writer) error {
 	seed := fs.Uint64("seed", 1, "seed of the fold assignment")
 	verbose := fs.Bool("v", false, "print each fold's choice and scores")
 	write := fs.String("write-model", "", "instead of cross-validating, fit the shipped model on all items (the same procedure as for a fold) and write it as Go to this file (dedupe/model_weights.go)")
-	table := fs.Bool("table", false, "also print every rule candidate's held-out mean (B-cubed P, B-cubed F1, pairwise F1 of each set)")
+	table := fs.Bool("table", false, "also print every candidate's held-out mean (B-cubed P, B-cubed F1, pairwise F1 of each set): the rule grid, then the learned decision at each MinP")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -133,6 +133,18 @@ func run(args []string, stdout io.Writer) error {
 			for si := range sets {
 				var p, f1, pf float64
 				for _, fr := range ruleEvals[c].folds {
+					p, f1, pf = p+fr.held[si].B3P, f1+fr.held[si].B3F1, pf+fr.held[si].PairF1
+				}
+				n := float64(*k)
+				fmt.Fprintf(stdout, "   %.3f %.3f %.3f", p/n, f1/n, pf/n)
+			}
+			fmt.Fprintln(stdout)
+		}
+		for j, name := range learnedNames {
+			fmt.Fprintf(stdout, "%-66s", name)
+			for si := range sets {
+				var p, f1, pf float64
+				for _, fr := range learned[j].folds {
 					p, f1, pf = p+fr.held[si].B3P, f1+fr.held[si].B3F1, pf+fr.held[si].PairF1
 				}
 				n := float64(*k)
@@ -224,7 +236,7 @@ func writeModel(cv *crossValidation, path string, stdout io.Writer) error {
 }
 
 // The learned decision's tunables: the L2 penalty is fixed, MinP chosen.
-var minPs = []float64{0.4, 0.5, 0.6, 0.7, 0.8}
+var minPs = []float64{0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9}
 
 const l2 = 1.0
 
