@@ -55,15 +55,39 @@ type Model struct {
 	Bias    float64
 	// MinP is the probability a candidate needs to be joined.
 	MinP float64
+	// SizeCap, when positive, is the cluster size at which the model's
+	// log-size feature stops growing: past it, a larger cluster weighs
+	// like one of SizeCap members (see the package doc).
+	SizeCap int
 }
 
-// Prob is the model's probability for a feature vector.
+// Prob is the model's probability for a feature vector, as
+// [Index.Candidates] gives it (the model applies its SizeCap itself).
 func (m *Model) Prob(x *[NumFeatures]float64) float64 {
+	in := CapSize(*x, m.SizeCap)
 	z := m.Bias
 	for i, w := range m.Weights {
-		z += w * x[i]
+		z += w * in[i]
 	}
 	return 1 / (1 + math.Exp(-z))
+}
+
+// featLogSize is the index of the cluster's log size among the base
+// features.
+const featLogSize = 9
+
+// CapSize returns x with the cluster-size feature (and its copy for items
+// with a summary) limited to that of a cluster of sizeCap members; x as it
+// is when sizeCap is not positive. Fit a model for a cap on examples passed
+// through it, then set the model's SizeCap.
+func CapSize(x [NumFeatures]float64, sizeCap int) [NumFeatures]float64 {
+	if sizeCap <= 0 {
+		return x
+	}
+	c := math.Log1p(float64(sizeCap))
+	x[featLogSize] = min(x[featLogSize], c)
+	x[numBase+1+featLogSize] = min(x[numBase+1+featLogSize], c) // 0 without a summary
+	return x
 }
 
 // model returns the model that decides for the index, nil for the cosine

@@ -6,30 +6,31 @@ package dedupe
 // is nil: fitted on 15617 labelled pairs of both development sets.
 var shippedModel = Model{
 	Weights: [NumFeatures]float64{
-		-1.4639218712049464,  // cos
-		-1.9388714403144447,  // cover-item
-		1.7952689270133282,   // cover-cluster
-		3.7182535185428303,   // log-shared
-		1.5056208391823425,   // log-specific
-		1.9459449965324394,   // core-share
-		-1.6946164700487896,  // max-idf/10
-		-21.182238801794686,  // gap
-		-0.6589351999856197,  // template-share
-		-0.03788711855122872, // log-size
-		-2.310218146805755,   // log-terms
-		4.596561888307861,    // summary
-		5.295423372113846,    // summary*cos
-		3.6763013793427626,   // summary*cover-item
-		2.1174595955882682,   // summary*cover-cluster
-		-2.7664486480482915,  // summary*log-shared
-		-1.7184127555969717,  // summary*log-specific
-		-1.7263336154650493,  // summary*core-share
-		7.025503779879185,    // summary*max-idf/10
-		18.43398574928884,    // summary*gap
-		-0.10604650831031158, // summary*template-share
-		-3.760712102679422,   // summary*log-size
-		0.3735115286952301,   // summary*log-terms
+		-1.619118509002973,  // cos
+		-1.8654024352555252, // cover-item
+		1.9549343254720208,  // cover-cluster
+		3.6474169258895928,  // log-shared
+		1.5562800919620783,  // log-specific
+		1.7087811526886265,  // core-share
+		-2.0104390925455875, // max-idf/10
+		-21.379777017279793, // gap
+		-0.6863480081766253, // template-share
+		-0.6106718877179426, // log-size
+		-2.311156455095234,  // log-terms
+		3.353070787617887,   // summary
+		5.313060863277527,   // summary*cos
+		3.841877085919481,   // summary*cover-item
+		1.5236129820858593,  // summary*cover-cluster
+		-2.598912786014377,  // summary*log-shared
+		-1.7175768955901456, // summary*log-specific
+		-1.3077730585897653, // summary*core-share
+		7.792434506123507,   // summary*max-idf/10
+		18.591354462970507,  // summary*gap
+		0.09062290087825622, // summary*template-share
+		-4.254454642171446,  // summary*log-size
+		0.5458368741108854,  // summary*log-terms
 	},
-	Bias: 0.3371448448092141,
-	MinP: 0.5,
+	Bias:    1.3129227309190892,
+	MinP:    0.65,
+	SizeCap: 3,
 }

@@ -82,8 +82,10 @@ func TestQuality(t *testing.T) {
 	floors := map[string]score.Result{
 		// Measured: 0.752, 0.981, 0.807.
 		"headlines, date-split": {PairF1: 0.735, B3P: 0.975, B3F1: 0.80},
-		// Measured: 0.867, 0.972, 0.930.
-		"title+lead, window": {PairF1: 0.85, B3P: 0.965, B3F1: 0.92},
+		// Measured: 0.866, 0.978, 0.920 (the model with its size cap,
+		// chosen for held-out precision: whole-file B-cubed F1 was 0.930
+		// with B-cubed P 0.972 before it).
+		"title+lead, window": {PairF1: 0.85, B3P: 0.972, B3F1: 0.91},
 	}
 	for _, s := range evaluate(t, dedupe.Options{}) {
 		t.Logf("%-24s %v", s.name, s.res)
