@@ -104,12 +104,23 @@ func putTombstones(ctx context.Context, tx pgx.Tx, ids []string, now time.Time, 
 // than anything an index holds, and need none).
 func deleteItems(ctx context.Context, tx pgx.Tx, ids []string, now time.Time, keepTimes, countAndState bool) error {
 	cs := newClusterSet()
-	if err := cs.load(ctx, tx, ids, nil); err != nil {
+	if err := cs.load(ctx, tx, ids, nil, nil); err != nil {
+		return err
+	}
+	var leaving []string
+	for _, id := range ids {
+		if cid, ok := cs.memberOf[id]; ok {
+			leaving = append(leaving, cid)
+		}
+	}
+	if err := cs.loadMembers(ctx, tx, leaving); err != nil {
 		return err
 	}
 	for _, id := range ids {
 		if cid, ok := cs.memberOf[id]; ok {
-			cs.removeMember(cid, id, now, keepTimes)
+			if err := cs.removeMember(cid, id, now, keepTimes); err != nil {
+				return err
+			}
 		}
 	}
 	var b pgx.Batch
