@@ -446,10 +446,10 @@ func (cs *clusterSet) removeMember(id, item string, now time.Time, keepTimes boo
 	return nil
 }
 
-// flush queues the writes of every changed cluster and membership on b,
-// in an order the foreign keys accept: clusters are written before the
-// memberships that name them and deleted after the memberships that
-// named them moved or went.
+// flush queues the writes of every changed cluster and membership on b:
+// clusters are written before the memberships that name them and
+// deleted after the memberships that named them moved or went, so that
+// no statement leaves a membership without its cluster.
 func (cs *clusterSet) flush(b *pgx.Batch) {
 	ids := make([]string, 0, len(cs.clusters))
 	for id, c := range cs.clusters {

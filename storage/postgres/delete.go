@@ -129,8 +129,10 @@ func deleteItems(ctx context.Context, tx pgx.Tx, ids []string, now time.Time, ke
 	} else {
 		b.Queue(`DELETE FROM log_items`) // a reset: no record will be replayed
 	}
-	// Items first: their memberships go with them (ON DELETE CASCADE),
-	// and only then can an emptied cluster go.
+	// The items' memberships and pending rows go with them (no foreign
+	// key cascades: see migrations/00006_no_foreign_keys.sql).
+	b.Queue(`DELETE FROM memberships WHERE item_id = ANY($1)`, ids)
+	b.Queue(`DELETE FROM pending WHERE item_id = ANY($1)`, ids)
 	del := `DELETE FROM items WHERE id = ANY($1)`
 	if countAndState {
 		del = `WITH gone AS (DELETE FROM items WHERE id = ANY($1) RETURNING feed)
