@@ -12,6 +12,7 @@ import (
 
 	"aggregator/internal/pgtest"
 	"aggregator/pipeline"
+	"aggregator/storage/postgres"
 )
 
 // TestFetchBesideFleet: "aggregator fetch" on a fleet's database leases
@@ -31,7 +32,7 @@ func TestFetchBesideFleet(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	db, err := openPostgres(ctx, url)
+	db, err := openPostgres(ctx, url, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

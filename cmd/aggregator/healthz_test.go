@@ -15,6 +15,7 @@ import (
 	"aggregator/internal/pgtest"
 	"aggregator/pipeline"
 	"aggregator/storage"
+	"aggregator/storage/postgres"
 )
 
 // TestHealthzDegraded: while the store's last write failed (here a file
@@ -73,7 +74,7 @@ func TestHealthzDegraded(t *testing.T) {
 // store of one process there is no fleet object.
 func TestHealthzFleet(t *testing.T) {
 	url := pgtest.NewDatabase(t)
-	db, err := openPostgres(t.Context(), url)
+	db, err := openPostgres(t.Context(), url, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

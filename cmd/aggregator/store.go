@@ -51,7 +51,9 @@ func (c *commonFlags) open(ctx context.Context, e *env, cfg *Config, readOnly bo
 		return held{e.daemon.store}, nil
 	}
 	if u := c.storeURL(e, cfg); u != "" && c.db == "" {
-		db, err := openPostgres(ctx, u)
+		// A request on a reused fetch slot must end within the slot's
+		// lease, as one on a fresh slot does: the fetch timeout bounds it.
+		db, err := openPostgres(ctx, u, postgres.Options{SlotReuse: cfg.Fetch.Timeout.Duration})
 		if err != nil {
 			return nil, usageErr(err)
 		}
@@ -68,7 +70,7 @@ func (c *commonFlags) open(ctx context.Context, e *env, cfg *Config, readOnly bo
 // postgres:// URL or a file path.
 func openStore(ctx context.Context, where string, opts storage.Options) (store, error) {
 	if isPostgresURL(where) {
-		return openPostgres(ctx, where)
+		return openPostgres(ctx, where, postgres.Options{})
 	}
 	db, err := storage.Open(where, opts)
 	if err != nil {
@@ -77,8 +79,8 @@ func openStore(ctx context.Context, where string, opts storage.Options) (store, 
 	return db, nil
 }
 
-func openPostgres(ctx context.Context, url string) (store, error) {
-	db, err := postgres.Open(ctx, url, postgres.Options{})
+func openPostgres(ctx context.Context, url string, opts postgres.Options) (store, error) {
+	db, err := postgres.Open(ctx, url, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -104,12 +104,23 @@ func putTombstones(ctx context.Context, tx pgx.Tx, ids []string, now time.Time, 
 // than anything an index holds, and need none).
 func deleteItems(ctx context.Context, tx pgx.Tx, ids []string, now time.Time, keepTimes, countAndState bool) error {
 	cs := newClusterSet()
-	if err := cs.load(ctx, tx, ids, nil); err != nil {
+	if err := cs.load(ctx, tx, ids, nil, nil); err != nil {
+		return err
+	}
+	var leaving []string
+	for _, id := range ids {
+		if cid, ok := cs.memberOf[id]; ok {
+			leaving = append(leaving, cid)
+		}
+	}
+	if err := cs.loadMembers(ctx, tx, leaving); err != nil {
 		return err
 	}
 	for _, id := range ids {
 		if cid, ok := cs.memberOf[id]; ok {
-			cs.removeMember(cid, id, now, keepTimes)
+			if err := cs.removeMember(cid, id, now, keepTimes); err != nil {
+				return err
+			}
 		}
 	}
 	var b pgx.Batch
@@ -118,8 +129,10 @@ func deleteItems(ctx context.Context, tx pgx.Tx, ids []string, now time.Time, ke
 	} else {
 		b.Queue(`DELETE FROM log_items`) // a reset: no record will be replayed
 	}
-	// Items first: their memberships go with them (ON DELETE CASCADE),
-	// and only then can an emptied cluster go.
+	// The items' memberships and pending rows go with them (no foreign
+	// key cascades: see migrations/00006_no_foreign_keys.sql).
+	b.Queue(`DELETE FROM memberships WHERE item_id = ANY($1)`, ids)
+	b.Queue(`DELETE FROM pending WHERE item_id = ANY($1)`, ids)
 	del := `DELETE FROM items WHERE id = ANY($1)`
 	if countAndState {
 		del = `WITH gone AS (DELETE FROM items WHERE id = ANY($1) RETURNING feed)

@@ -60,19 +60,28 @@
 //
 // A membership is one row, not a copy in the item's and in the cluster's
 // record as in bbolt: Cluster.Members is the cluster's rows ordered by
-// pos. Foreign keys tie memberships and pending rows to their items (and
-// go with them) and memberships to their clusters.
+// pos. No foreign keys tie memberships and pending rows to their items
+// or memberships to their clusters: PostgreSQL checks each row with a
+// query and a row lock, which cost a first pass more than storing the
+// rows (migrations/00006_no_foreign_keys.sql). The writers keep the
+// references instead, under the locks below: SaveDecisions stores no
+// membership of an item not stored and writes a cluster before the
+// memberships naming it, deletions take an item's membership and
+// pending row with it, and Import checks what it loaded.
 //
 // # Speed
 //
-// Nothing costs a round trip per item. SaveFetches reads what the
+// Nothing costs a round trip per item, nor, on a node that fetches many
+// feeds of one host without a delay, per fetch: a released fetch slot is
+// reused (hostslots.go). SaveFetches reads what the
 // group's IDs are (stored, with which hash, tombstoned) in one pipelined
 // batch, fetching an item's data only when its hash changed; decides in
 // memory; writes the new items and pending rows with COPY and the rest
 // (feed states, changed items, renewed tombstones) as multi-row
 // statements over unnest() in one more batch. SaveDecisions and the
-// deletions read every item, membership and cluster they touch in one
-// batch and write in one. Stories is one query per page of clusters
+// deletions read the items, memberships and clusters they touch in one
+// batch (every member of a cluster only when one leaves it) and write in
+// one. Stories is one query per page of clusters
 // (clusters, members and items joined), walking the Published index from
 // the newest end.
 //

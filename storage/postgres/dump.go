@@ -193,6 +193,17 @@ func (db *DB) Import(ctx context.Context, produce func(put func(aggregator.DumpR
 		if err := im.flush(); err != nil {
 			return err
 		}
+		// What foreign keys would have refused: a membership of an item
+		// or in a cluster the dump does not hold.
+		var dangling *string
+		if err := tx.QueryRow(ctx, `SELECT m.item_id FROM memberships m
+			WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.id = m.item_id)
+				OR NOT EXISTS (SELECT 1 FROM clusters c WHERE c.id = m.cluster_id) LIMIT 1`).Scan(&dangling); err != nil && err != pgx.ErrNoRows {
+			return err
+		}
+		if dangling != nil {
+			return fmt.Errorf("the dump has a membership of item %q that it holds no item or cluster for", *dangling)
+		}
 		_, err := tx.Exec(ctx, `
 			UPDATE feeds f SET item_count = coalesce((SELECT count(*) FROM items i WHERE i.feed = f.name), 0);
 			INSERT INTO pending (item_id, t_sec, t_nsec)

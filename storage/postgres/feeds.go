@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/gob"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"aggregator"
 )
@@ -183,7 +185,13 @@ func (db *DB) SaveFetches(ctx context.Context, fs []aggregator.Fetched) ([]aggre
 	if len(valid) == 0 {
 		return res, errs
 	}
-	err := db.write(ctx, func(tx pgx.Tx) error { return db.saveFetchesTx(ctx, tx, fs, valid, res) })
+	save := func(idx []int) error {
+		if !slices.ContainsFunc(idx, func(i int) bool { return len(fs[i].Items) > 0 }) {
+			return db.saveStates(ctx, fs, idx, res)
+		}
+		return db.write(ctx, func(tx pgx.Tx) error { return db.saveFetchesTx(ctx, tx, fs, idx, res) })
+	}
+	err := save(valid)
 	if err == nil {
 		return res, errs
 	}
@@ -196,12 +204,98 @@ func (db *DB) SaveFetches(ctx context.Context, fs []aggregator.Fetched) ([]aggre
 		return res, errs
 	}
 	for _, i := range valid {
-		err := db.write(ctx, func(tx pgx.Tx) error { return db.saveFetchesTx(ctx, tx, fs, []int{i}, res) })
-		if err != nil {
+		if err := save([]int{i}); err != nil {
 			res[i], errs[i] = aggregator.SaveResult{}, fmt.Errorf("save fetch %q: %w", fs[i].State.Name, err)
 		}
 	}
 	return res, errs
+}
+
+// feedRows are the feed rows a SaveFetches batch writes, one per feed: a
+// multi-row upsert may not touch a row twice, and the same feed may come
+// twice in a batch (the last state wins, the new items add up).
+type feedRows struct {
+	names []string
+	state []*string
+	gob   [][]byte
+	delta []int32
+	next  []time.Time
+	off   []bool
+	node  []string
+	index map[string]int
+}
+
+func (f *feedRows) add(st aggregator.FeedState, newItems int) error {
+	enc, err := encodeFeedState(st)
+	if err != nil {
+		return fmt.Errorf("feed %q: %w", st.Name, err)
+	}
+	if j, ok := f.index[st.Name]; ok {
+		f.state[j], f.gob[j] = enc.json, enc.gob
+		f.delta[j] += int32(newItems)
+		f.next[j], f.off[j], f.node[j] = st.NextFetch, st.Disabled, st.Node
+		return nil
+	}
+	if f.index == nil {
+		f.index = make(map[string]int)
+	}
+	f.index[st.Name] = len(f.names)
+	f.names = append(f.names, st.Name)
+	f.state, f.gob = append(f.state, enc.json), append(f.gob, enc.gob)
+	f.delta = append(f.delta, int32(newItems))
+	f.next, f.off, f.node = append(f.next, st.NextFetch), append(f.off, st.Disabled), append(f.node, st.Node)
+	return nil
+}
+
+// queue queues the rows' upsert, and the end of the leases they end.
+func (f *feedRows) queue(b *pgx.Batch) {
+	b.Queue(`INSERT INTO feeds (name, state, state_gob, item_count, next_fetch, disabled)
+		SELECT * FROM unnest($1::text[], $2::json[], $3::bytea[], $4::int[], $5::timestamptz[], $6::boolean[])
+		ON CONFLICT (name) DO UPDATE SET state = excluded.state, state_gob = excluded.state_gob,
+			item_count = feeds.item_count + excluded.item_count,
+			next_fetch = excluded.next_fetch, disabled = excluded.disabled`,
+		f.names, f.state, f.gob, f.delta, f.next, f.off)
+	// The lease ends only when the node that stores the fetch holds it
+	// (see SaveFetches); a process alone names no node.
+	if slices.ContainsFunc(f.node, func(n string) bool { return n != "" }) {
+		b.Queue(`UPDATE feeds f SET lease_node = NULL, lease_until = NULL
+		FROM unnest($1::text[], $2::text[]) AS u(name, node)
+		WHERE f.name = u.name AND f.lease_node = u.node`, f.names, f.node)
+	}
+}
+
+// saveStates stores fetches that bring no items (unchanged, failed),
+// their feeds' locks, states and lease ends, as one pipelined batch: one
+// round trip, where a transaction of its own would take four (begin, the
+// locks, the writes, commit). A batch runs in one implicit transaction,
+// all or nothing, holding the feeds' locks to its end, as saveFetchesTx's
+// transaction does; deadlocks and serialization failures are retried as
+// in write.
+func (db *DB) saveStates(ctx context.Context, fs []aggregator.Fetched, idx []int, res []aggregator.SaveResult) error {
+	var feeds feedRows
+	for _, i := range idx {
+		if err := feeds.add(fs[i].State, 0); err != nil {
+			return err
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		var b pgx.Batch
+		b.Queue(feedLocks, feeds.names)
+		feeds.queue(&b)
+		err := db.pool.SendBatch(ctx, &b).Close()
+		if err == nil {
+			db.version.Add(1)
+			for _, i := range idx {
+				res[i] = aggregator.SaveResult{}
+			}
+			return nil
+		}
+		var pe *pgconn.PgError
+		if attempt < maxRetries && errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001") {
+			continue
+		}
+		return err
+	}
 }
 
 func checkFetched(f *aggregator.Fetched) error {
@@ -265,19 +359,12 @@ func (db *DB) saveFetchesTx(ctx context.Context, tx pgx.Tx, fs []aggregator.Fetc
 
 	now := time.Now()
 	var (
-		newRows   [][]any
-		pendRows  [][]any
-		updates   = make(map[string]*itemUpdate)
-		updOrder  []string
-		renew     []string
-		feedNames []string
-		feedState []*string
-		feedGob   [][]byte
-		feedDelta []int32
-		feedNext  []time.Time
-		feedOff   []bool
-		feedNode  []string
-		feedIndex = make(map[string]int)
+		newRows  [][]any
+		pendRows [][]any
+		updates  = make(map[string]*itemUpdate)
+		updOrder []string
+		renew    []string
+		rows     feedRows
 		// editedStory: an edited item is clustered, so a story changed.
 		editedStory bool
 	)
@@ -331,22 +418,8 @@ func (db *DB) saveFetchesTx(ctx context.Context, tx pgx.Tx, fs []aggregator.Fetc
 			prev.hash, prev.sec, prev.nsec = it.Hash, sec, nsec
 			r.Updated = append(r.Updated, it)
 		}
-		enc, err := encodeFeedState(st)
-		if err != nil {
-			return fmt.Errorf("feed %q: %w", st.Name, err)
-		}
-		// One row per feed: a multi-row upsert may not touch a row twice,
-		// and the same feed may come twice in a batch (the last state wins).
-		if j, ok := feedIndex[st.Name]; ok {
-			feedState[j], feedGob[j] = enc.json, enc.gob
-			feedDelta[j] += int32(len(r.New))
-			feedNext[j], feedOff[j], feedNode[j] = st.NextFetch, st.Disabled, st.Node
-		} else {
-			feedIndex[st.Name] = len(feedNames)
-			feedNames = append(feedNames, st.Name)
-			feedState, feedGob = append(feedState, enc.json), append(feedGob, enc.gob)
-			feedDelta = append(feedDelta, int32(len(r.New)))
-			feedNext, feedOff, feedNode = append(feedNext, st.NextFetch), append(feedOff, st.Disabled), append(feedNode, st.Node)
+		if err := rows.add(st, len(r.New)); err != nil {
+			return err
 		}
 		res[i] = r
 	}
@@ -362,19 +435,7 @@ func (db *DB) saveFetchesTx(ctx context.Context, tx pgx.Tx, fs []aggregator.Fetc
 		}
 	}
 	var b pgx.Batch
-	b.Queue(`INSERT INTO feeds (name, state, state_gob, item_count, next_fetch, disabled)
-		SELECT * FROM unnest($1::text[], $2::json[], $3::bytea[], $4::int[], $5::timestamptz[], $6::boolean[])
-		ON CONFLICT (name) DO UPDATE SET state = excluded.state, state_gob = excluded.state_gob,
-			item_count = feeds.item_count + excluded.item_count,
-			next_fetch = excluded.next_fetch, disabled = excluded.disabled`,
-		feedNames, feedState, feedGob, feedDelta, feedNext, feedOff)
-	// The lease ends only when the node that stores the fetch holds it
-	// (see SaveFetches); a process alone names no node.
-	if slices.ContainsFunc(feedNode, func(n string) bool { return n != "" }) {
-		b.Queue(`UPDATE feeds f SET lease_node = NULL, lease_until = NULL
-		FROM unnest($1::text[], $2::text[]) AS u(name, node)
-		WHERE f.name = u.name AND f.lease_node = u.node`, feedNames, feedNode)
-	}
+	rows.queue(&b)
 	if len(updates) > 0 {
 		n := len(updOrder)
 		uid, ufeed, uhash := make([]string, n), make([]string, n), make([]string, n)

@@ -220,6 +220,12 @@ func (db *DB) acquireHost(ctx context.Context, node, host string, perHost int, d
 	if lease <= 0 {
 		return nil, fmt.Errorf("acquire host %s: lease %v is not positive", host, lease)
 	}
+	reuse := delay <= 0 && db.slots.reuse > 0
+	if reuse {
+		if s := db.takeIdleSlot(node, host, perHost); s != nil {
+			return db.grant(ctx, node, host, s.slot, s.token, delay, s.at, s.leaseEnd, true), nil
+		}
+	}
 	token := rand.Int64()
 	var timer *time.Timer
 	for {
@@ -228,6 +234,9 @@ func (db *DB) acquireHost(ctx context.Context, node, host string, perHost int, d
 			wait    int64
 			granted *time.Time
 		)
+		// The lease ends lease after the database granted it, which is
+		// after now: a lower bound by this process's clock.
+		leaseEnd := time.Now().Add(lease)
 		err := db.pool.QueryRow(ctx, `SELECT granted_slot, wait_us, granted_at FROM fleet_acquire_host($1, $2, $3, $4, $5, $6)`,
 			host, node, perHost, delay.Microseconds(), lease.Microseconds(), token).Scan(&slot, &wait, &granted)
 		if err != nil {
@@ -237,7 +246,7 @@ func (db *DB) acquireHost(ctx context.Context, node, host string, perHost int, d
 			return nil, fmt.Errorf("acquire host %s: %w", host, err)
 		}
 		if slot != nil && granted != nil {
-			return db.grant(ctx, host, *slot, token, delay, *granted), nil
+			return db.grant(ctx, node, host, *slot, token, delay, *granted, leaseEnd, reuse), nil
 		}
 		d := min(max(time.Duration(wait)*time.Microsecond, hostPollMin), hostPollMax)
 		if timer == nil {
@@ -256,8 +265,11 @@ func (db *DB) acquireHost(ctx context.Context, node, host string, perHost int, d
 
 // grant returns the sent and release of a granted slot, each effective
 // once: sent ends the host's hold if this grant's token still holds it,
-// release does that too and frees the slot if the token still holds it.
-func (db *DB) grant(ctx context.Context, host string, slot int32, token int64, delay time.Duration, at time.Time) *hostGrant {
+// release does that too and frees the slot if the token still holds it,
+// or, when reuse is set, keeps the slot for this process's next request
+// to host while enough of its lease (ending at leaseEnd, by this
+// process's clock) is left (see hostslots.go).
+func (db *DB) grant(ctx context.Context, node, host string, slot int32, token int64, delay time.Duration, at, leaseEnd time.Time, reuse bool) *hostGrant {
 	var (
 		sentOnce, relOnce sync.Once
 		mu                sync.Mutex
@@ -280,6 +292,9 @@ func (db *DB) grant(ctx context.Context, host string, slot int32, token int64, d
 		release: func() {
 			relOnce.Do(func() {
 				sent()
+				if reuse && db.keepIdleSlot(idleSlot{node: node, host: host, slot: slot, token: token, at: at, leaseEnd: leaseEnd}) {
+					return
+				}
 				db.freeSlot(ctx, host, slot, token)
 			})
 		},

@@ -256,3 +256,111 @@ func TestMigration4(t *testing.T) {
 		t.Errorf("claimed %v, want [fresh odd plain]", names)
 	}
 }
+
+// TestAcquireHostReuse: with Options.SlotReuse a node's requests to a
+// host without a delay reuse its released slots instead of asking the
+// database for each, the fleet-wide limit still holds with another node
+// asking beside it, the other node gets the slots once the first no
+// longer needs them, and Close frees what was kept. A slot whose lease
+// is shorter than SlotReuse, or a host with a delay, is never reused.
+func TestAcquireHostReuse(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a, err := Open(t.Context(), url, Options{SlotReuse: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b := openInternal(t, url)
+	const (
+		perHost = 3
+		host    = "h.example"
+		lease   = 10 * time.Minute
+	)
+	var (
+		mu       sync.Mutex
+		inFlight int
+		maxIn    int
+		grantsA  = make(map[time.Time]bool) // distinct grants, by their time
+		requests [2]int
+		wg       sync.WaitGroup
+	)
+	ctx := t.Context()
+	request := func(db *DB, node string, i int) {
+		g, err := db.acquireHost(ctx, node, host, perHost, 0, lease)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		mu.Lock()
+		inFlight++
+		maxIn = max(maxIn, inFlight)
+		requests[i]++
+		if db == a {
+			grantsA[g.at] = true
+		}
+		mu.Unlock()
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		g.release()
+	}
+	for range 6 {
+		wg.Go(func() {
+			for range 50 {
+				request(a, "a", 0)
+			}
+		})
+	}
+	for range 2 {
+		wg.Go(func() {
+			for range 5 {
+				request(b, "b", 1)
+			}
+		})
+	}
+	wg.Wait()
+	if maxIn > perHost {
+		t.Errorf("%d requests in flight, want at most %d", maxIn, perHost)
+	}
+	if requests != [2]int{300, 10} {
+		t.Errorf("requests of a and b: %v, want [300 10]", requests)
+	}
+	t.Logf("node a: %d grants for 300 requests", len(grantsA))
+	if len(grantsA) > 100 {
+		t.Errorf("node a: %d grants from the database for 300 requests, want the slots reused", len(grantsA))
+	}
+	a.Close()
+	var left int
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM fetch_slots WHERE node = 'a' AND until > clock_timestamp()`).Scan(&left); err != nil || left != 0 {
+		t.Errorf("after Close, node a holds %d slots (%v), want 0", left, err)
+	}
+
+	c, err := Open(t.Context(), url, Options{SlotReuse: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, tc := range []struct {
+		name         string
+		delay, lease time.Duration
+	}{
+		{"lease shorter than SlotReuse", 0, 30 * time.Second},
+		{"host delay", time.Millisecond, lease},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var at []time.Time
+			for range 2 {
+				g, err := c.acquireHost(ctx, "c", "other.example", 1, tc.delay, tc.lease)
+				if err != nil {
+					t.Fatal(err)
+				}
+				g.sent()
+				g.release()
+				at = append(at, g.at)
+			}
+			if at[0].Equal(at[1]) {
+				t.Errorf("the second request reused the first one's slot (granted at %v)", at[0])
+			}
+		})
+	}
+}
