@@ -31,7 +31,7 @@ const finalClusterBudget = 2 * time.Second
 // same within the noise of the runs (304–313 MB against 311 MB), both
 // above the 284 MB of clustering one chunk at a time, since the items
 // read and the terms of two chunks are held at once.
-const clusterBatch = 4
+const clusterBatch = 2
 
 // ClusterPending clusters every pending item, oldest first, in chunks of
 // one transaction each. It stops between chunks when ctx is done and
@@ -183,6 +183,9 @@ func (p *Pipeline) clusterGroupsLocked(ctx context.Context, groups [][]aggregato
 		}
 		added++
 		addedItems += len(g)
+		// The group's items are done with: let their text go now rather
+		// than with the whole batch.
+		clear(g)
 	}
 	if next != nil {
 		<-next // the goroutine ends; its group stays pending
