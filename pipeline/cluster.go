@@ -26,11 +26,15 @@ const maxStale = 3
 const finalClusterBudget = 2 * time.Second
 
 // clusterBatch is how many chunks ClusterPending reads from the store at
-// once and clusters overlapped (see clusterGroupsLocked). Four clustered
-// 80,000 items some 10% faster than two; the peak RSS of the pass was the
-// same within the noise of the runs (304–313 MB against 311 MB), both
-// above the 284 MB of clustering one chunk at a time, since the items
-// read and the terms of two chunks are held at once.
+// once and clusters overlapped (see clusterGroupsLocked). Two, not the
+// four branch speed first used: in alternating runs of bench-fetch at
+// 2,000 feeds (80,000 items; 2026-12-03, load 5 from other work), four
+// peaked at 300 and 304 MB of RSS, over the 300 MB budget, two at 273 and
+// 276 MB, within the 277–293 MB of clustering one chunk at a time; the
+// clustering CPU was the same within the noise (53–59 µs per item), and
+// its wall time 4.2–4.3 s with four, 4.6–7.5 s with two, 4.6–8.0 s with
+// one. Every chunk read is held until the batch is done, with the terms
+// of two chunks.
 const clusterBatch = 2
 
 // ClusterPending clusters every pending item, oldest first, in chunks of
