@@ -31,10 +31,10 @@ const finalClusterBudget = 2 * time.Second
 // 2,000 feeds (80,000 items; 2026-12-03, load 5 from other work), four
 // peaked at 300 and 304 MB of RSS, over the 300 MB budget, two at 273 and
 // 276 MB, within the 277–293 MB of clustering one chunk at a time; the
-// clustering CPU was the same within the noise (53–59 µs per item), and
-// its wall time 4.2–4.3 s with four, 4.6–7.5 s with two, 4.6–8.0 s with
-// one. Every chunk read is held until the batch is done, with the terms
-// of two chunks.
+// clustering CPU of four and of two was the same within the noise (53–59
+// µs per item), its wall time 4.2–4.3 s with four, 4.6–7.5 s with two,
+// 4.6–8.0 s with one. The chunks read are held until each is added, with
+// the terms of two chunks.
 const clusterBatch = 2
 
 // ClusterPending clusters every pending item, oldest first, in chunks of
