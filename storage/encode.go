@@ -148,9 +148,11 @@ func decodeMembership(key, v []byte) (aggregator.Membership, error) {
 
 // memberRef is the format byte of a member in a cluster value of schema
 // 4: the member's item ID alone. Its membership is the item's memtime
-// value, so a cluster holds no second copy of every membership (before
-// schema 4 it did: some 40% of the cluster's bytes per member, rewritten
-// with the whole record at every join).
+// value, so a cluster holds no second copy of every membership. Before
+// schema 4 it did, rewritten with the whole record at every join: the
+// clusters bucket of scripts/bench-million (a million items) held 165 MB
+// in 314 MB of pages then, 56 MB in 83 MB since; a member now takes 23
+// bytes.
 const memberRef = 0x10
 
 // encodeCluster writes a cluster under its ID, its members as item IDs in
