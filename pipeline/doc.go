@@ -24,11 +24,23 @@
 // New items wait as pending in the store. The clusterer takes them oldest
 // first (ties: the fullest report first, then by ID), adds them to the
 // in-memory dedupe index and stores the decisions with
-// [Store.SaveDecisions], one transaction per batch of 4,096. So a pass
+// [Store.SaveDecisions], one transaction per batch of 4,096. Only adding
+// is order-dependent: the terms of the next batch are extracted on every
+// core while one is added, and a batch's decisions are stored while the
+// next is added, which changes nothing of the order. So a pass
 // gives the same stories whatever order its feeds answered in, and a crash
 // between storing and clustering loses nothing: the next start clusters
 // what is pending. The daemon waits for a lull after stores (Settle) so
 // that feeds fetched together are clustered together.
+//
+// A pass clusters after its last fetch, not beside the fetches. An item's
+// place in the order is its time, which is known only once its feed has
+// answered, and any feed still in flight may bring an item older than
+// everything stored so far (Item.Time is the publisher's date when the
+// feed gives one); clustering what is stored meanwhile would make the stories
+// depend on which feeds answered first, or have those older items rewind
+// (see below) what was clustered early. What overlaps is within the
+// clustering, where the order is already fixed.
 //
 // # Late items: rewinding
 //

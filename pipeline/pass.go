@@ -12,8 +12,10 @@ type PassResult struct {
 	// Outcomes are the fetches' outcomes, in the order they were stored.
 	Outcomes []Outcome
 	// Fetch is the time spent fetching, parsing and storing; Cluster the
-	// time spent clustering after the last fetch.
-	Fetch, Cluster time.Duration
+	// time spent clustering after the last fetch, and ClusterCPU the
+	// process's CPU time meanwhile (user and system, every core; 0 where
+	// it is not measured).
+	Fetch, Cluster, ClusterCPU time.Duration
 }
 
 // Pass fetches jobs once with client, stores the results, then clusters
@@ -47,9 +49,9 @@ func (p *Pipeline) Pass(ctx context.Context, client *fetcher.Client, jobs []fetc
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
-	start = time.Now()
+	start, cpu := time.Now(), processCPU()
 	err := p.ClusterPending(ctx)
-	res.Cluster = time.Since(start)
+	res.Cluster, res.ClusterCPU = time.Since(start), processCPU()-cpu
 	if err == nil {
 		p.changed()
 	}

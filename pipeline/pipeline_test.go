@@ -182,14 +182,16 @@ type cancelling struct {
 	afterDecisions int32
 	onRecent       bool
 	decisions      atomic.Int32
-	// decided is how many items the last counted batch held.
+	// decided is how many items the batches stored held.
 	decided atomic.Int32
 }
 
 func (c *cancelling) SaveDecisions(ctx context.Context, d aggregator.Decisions) error {
 	err := c.Store.SaveDecisions(ctx, d)
+	if err == nil {
+		c.decided.Add(int32(len(d.Memberships)))
+	}
 	if c.decisions.Add(1) == c.afterDecisions {
-		c.decided.Store(int32(len(d.Memberships)))
 		c.cancel()
 	}
 	return err
@@ -224,7 +226,8 @@ func storeAll(t *testing.T, s Store, items []score.Item) {
 }
 
 // TestCancelStopsBetweenBatches: cancelled during a clustering backlog,
-// ClusterPending stops after the batch in hand, the rest stays pending,
+// ClusterPending stops after the batches in hand (the one being stored
+// and the one added to the index meanwhile), the rest stays pending,
 // and a new process that finishes the work gives exactly the stories of
 // an uninterrupted run (the saved index plus the cluster log). Cancelled
 // during an index rebuild, it stops without clustering anything.
@@ -255,7 +258,7 @@ func TestCancelStopsBetweenBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n := int(cut.decided.Load()); st.Pending != len(items)-n || n < clusterChunk {
-		t.Errorf("%d pending after one batch of %d, want %d", st.Pending, n, len(items)-n)
+		t.Errorf("%d pending after batches of %d items in all, want %d", st.Pending, n, len(items)-n)
 	}
 	if err := New(db, testOptions(nil, nil)).ClusterPending(t.Context()); err != nil {
 		t.Fatal(err)

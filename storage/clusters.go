@@ -128,12 +128,33 @@ func (db *DB) Cluster(ctx context.Context, id string) (c aggregator.Cluster, ok 
 			return nil
 		}
 		ok = true
-		return decodeCluster([]byte(id), v, &c)
+		refs, err := decodeCluster([]byte(id), v, &c)
+		if err != nil || !refs {
+			return err
+		}
+		return fillMembers(tx, &c)
 	})
 	if err != nil {
 		return aggregator.Cluster{}, false, fmt.Errorf("cluster %s: %w", id, err)
 	}
 	return c, ok, nil
+}
+
+// fillMembers replaces c's members, as decodeCluster read them, with
+// their memberships in memtime. A member without one, or with one in
+// another cluster, is damage: the two are written together.
+func fillMembers(tx *bolt.Tx, c *aggregator.Cluster) error {
+	for i := range c.Members {
+		m, ok, err := getMembership(tx, c.Members[i].Item)
+		if err != nil {
+			return err
+		}
+		if !ok || m.Cluster != c.ID {
+			return fmt.Errorf("cluster %s: member %s: %w: its membership is missing or elsewhere", c.ID, c.Members[i].Item, errCorrupt)
+		}
+		c.Members[i] = m
+	}
+	return nil
 }
 
 // Membership returns the stored membership of the item with the given ID.
@@ -184,7 +205,8 @@ func (cs *clusterSet) load(id string) (*clusterEntry, error) {
 	}
 	e := &clusterEntry{}
 	if v := cs.tx.Bucket(bucketClusters).Get([]byte(id)); v != nil {
-		if err := decodeCluster([]byte(id), v, &e.c); err != nil {
+		// Clustering needs the members' IDs only: no fillMembers.
+		if _, err := decodeCluster([]byte(id), v, &e.c); err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", id, err)
 		}
 		e.exists = true

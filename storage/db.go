@@ -26,10 +26,22 @@ import (
 // file 3, which makes a version 2 program refuse it (ErrSchema, "upgrade
 // aggregator") instead of reporting its checksummed values as damage.
 // A read-only Open reads a version 2 file as it is.
-const SchemaVersion = 3
+//
+// Version 4 stores a cluster's members as item IDs, their memberships
+// only in memtime (see memberRef): a member of version 3 or 2 repeated
+// its whole membership. Its readers read both kinds of member, and a
+// cluster rewritten by a join is written the new way, so the migration
+// again only stamps the file; a version 3 program refuses it rather than
+// reading the new members as damage. A read-only Open reads a version 2
+// or 3 file as it is.
+const SchemaVersion = 4
 
-// schemaPlain is the last version without checksums.
-const schemaPlain = 2
+// schemaPlain is the last version without checksums; schemaFullMembers
+// the last whose clusters repeat their members' memberships.
+const (
+	schemaPlain       = 2
+	schemaFullMembers = 3
+)
 
 // defaultTimeout is how long Open waits for another process's lock.
 const defaultTimeout = 2 * time.Second
@@ -231,7 +243,7 @@ func checkSchema(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	if v != SchemaVersion && v != schemaPlain {
+	if v != SchemaVersion && v != schemaPlain && v != schemaFullMembers {
 		return schemaError(v)
 	}
 	if meta.Get(keyImporting) != nil {
@@ -267,7 +279,7 @@ func initSchema(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	if v == schemaPlain {
+	if v == schemaPlain || v == schemaFullMembers {
 		var raw [4]byte
 		binary.BigEndian.PutUint32(raw[:], SchemaVersion)
 		if err := meta.Put(keySchema, raw[:]); err != nil {
@@ -283,6 +295,11 @@ func initSchema(tx *bolt.Tx) error {
 	// and logitems came after schema 2).
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			if errors.Is(err, berrors.ErrIncompatibleValue) {
+				// The root page lists the name, but as a plain value: a
+				// flipped flag bit.
+				return fmt.Errorf("%w: bucket %s is stored as a value (%v)", ErrCorrupt, name, err)
+			}
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
 	}

@@ -46,7 +46,8 @@
 //	              = unclustered
 //	pending       key -> nothing: stored items not clustered yet (every
 //	              itemtime key is in exactly one of memtime and pending)
-//	clusters      cluster ID -> Cluster (compact binary), checksummed
+//	clusters      cluster ID -> Cluster (compact binary, its members as item
+//	              IDs: their memberships are in memtime), checksummed
 //	clusterpub    inverted time + cluster ID -> nothing, newest first
 //	tombstones    item ID -> time of deletion or last renewal, whether
 //	              pruned; checksummed

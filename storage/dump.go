@@ -88,7 +88,11 @@ func (db *DB) Export(ctx context.Context, put func(aggregator.DumpRecord) error)
 		})
 		e.each(tx.Bucket(bucketClusters), func(k, v []byte) error {
 			var c aggregator.Cluster
-			if err := decodeCluster(k, v, &c); err != nil {
+			refs, err := decodeCluster(k, v, &c)
+			if err == nil && refs {
+				err = fillMembers(tx, &c)
+			}
+			if err != nil {
 				return err
 			}
 			e.emit(aggregator.DumpRecord{Cluster: &c})

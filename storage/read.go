@@ -230,7 +230,8 @@ func resolveStory(tx *bolt.Tx, pubKey, id, raw []byte, include func(string) bool
 		return aggregator.Story{}, false, fmt.Errorf("%w: listed by the time index but not stored", errCorrupt)
 	}
 	var st aggregator.Story
-	if err := decodeCluster(id, raw, &st.Cluster); err != nil {
+	refs, err := decodeCluster(id, raw, &st.Cluster)
+	if err != nil {
 		return aggregator.Story{}, false, err
 	}
 	if !bytes.Equal(clusterPubKey(&st.Cluster), pubKey) {
@@ -238,16 +239,36 @@ func resolveStory(tx *bolt.Tx, pubKey, id, raw []byte, include func(string) bool
 	}
 	members := st.Members[:0]
 	st.Items = make([]aggregator.Item, 0, len(st.Members))
+	timeB := tx.Bucket(bucketItemTime)
 	for _, m := range st.Members {
-		it, ok, err := getItem(tx, m.Item)
+		ref, ok, err := lookup(tx, m.Item)
 		if err != nil {
 			return aggregator.Story{}, false, err
 		}
 		if !ok {
 			return aggregator.Story{}, false, fmt.Errorf("member %s: %w: the item is not stored", m.Item, errCorrupt)
 		}
+		v := timeB.Get(ref.key)
+		if v == nil {
+			return aggregator.Story{}, false, fmt.Errorf("item %s: %w: indexed but not stored", m.Item, errCorrupt)
+		}
+		it, err := decodeItem(ref.key, v)
+		if err != nil {
+			return aggregator.Story{}, false, fmt.Errorf("item %s: %w", m.Item, err)
+		}
 		if include != nil && !include(it.Feed) {
 			continue
+		}
+		if refs {
+			// The membership itself is the item's (schema 4).
+			full, ok, err := getMembershipAt(tx, ref.key)
+			if err != nil {
+				return aggregator.Story{}, false, err
+			}
+			if !ok || full.Cluster != m.Cluster {
+				return aggregator.Story{}, false, fmt.Errorf("member %s: %w: its membership is missing or elsewhere", m.Item, errCorrupt)
+			}
+			m = full
 		}
 		members = append(members, m)
 		st.Items = append(st.Items, it)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,15 @@ func TestSchema2File(t *testing.T) {
 			ms := []aggregator.Membership{{Item: fresh.ID, Cluster: "c1"}, {Item: edit.ID, Cluster: "c1"}}
 			if err := db.SaveDecisions(ctx, aggregator.Decisions{Memberships: ms, Now: t0}); err != nil {
 				t.Fatal(err)
+			}
+			// c1 is now written as schema 4 writes clusters (member IDs
+			// only): its old members read back whole, from memtime.
+			c1After, _, err := db.Cluster(ctx, "c1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(c1After.Members) != len(c1Before.Members)+2 || !reflect.DeepEqual(c1After.Members[:len(c1Before.Members)], c1Before.Members) {
+				t.Fatalf("cluster c1 after the decisions:\ngot  %+v\nwant %+v and the 2 new", c1After.Members, c1Before.Members)
 			}
 			stories, err := db.Stories(ctx, storage.StoryQuery{})
 			if err != nil {

@@ -268,7 +268,11 @@ func printSummary(w io.Writer, res pipeline.PassResult, skipped []pipeline.Outco
 	if nSkipped > 0 {
 		fmt.Fprintf(w, ", %d skipped", nSkipped)
 	}
-	fmt.Fprintf(w, "; %s received; clustered in %s\n", humanBytes(bytes), res.Cluster.Round(time.Millisecond))
+	fmt.Fprintf(w, "; %s received; clustered in %s", humanBytes(bytes), res.Cluster.Round(time.Millisecond))
+	if res.ClusterCPU > 0 {
+		fmt.Fprintf(w, " (CPU %s)", res.ClusterCPU.Round(time.Millisecond))
+	}
+	fmt.Fprintln(w)
 }
 
 func oneLine(err error) string {

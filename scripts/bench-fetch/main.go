@@ -164,6 +164,9 @@ func run() error {
 		fmt.Printf("-- %s\n", st)
 		fmt.Printf("ingest:              %8.0f items/s, %6.0f fetches/s, %s: fetched, parsed and stored (median of %d)\n", ingestRate, float64(*nFeeds)/ingestD.Seconds(), ingestD.Round(time.Millisecond), *rounds)
 		fmt.Printf("clustering:          %8.0f items/s, %s, after the fetches\n", n/clusterD.Seconds(), clusterD.Round(time.Millisecond))
+		if ccpu := medianDur(sr.clusterCPU); ccpu > 0 {
+			fmt.Printf("clustering CPU:      %s = %.1f µs per item (%.0f items per CPU-second)\n", ccpu.Round(time.Millisecond), ccpu.Seconds()*1e6/n, n/ccpu.Seconds())
+		}
 		fmt.Printf("whole pass:          %8.0f items/s, %s wall time of the process\n", passRate, fullD.Round(time.Millisecond))
 		fmt.Printf("all-304 pass:        %s = %.1f%% of a full pass\n", nmD.Round(time.Millisecond), 100*nmD.Seconds()/fullD.Seconds())
 		fmt.Printf("peak RSS:            %.0f MB of the aggregator process\n", float64(sr.peak)/1e6)
@@ -183,7 +186,7 @@ func run() error {
 // storeRun collects one store's measurements over the rounds.
 type storeRun struct {
 	full, notModified, ingest, cluster []time.Duration
-	fullCPU, nmCPU                     []time.Duration
+	fullCPU, nmCPU, clusterCPU         []time.Duration
 	peak, dbSize                       int64
 	ingestRate                         float64
 }
@@ -209,6 +212,7 @@ func (sr *storeRun) round(store string, r int, bin, cfg, dir string, pg *pgserve
 	}
 	sr.full, sr.fullCPU = append(sr.full, d), append(sr.fullCPU, cpu)
 	sr.ingest, sr.cluster = append(sr.ingest, ph.fetch), append(sr.cluster, ph.cluster)
+	sr.clusterCPU = append(sr.clusterCPU, ph.clusterCPU)
 	sr.peak = max(sr.peak, rss)
 	extra = []string{"--force"}
 	if r == 0 && profile != "" {
@@ -254,10 +258,15 @@ func pgDatabaseSize(url string) (int64, error) {
 	return n, err
 }
 
-// phases is how "aggregator fetch" splits its pass, read off its summary.
-type phases struct{ fetch, cluster time.Duration }
+// phases is how "aggregator fetch" splits its pass, read off its summary:
+// the CPU of clustering is the process's over the clustering after the
+// last fetch (0 when the summary does not say).
+type phases struct{ fetch, cluster, clusterCPU time.Duration }
 
-var summaryRE = regexp.MustCompile(`feeds fetched in (\S+): .*; clustered in (\S+)`)
+var (
+	summaryRE    = regexp.MustCompile(`feeds fetched in (\S+): .*; clustered in (\S+)`)
+	clusterCPURE = regexp.MustCompile(`; clustered in \S+ \(CPU (\S+)\)`)
+)
 
 func parsePhases(out []byte) (phases, error) {
 	m := summaryRE.FindSubmatch(out)
@@ -269,7 +278,13 @@ func parsePhases(out []byte) (phases, error) {
 	if err := errors.Join(err1, err2); err != nil {
 		return phases{}, fmt.Errorf("summary line %q: %w", m[0], err)
 	}
-	return phases{f, c}, nil
+	p := phases{fetch: f, cluster: c}
+	if m := clusterCPURE.FindSubmatch(out); m != nil {
+		if p.clusterCPU, err1 = time.ParseDuration(string(m[1])); err1 != nil {
+			return phases{}, fmt.Errorf("summary line: %w", err1)
+		}
+	}
+	return p, nil
 }
 
 // fetchPass runs one "aggregator fetch" and returns its wall time, peak

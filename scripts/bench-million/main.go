@@ -164,7 +164,8 @@ func run() error {
 		s.stop()
 		return err
 	}
-	fmt.Printf("idle daemon:   %.0f MB resident\n", float64(rss)/1e6)
+	anon, file, _ := rssParts(s.cmd.Process.Pid)
+	fmt.Printf("idle daemon:   %.0f MB resident (%.0f MB anonymous, %.0f MB of the mapped file)\n", float64(rss)/1e6, float64(anon)/1e6, float64(file)/1e6)
 	stopped := s.stop()
 	fmt.Printf("SIGTERM to exit: %s\n", stopped.Round(time.Millisecond))
 
@@ -202,12 +203,63 @@ func serveFeeds(feeds synthfeed.Feeds, every int) error {
 // pass is what one "aggregator fetch" cost.
 type pass struct {
 	wall, cpu, fetch, cluster time.Duration
+	clusterCPU                time.Duration
 	maxRSS                    int64
-	newItems                  int
+	// anon and file are the peaks of the resident memory's two parts, as
+	// sampled: the heap (and stacks), and the pages of the mapped
+	// database file the process touched, which the kernel can drop
+	// without writing anything.
+	anon, file int64
+	newItems   int
+}
+
+// sampleRSS reads the RssAnon and RssFile of process pid every 50 ms
+// until it exits; the returned function, called after the process was
+// waited for, gives their peaks.
+func sampleRSS(pid int) func() (anon, file int64) {
+	var a, f int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for range t.C {
+			an, fi, err := rssParts(pid)
+			if err != nil {
+				return // exited
+			}
+			a, f = max(a, an), max(f, fi)
+		}
+	}()
+	return func() (int64, int64) { <-done; return a, f }
+}
+
+// rssParts reads RssAnon and RssFile from /proc/pid/status, in bytes.
+func rssParts(pid int) (anon, file int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	if !bytes.Contains(b, []byte("State:\tS")) && !bytes.Contains(b, []byte("State:\tR")) && !bytes.Contains(b, []byte("State:\tD")) {
+		return 0, 0, errors.New("not running")
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		for name, dst := range map[string]*int64{"RssAnon:": &anon, "RssFile:": &file} {
+			if rest, ok := strings.CutPrefix(l, name); ok {
+				kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+				if err != nil {
+					return 0, 0, err
+				}
+				*dst = kb * 1024
+			}
+		}
+	}
+	return anon, file, nil
 }
 
 var (
-	summaryRE = regexp.MustCompile(`feeds fetched in (\S+): .*\((\d+) new items\).*; clustered in (\S+)`)
+	summaryRE    = regexp.MustCompile(`feeds fetched in (\S+): .*\((\d+) new items\).*; clustered in (\S+)`)
+	clusterCPURE = regexp.MustCompile(`; clustered in \S+ \(CPU (\S+)\)`)
 )
 
 func fetchPass(bin, cfg string, extra ...string) (pass, error) {
@@ -216,8 +268,13 @@ func fetchPass(bin, cfg string, extra ...string) (pass, error) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return pass{}, err
+	}
+	peaks := sampleRSS(cmd.Process.Pid)
+	err := cmd.Wait()
 	p := pass{wall: time.Since(start)}
+	p.anon, p.file = peaks()
 	if err != nil {
 		return p, fmt.Errorf("%v: %w\n%s", args, err, out.String())
 	}
@@ -228,6 +285,9 @@ func fetchPass(bin, cfg string, extra ...string) (pass, error) {
 	p.fetch, _ = time.ParseDuration(string(m[1]))
 	p.newItems, _ = strconv.Atoi(string(m[2]))
 	p.cluster, _ = time.ParseDuration(string(m[3]))
+	if m := clusterCPURE.FindSubmatch(out.Bytes()); m != nil {
+		p.clusterCPU, _ = time.ParseDuration(string(m[1]))
+	}
 	ps := cmd.ProcessState
 	p.cpu = ps.UserTime() + ps.SystemTime()
 	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
@@ -237,9 +297,13 @@ func fetchPass(bin, cfg string, extra ...string) (pass, error) {
 }
 
 func report(name string, p pass, items int) {
-	fmt.Printf("%s: %d new items, wall %s (fetch and store %s, clustering %s), CPU %s = %.1f µs per item, peak RSS %.0f MB\n",
+	fmt.Printf("%s: %d new items, wall %s (fetch and store %s, clustering %s), CPU %s = %.1f µs per item, peak RSS %.0f MB (sampled peaks: %.0f MB anonymous, %.0f MB of the mapped file)\n",
 		name, p.newItems, p.wall.Round(time.Millisecond), p.fetch.Round(time.Millisecond), p.cluster.Round(time.Millisecond),
-		p.cpu.Round(time.Millisecond), float64(p.cpu.Microseconds())/float64(max(items, 1)), float64(p.maxRSS)/1e6)
+		p.cpu.Round(time.Millisecond), float64(p.cpu.Microseconds())/float64(max(items, 1)), float64(p.maxRSS)/1e6,
+		float64(p.anon)/1e6, float64(p.file)/1e6)
+	if p.clusterCPU > 0 {
+		fmt.Printf("  clustering after the fetches: CPU %s = %.1f µs per new item\n", p.clusterCPU.Round(time.Millisecond), float64(p.clusterCPU.Microseconds())/float64(max(p.newItems, 1)))
+	}
 }
 
 // serving is a running "aggregator serve".
