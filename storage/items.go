@@ -37,7 +37,11 @@ func lookup(tx *bolt.Tx, id string) (itemRef, bool, error) {
 	if b == nil {
 		return itemRef{}, false, nil
 	}
-	v := b.Get([]byte(id))
+	return refOf(id, b.Get([]byte(id)))
+}
+
+// refOf makes the itemRef of id from its items entry v (nil: not stored).
+func refOf(id string, v []byte) (itemRef, bool, error) {
 	if v == nil {
 		return itemRef{}, false, nil
 	}

@@ -190,6 +190,7 @@ func (db *DB) Stories(ctx context.Context, q StoryQuery) ([]aggregator.Story, er
 			// Keys at or past this prefix are older than Since.
 			stop = appendNewestFirstKey(nil, q.Since.Add(-time.Nanosecond))
 		}
+		sc := newStoryCursors(tx)
 		c := pubB.Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
 			if stop != nil && bytes.Compare(k[:timeKeyLen], stop) >= 0 {
@@ -199,7 +200,7 @@ func (db *DB) Stories(ctx context.Context, q StoryQuery) ([]aggregator.Story, er
 				return fmt.Errorf("cluster index key %x: %w", k, errCorrupt)
 			}
 			id := k[timeKeyLen:]
-			st, ok, err := resolveStory(tx, k, id, clB.Get(id), q.Include)
+			st, ok, err := resolveStory(&sc, k, id, clB.Get(id), q.Include)
 			if err != nil {
 				return fmt.Errorf("cluster %s: %w", id, err)
 			}
@@ -219,13 +220,38 @@ func (db *DB) Stories(ctx context.Context, q StoryQuery) ([]aggregator.Story, er
 	return out, nil
 }
 
+// storyCursors are what Stories reads members with: a cursor per bucket
+// for the whole read, where every Bucket.Get makes a cursor of its own
+// (since schema 4 a member costs three look-ups, its item's ID, the item
+// and its membership; the third made BenchmarkStories some 15% slower,
+// and reusing the cursors and finding the buckets once took it back:
+// medians of five alternating runs, 1.12 ms against main's 1.22).
+type storyCursors struct{ items, itemTime, memTime *bolt.Cursor }
+
+func newStoryCursors(tx *bolt.Tx) storyCursors {
+	return storyCursors{
+		items:    tx.Bucket(bucketItems).Cursor(),
+		itemTime: tx.Bucket(bucketItemTime).Cursor(),
+		memTime:  tx.Bucket(bucketMemTime).Cursor(),
+	}
+}
+
+// get is Bucket.Get through c: the value stored under key, or nil.
+func (sc *storyCursors) get(c *bolt.Cursor, key []byte) []byte {
+	k, v := c.Seek(key)
+	if !bytes.Equal(k, key) {
+		return nil
+	}
+	return v
+}
+
 // resolveStory decodes the cluster id (raw, nil when missing) that the
 // clusterpub key pubKey lists. The two buckets change together, so a key
 // that lists a missing cluster, or one under another Published time, was
 // damaged: without the check it would drop or misplace a story unseen.
 // So is a member whose item is missing (a deletion takes the item out of
 // its cluster in the same transaction).
-func resolveStory(tx *bolt.Tx, pubKey, id, raw []byte, include func(string) bool) (aggregator.Story, bool, error) {
+func resolveStory(sc *storyCursors, pubKey, id, raw []byte, include func(string) bool) (aggregator.Story, bool, error) {
 	if raw == nil {
 		return aggregator.Story{}, false, fmt.Errorf("%w: listed by the time index but not stored", errCorrupt)
 	}
@@ -239,16 +265,15 @@ func resolveStory(tx *bolt.Tx, pubKey, id, raw []byte, include func(string) bool
 	}
 	members := st.Members[:0]
 	st.Items = make([]aggregator.Item, 0, len(st.Members))
-	timeB := tx.Bucket(bucketItemTime)
 	for _, m := range st.Members {
-		ref, ok, err := lookup(tx, m.Item)
+		ref, ok, err := refOf(m.Item, sc.get(sc.items, []byte(m.Item)))
 		if err != nil {
 			return aggregator.Story{}, false, err
 		}
 		if !ok {
 			return aggregator.Story{}, false, fmt.Errorf("member %s: %w: the item is not stored", m.Item, errCorrupt)
 		}
-		v := timeB.Get(ref.key)
+		v := sc.get(sc.itemTime, ref.key)
 		if v == nil {
 			return aggregator.Story{}, false, fmt.Errorf("item %s: %w: indexed but not stored", m.Item, errCorrupt)
 		}
@@ -261,12 +286,16 @@ func resolveStory(tx *bolt.Tx, pubKey, id, raw []byte, include func(string) bool
 		}
 		if refs {
 			// The membership itself is the item's (schema 4).
-			full, ok, err := getMembershipAt(tx, ref.key)
-			if err != nil {
-				return aggregator.Story{}, false, err
+			mv := sc.get(sc.memTime, ref.key)
+			if mv == nil {
+				return aggregator.Story{}, false, fmt.Errorf("member %s: %w: its membership is missing", m.Item, errCorrupt)
 			}
-			if !ok || full.Cluster != m.Cluster {
-				return aggregator.Story{}, false, fmt.Errorf("member %s: %w: its membership is missing or elsewhere", m.Item, errCorrupt)
+			full, err := decodeMembership(ref.key, mv)
+			if err != nil {
+				return aggregator.Story{}, false, fmt.Errorf("membership %s: %w", m.Item, err)
+			}
+			if full.Cluster != m.Cluster {
+				return aggregator.Story{}, false, fmt.Errorf("member %s: %w: its membership is elsewhere", m.Item, errCorrupt)
 			}
 			m = full
 		}
