@@ -136,30 +136,8 @@ func run(args []string, stdout io.Writer) error {
 	}
 
 	if *table {
-		for c, name := range ruleNames {
-			fmt.Fprintf(stdout, "%-66s", name)
-			for si := range sets {
-				var p, f1, pf float64
-				for _, fr := range ruleEvals[c].folds {
-					p, f1, pf = p+fr.held[si].B3P, f1+fr.held[si].B3F1, pf+fr.held[si].PairF1
-				}
-				n := float64(*k)
-				fmt.Fprintf(stdout, "   %.3f %.3f %.3f", p/n, f1/n, pf/n)
-			}
-			fmt.Fprintln(stdout)
-		}
-		for j, name := range learnedNames {
-			fmt.Fprintf(stdout, "%-66s", name)
-			for si := range sets {
-				var p, f1, pf float64
-				for _, fr := range learned[j].folds {
-					p, f1, pf = p+fr.held[si].B3P, f1+fr.held[si].B3F1, pf+fr.held[si].PairF1
-				}
-				n := float64(*k)
-				fmt.Fprintf(stdout, "   %.3f %.3f %.3f", p/n, f1/n, pf/n)
-			}
-			fmt.Fprintln(stdout)
-		}
+		printMeans(stdout, ruleNames, ruleEvals, len(sets), *k)
+		printMeans(stdout, learnedNames, learned, len(sets), *k)
 		fmt.Fprintln(stdout)
 	}
 	fmt.Fprintf(stdout, "%d folds by story, seed %d, through the dedupe API\n", *k, *seed)
@@ -413,6 +391,22 @@ func headRow() string {
 		fmt.Fprintf(&b, " %7s", m.name)
 	}
 	return b.String()
+}
+
+// printMeans prints each candidate's held-out means over the k folds:
+// B-cubed P, B-cubed F1 and pairwise F1 of each of n sets.
+func printMeans(w io.Writer, names []string, evals []evaluation, n, k int) {
+	for c, name := range names {
+		fmt.Fprintf(w, "%-66s", name)
+		for si := range n {
+			var p, f1, pf float64
+			for _, fr := range evals[c].folds {
+				p, f1, pf = p+fr.held[si].B3P, f1+fr.held[si].B3F1, pf+fr.held[si].PairF1
+			}
+			fmt.Fprintf(w, "   %.3f %.3f %.3f", p/float64(k), f1/float64(k), pf/float64(k))
+		}
+		fmt.Fprintln(w)
+	}
 }
 
 // printSummary prints the mean over folds and the worst fold of every
