@@ -36,7 +36,13 @@ const StatusCancelled fetcher.Status = "cancelled"
 // that queued up while it was committing in one call to
 // Store.SaveFetches. A pass over thousands of feeds thus costs tens of
 // commits (and fsyncs) instead of one per feed, and no worker waits for
-// the disk: the groups grow as the disk gets slower. New items wait as
+// the disk: the groups grow as the disk gets slower. When results come
+// in faster than one at a time but slower than the writer commits (a
+// pass of 304s answers a feed every few hundred microseconds; a commit
+// takes milliseconds), the writer waits up to ingestLinger for more
+// before it commits, so that such a pass costs a handful of commits, not
+// one per dozen feeds: every commit writes the touched pages of the feed
+// states' B+tree again and syncs the file twice. New items wait as
 // pending for the clusterer.
 type ingester struct {
 	p      *Pipeline
@@ -58,6 +64,13 @@ const (
 	// ingestGroup caps the items of one group, so that a backlog still
 	// commits (and frees its memory) in steps.
 	ingestGroup = 16384
+	// ingestLinger is how long the writer waits for more results before
+	// it commits a group smaller than ingestLingerJobs; a result is
+	// stored at most this much later than it would have been.
+	ingestLinger = 25 * time.Millisecond
+	// ingestLingerJobs is the group size at which the writer stops
+	// waiting.
+	ingestLingerJobs = 512
 )
 
 // startIngest starts the writer goroutine; close stops it. The writer
@@ -95,11 +108,14 @@ func (g *ingester) close() {
 func (g *ingester) run() {
 	defer close(g.done)
 	var group []ingestJob
+	linger := time.NewTimer(ingestLinger)
+	defer linger.Stop()
 	for job := range g.in {
 		group = append(group[:0], job)
 		n := len(job.r.Items)
+		linger.Reset(ingestLinger)
 	drain:
-		for n < ingestGroup {
+		for n < ingestGroup && len(group) < ingestLingerJobs {
 			select {
 			case j, ok := <-g.in:
 				if !ok {
@@ -107,7 +123,7 @@ func (g *ingester) run() {
 				}
 				group = append(group, j)
 				n += len(j.r.Items)
-			default:
+			case <-linger.C:
 				break drain
 			}
 		}
