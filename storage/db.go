@@ -34,14 +34,27 @@ import (
 // again only stamps the file; a version 3 program refuses it rather than
 // reading the new members as damage. A read-only Open reads a version 2
 // or 3 file as it is.
-const SchemaVersion = 4
+//
+// Version 5 writes feed states in a binary layout (see feedstate.go)
+// instead of JSON. Its readers read both, a state is written the new way
+// whenever it is stored, and the migration again only stamps the file; a
+// version 4 program refuses it instead of calling each new state damage.
+const SchemaVersion = 5
 
 // schemaPlain is the last version without checksums; schemaFullMembers
-// the last whose clusters repeat their members' memberships.
+// the last whose clusters repeat their members' memberships;
+// schemaJSONStates the last whose feed states are all JSON or gob.
 const (
 	schemaPlain       = 2
 	schemaFullMembers = 3
+	schemaJSONStates  = 4
 )
+
+// migratable reports whether a file of schema v is read as it is and
+// stamped SchemaVersion by the first writable Open.
+func migratable(v uint32) bool {
+	return v == schemaPlain || v == schemaFullMembers || v == schemaJSONStates
+}
 
 // defaultTimeout is how long Open waits for another process's lock.
 const defaultTimeout = 2 * time.Second
@@ -243,7 +256,7 @@ func checkSchema(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	if v != SchemaVersion && v != schemaPlain && v != schemaFullMembers {
+	if v != SchemaVersion && !migratable(v) {
 		return schemaError(v)
 	}
 	if meta.Get(keyImporting) != nil {
@@ -279,7 +292,7 @@ func initSchema(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	if v == schemaPlain || v == schemaFullMembers {
+	if migratable(v) {
 		var raw [4]byte
 		binary.BigEndian.PutUint32(raw[:], SchemaVersion)
 		if err := meta.Put(keySchema, raw[:]); err != nil {

@@ -35,8 +35,8 @@
 //	meta          schema version, time of the last change, file instance ID
 //	              and clustering sequence (ClusterStamp), cluster count,
 //	              the mark of an unfinished Import
-//	feeds         feed name -> FeedState (JSON; gob when a string is not
-//	              UTF-8, see feedstate.go), checksummed
+//	feeds         feed name -> FeedState (binary since schema 5; JSON, or
+//	              gob, before: see feedstate.go), checksummed
 //	feedcounts    feed name -> number of stored items (uint64)
 //	feeditems     feed name 0x00 key -> nothing (a feed's items, oldest first,
 //	              for DeleteFeed and Prune)

@@ -112,11 +112,7 @@ func getFeedState(tx *bolt.Tx, name string) (aggregator.FeedState, bool, error) 
 }
 
 func putFeedState(tx *bolt.Tx, st *aggregator.FeedState) error {
-	v, err := encodeFeedState(st)
-	if err != nil {
-		return err
-	}
-	return tx.Bucket(bucketFeeds).Put([]byte(st.Name), v)
+	return tx.Bucket(bucketFeeds).Put([]byte(st.Name), appendFeedState(nil, st))
 }
 
 func feedCount(tx *bolt.Tx, feed string) uint64 {
