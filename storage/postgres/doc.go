@@ -35,8 +35,8 @@
 //
 //	meta          one row: instance and cluster_seq (the ClusterStamp),
 //	              cluster_reset, log_from, cluster count
-//	feeds         name → FeedState (json, or gob when a string is not
-//	              UTF-8), item_count (TotalItems), and the claim columns
+//	feeds         name → FeedState (state_bin, itemcodec's layout; older
+//	              rows json, or gob), item_count (TotalItems), and the claim columns
 //	              (next_fetch, disabled, lease_node, lease_until)
 //	items         id → feed, time, hash and the item (bytea, encode.go)
 //	pending       the items not clustered yet, by time

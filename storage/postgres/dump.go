@@ -51,13 +51,13 @@ func export(ctx context.Context, tx pgx.Tx, put func(aggregator.DumpRecord) erro
 	}
 
 	var (
-		name     string
-		raw, gob []byte
-		count    int
+		name          string
+		raw, gob, bin []byte
+		count         int
 	)
-	rows, _ := tx.Query(ctx, `SELECT name, state, state_gob, item_count FROM feeds ORDER BY name`)
-	if _, err := pgx.ForEachRow(rows, []any{&name, &raw, &gob, &count}, func() error {
-		st, err := decodeFeedState(name, raw, gob, count)
+	rows, _ := tx.Query(ctx, `SELECT name, state, state_gob, state_bin, item_count FROM feeds ORDER BY name`)
+	if _, err := pgx.ForEachRow(rows, []any{&name, &raw, &gob, &bin, &count}, func() error {
+		st, err := decodeFeedState(name, raw, gob, bin, count)
 		if err != nil {
 			return err
 		}
@@ -264,11 +264,8 @@ func (im *importer) put1(r aggregator.DumpRecord) error {
 		}
 		return nil
 	case r.Feed != nil:
-		enc, err := encodeFeedState(*r.Feed)
-		if err != nil {
-			return fmt.Errorf("feed %q: %w", r.Feed.Name, err)
-		}
-		im.feeds = append(im.feeds, []any{r.Feed.Name, enc.json, enc.gob, int32(0), r.Feed.NextFetch, r.Feed.Disabled})
+		enc := encodeFeedState(*r.Feed)
+		im.feeds = append(im.feeds, []any{r.Feed.Name, enc.json, enc.gob, enc.bin, int32(0), r.Feed.NextFetch, r.Feed.Disabled})
 	case r.Item != nil:
 		it := r.Item
 		sec, nsec := secNsec(it.Time())
@@ -312,7 +309,7 @@ func (im *importer) flush() error {
 		cols  []string
 		rows  *[][]any
 	}{
-		{"feeds", []string{"name", "state", "state_gob", "item_count", "next_fetch", "disabled"}, &im.feeds},
+		{"feeds", []string{"name", "state", "state_gob", "state_bin", "item_count", "next_fetch", "disabled"}, &im.feeds},
 		{"items", []string{"id", "feed", "t_sec", "t_nsec", "hash", "data"}, &im.items},
 		{"clusters", []string{"id", "representative", "pub_sec", "pub_nsec", "updated", "next_pos"}, &im.clusters},
 		{"memberships", []string{"item_id", "cluster_id", "pos", "data"}, &im.memberships},

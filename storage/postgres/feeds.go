@@ -7,16 +7,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"aggregator"
+	"aggregator/internal/itemcodec"
 )
 
 // feedLocks takes the transaction-level advisory lock of each feed named
@@ -36,15 +35,15 @@ const tombRefresh = 24 * time.Hour
 
 // FeedStates returns the stored state of every feed, by name.
 func (db *DB) FeedStates(ctx context.Context) (map[string]aggregator.FeedState, error) {
-	rows, _ := db.pool.Query(ctx, "SELECT name, state, state_gob, item_count FROM feeds")
+	rows, _ := db.pool.Query(ctx, "SELECT name, state, state_gob, state_bin, item_count FROM feeds")
 	out := make(map[string]aggregator.FeedState)
 	var (
-		name     string
-		raw, gob []byte
-		count    int
+		name          string
+		raw, gob, bin []byte
+		count         int
 	)
-	_, err := pgx.ForEachRow(rows, []any{&name, &raw, &gob, &count}, func() error {
-		st, err := decodeFeedState(name, raw, gob, count)
+	_, err := pgx.ForEachRow(rows, []any{&name, &raw, &gob, &bin, &count}, func() error {
+		st, err := decodeFeedState(name, raw, gob, bin, count)
 		out[st.Name] = st
 		return err
 	})
@@ -58,31 +57,35 @@ func (db *DB) FeedStates(ctx context.Context) (map[string]aggregator.FeedState, 
 // there is none.
 func (db *DB) FeedState(ctx context.Context, name string) (aggregator.FeedState, bool, error) {
 	var (
-		raw, gob []byte
-		count    int
+		raw, gob, bin []byte
+		count         int
 	)
-	err := db.pool.QueryRow(ctx, "SELECT state, state_gob, item_count FROM feeds WHERE name = $1", name).Scan(&raw, &gob, &count)
+	err := db.pool.QueryRow(ctx, "SELECT state, state_gob, state_bin, item_count FROM feeds WHERE name = $1", name).Scan(&raw, &gob, &bin, &count)
 	if err == pgx.ErrNoRows {
 		return aggregator.FeedState{}, false, nil
 	}
 	if err != nil {
 		return aggregator.FeedState{}, false, fmt.Errorf("feed state %q: %w", name, err)
 	}
-	st, err := decodeFeedState(name, raw, gob, count)
+	st, err := decodeFeedState(name, raw, gob, bin, count)
 	if err != nil {
 		return aggregator.FeedState{}, false, fmt.Errorf("feed state %q: %w", name, err)
 	}
 	return st, true, nil
 }
 
-// decodeFeedState reads a feeds row, from state (JSON) or state_gob:
-// TotalItems is the row's item_count, the one place the count is kept.
-func decodeFeedState(name string, raw, gobbed []byte, count int) (aggregator.FeedState, error) {
+// decodeFeedState reads a feeds row, from state_bin, state (JSON) or
+// state_gob: TotalItems is the row's item_count, the one place the count
+// is kept.
+func decodeFeedState(name string, raw, gobbed, bin []byte, count int) (aggregator.FeedState, error) {
 	var st aggregator.FeedState
 	var err error
-	if raw != nil {
+	switch {
+	case bin != nil:
+		err = decodeStateBin(bin, &st)
+	case raw != nil:
 		err = json.Unmarshal(raw, &st)
-	} else {
+	default:
 		err = gob.NewDecoder(bytes.NewReader(gobbed)).Decode(&st)
 	}
 	if err != nil {
@@ -93,35 +96,35 @@ func decodeFeedState(name string, raw, gobbed []byte, count int) (aggregator.Fee
 	return st, nil
 }
 
-// feedState is a FeedState as stored: JSON in state, or, when one of its
-// strings is not valid UTF-8 (which JSON would replace), gob in
-// state_gob (see migrations/00002_feed_state_bytes.sql).
+// stateBinLayout is the first byte of a state_bin value: the layout of
+// itemcodec.AppendFeedStateBody that follows. A FeedState field added
+// later needs a new one.
+const stateBinLayout = 1
+
+func decodeStateBin(v []byte, st *aggregator.FeedState) error {
+	if len(v) == 0 || v[0] != stateBinLayout {
+		return fmt.Errorf("%w: state_bin of unknown layout", itemcodec.ErrCorrupt)
+	}
+	d := itemcodec.NewDecoder(v[1:])
+	d.FeedStateBody(st)
+	if d.Err() == nil && len(d.Rest()) != 0 {
+		return fmt.Errorf("%w: %d bytes after the state", itemcodec.ErrCorrupt, len(d.Rest()))
+	}
+	return d.Err()
+}
+
+// feedState is a FeedState as stored: every state is now written to
+// state_bin (see migrations/00007_feed_state_bin.sql); json (state) and
+// gob (state_gob) are the columns older versions wrote, set to NULL.
 type feedState struct {
 	json *string
 	gob  []byte
+	bin  []byte
 }
 
-func encodeFeedState(st aggregator.FeedState) (feedState, error) {
+func encodeFeedState(st aggregator.FeedState) feedState {
 	st.TotalItems = 0 // kept in item_count
-	if stringsValid(reflect.ValueOf(&st).Elem()) {
-		raw, err := json.Marshal(st)
-		s := string(raw)
-		return feedState{json: &s}, err
-	}
-	var b bytes.Buffer
-	err := gob.NewEncoder(&b).Encode(st)
-	return feedState{gob: b.Bytes()}, err
-}
-
-// stringsValid reports whether every string field of the struct v is
-// valid UTF-8.
-func stringsValid(v reflect.Value) bool {
-	for i := range v.NumField() {
-		if f := v.Field(i); f.Kind() == reflect.String && !utf8.ValidString(f.String()) {
-			return false
-		}
-	}
-	return true
+	return feedState{bin: itemcodec.AppendFeedStateBody([]byte{stateBinLayout}, &st)}
 }
 
 // PutFeedState stores st on its own, for changes that come without items.
@@ -132,15 +135,12 @@ func (db *DB) PutFeedState(ctx context.Context, st aggregator.FeedState) error {
 	if st.Name == "" {
 		return fmt.Errorf("put feed state: empty feed name")
 	}
-	enc, err := encodeFeedState(st)
-	if err != nil {
-		return fmt.Errorf("put feed state %q: %w", st.Name, err)
-	}
-	err = db.write(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO feeds (name, state, state_gob, next_fetch, disabled) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (name) DO UPDATE SET state = excluded.state, state_gob = excluded.state_gob,
+	enc := encodeFeedState(st)
+	err := db.write(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO feeds (name, state, state_gob, state_bin, next_fetch, disabled) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (name) DO UPDATE SET state = excluded.state, state_gob = excluded.state_gob, state_bin = excluded.state_bin,
 				next_fetch = excluded.next_fetch, disabled = excluded.disabled`,
-			st.Name, enc.json, enc.gob, st.NextFetch, st.Disabled)
+			st.Name, enc.json, enc.gob, enc.bin, st.NextFetch, st.Disabled)
 		return err
 	})
 	if err != nil {
@@ -218,6 +218,7 @@ type feedRows struct {
 	names []string
 	state []*string
 	gob   [][]byte
+	bin   [][]byte
 	delta []int32
 	next  []time.Time
 	off   []bool
@@ -226,12 +227,9 @@ type feedRows struct {
 }
 
 func (f *feedRows) add(st aggregator.FeedState, newItems int) error {
-	enc, err := encodeFeedState(st)
-	if err != nil {
-		return fmt.Errorf("feed %q: %w", st.Name, err)
-	}
+	enc := encodeFeedState(st)
 	if j, ok := f.index[st.Name]; ok {
-		f.state[j], f.gob[j] = enc.json, enc.gob
+		f.state[j], f.gob[j], f.bin[j] = enc.json, enc.gob, enc.bin
 		f.delta[j] += int32(newItems)
 		f.next[j], f.off[j], f.node[j] = st.NextFetch, st.Disabled, st.Node
 		return nil
@@ -241,7 +239,7 @@ func (f *feedRows) add(st aggregator.FeedState, newItems int) error {
 	}
 	f.index[st.Name] = len(f.names)
 	f.names = append(f.names, st.Name)
-	f.state, f.gob = append(f.state, enc.json), append(f.gob, enc.gob)
+	f.state, f.gob, f.bin = append(f.state, enc.json), append(f.gob, enc.gob), append(f.bin, enc.bin)
 	f.delta = append(f.delta, int32(newItems))
 	f.next, f.off, f.node = append(f.next, st.NextFetch), append(f.off, st.Disabled), append(f.node, st.Node)
 	return nil
@@ -249,12 +247,12 @@ func (f *feedRows) add(st aggregator.FeedState, newItems int) error {
 
 // queue queues the rows' upsert, and the end of the leases they end.
 func (f *feedRows) queue(b *pgx.Batch) {
-	b.Queue(`INSERT INTO feeds (name, state, state_gob, item_count, next_fetch, disabled)
-		SELECT * FROM unnest($1::text[], $2::json[], $3::bytea[], $4::int[], $5::timestamptz[], $6::boolean[])
-		ON CONFLICT (name) DO UPDATE SET state = excluded.state, state_gob = excluded.state_gob,
+	b.Queue(`INSERT INTO feeds (name, state, state_gob, state_bin, item_count, next_fetch, disabled)
+		SELECT * FROM unnest($1::text[], $2::json[], $3::bytea[], $4::bytea[], $5::int[], $6::timestamptz[], $7::boolean[])
+		ON CONFLICT (name) DO UPDATE SET state = excluded.state, state_gob = excluded.state_gob, state_bin = excluded.state_bin,
 			item_count = feeds.item_count + excluded.item_count,
 			next_fetch = excluded.next_fetch, disabled = excluded.disabled`,
-		f.names, f.state, f.gob, f.delta, f.next, f.off)
+		f.names, f.state, f.gob, f.bin, f.delta, f.next, f.off)
 	// The lease ends only when the node that stores the fetch holds it
 	// (see SaveFetches); a process alone names no node.
 	if slices.ContainsFunc(f.node, func(n string) bool { return n != "" }) {

@@ -50,11 +50,11 @@ const claimFeeds = `WITH t AS (SELECT clock_timestamp() AS now),
 	claimed AS (
 		UPDATE feeds f SET lease_node = $2, lease_until = t.now + $3::bigint * interval '1 microsecond'
 		FROM cand, t WHERE f.name = cand.name
-		RETURNING f.name, f.state, f.state_gob, f.item_count
+		RETURNING f.name, f.state, f.state_gob, f.state_bin, f.item_count
 	)
-	SELECT name, state, state_gob, item_count, NULL::timestamptz FROM claimed
+	SELECT name, state, state_gob, state_bin, item_count, NULL::timestamptz FROM claimed
 	UNION ALL
-	SELECT NULL, NULL, NULL, NULL, (
+	SELECT NULL, NULL, NULL, NULL, NULL, (
 		SELECT min(greatest(f.next_fetch, f.lease_until, t.now)) FROM feeds f, t
 		WHERE f.name IN (SELECT unnest($1::text[])) AND NOT f.disabled AND f.name NOT IN (SELECT name FROM cand))`
 
@@ -104,19 +104,19 @@ func (db *DB) claimFeeds(ctx context.Context, node string, names []string, lease
 	// The limit is written in, not a parameter: see doc.go, Speed.
 	b.Queue(fmt.Sprintf(claimFeeds, limit), names, node, lease.Microseconds()).Query(func(rows pgx.Rows) error {
 		var (
-			name     *string
-			raw, gob []byte
-			count    *int
-			nextAt   *time.Time
+			name          *string
+			raw, gob, bin []byte
+			count         *int
+			nextAt        *time.Time
 		)
-		_, err := pgx.ForEachRow(rows, []any{&name, &raw, &gob, &count, &nextAt}, func() error {
+		_, err := pgx.ForEachRow(rows, []any{&name, &raw, &gob, &bin, &count, &nextAt}, func() error {
 			if name == nil {
 				if nextAt != nil {
 					next = *nextAt
 				}
 				return nil
 			}
-			st, err := decodeFeedState(*name, raw, gob, *count)
+			st, err := decodeFeedState(*name, raw, gob, bin, *count)
 			claimed = append(claimed, st)
 			return err
 		})

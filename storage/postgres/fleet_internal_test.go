@@ -1,7 +1,10 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
+	"encoding/gob"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -9,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -188,9 +192,7 @@ func TestMigration4(t *testing.T) {
 		{Name: "odd", ETag: "\xff", NextFetch: due.Add(time.Hour), Disabled: true}, // gob
 		{Name: "fresh"}, // no NextFetch
 	} {
-		if err := db.PutFeedState(ctx, st); err != nil {
-			t.Fatal(err)
-		}
+		putLegacyState(t, db, st)
 	}
 	if _, err := db.pool.Exec(ctx, `UPDATE feeds SET lease_node = 'n1', lease_until = now() + interval '1 hour'`); err != nil {
 		t.Fatal(err)
@@ -237,6 +239,11 @@ func TestMigration4(t *testing.T) {
 		if got[name] != w {
 			t.Errorf("feed %s after up: %+v, want %+v", name, got[name], w)
 		}
+	}
+	// The program reads the latest schema (migration 7 only adds
+	// state_bin beside the states of this test).
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatalf("up: %v", err)
 	}
 	st, ok, err := db.FeedState(ctx, "gone")
 	if err != nil || !ok || !st.Disabled || !st.NextFetch.Equal(due) {
@@ -362,5 +369,28 @@ func TestAcquireHostReuse(t *testing.T) {
 				t.Errorf("the second request reused the first one's slot (granted at %v)", at[0])
 			}
 		})
+	}
+}
+
+// putLegacyState writes st as the program of migration 6 wrote it: JSON
+// in state, or gob in state_gob when a string is not valid UTF-8, with
+// the claim columns.
+func putLegacyState(t *testing.T, db *DB, st aggregator.FeedState) {
+	t.Helper()
+	var js *string
+	var gb []byte
+	if b, err := json.Marshal(st); err == nil && utf8.ValidString(st.ETag) {
+		s := string(b)
+		js = &s
+	} else {
+		var buf bytes.Buffer
+		if err := gob.NewEncoder(&buf).Encode(st); err != nil {
+			t.Fatal(err)
+		}
+		gb = buf.Bytes()
+	}
+	if _, err := db.pool.Exec(t.Context(), `INSERT INTO feeds (name, state, state_gob, next_fetch, disabled) VALUES ($1, $2, $3, $4, $5)`,
+		st.Name, js, gb, st.NextFetch, st.Disabled); err != nil {
+		t.Fatal(err)
 	}
 }
