@@ -25,6 +25,14 @@ type MergeOptions struct {
 	// that what the two have in common is what each story is about, not
 	// the words a few members happen to share. Default 1.
 	MinCore int
+	// Rejoin is the similarity a cluster of fewer than MinSize members
+	// (most often a report that founded its own cluster) needs to join a
+	// cluster of MinSize or more in the same pass: the decayed cosine of
+	// the two centroids, with MinShared shared terms (Options) and one
+	// core term of the larger cluster. The larger centroid may have grown
+	// or merged since the report was added. Default 0.2; negative
+	// disables.
+	Rejoin float64
 }
 
 func (o MergeOptions) withDefaults() MergeOptions {
@@ -36,6 +44,9 @@ func (o MergeOptions) withDefaults() MergeOptions {
 	}
 	if o.MinCore <= 0 {
 		o.MinCore = 1
+	}
+	if o.Rejoin == 0 {
+		o.Rejoin = 0.2
 	}
 	return o
 }
@@ -82,20 +93,39 @@ func (ix *Index) Consolidate(o MergeOptions, ids []string) []Merge {
 			if other < 0 {
 				break
 			}
-			keep, gone := c, other
-			if survives(&ix.clusters[other], cl) {
-				keep, gone = other, c
-			}
-			m := Merge{Into: ix.clusters[keep].id, From: ix.clusters[gone].id, Score: math.Round(score*1e4) / 1e4}
-			for _, s := range ix.clusters[gone].members {
-				m.Moved = append(m.Moved, ix.items[s].id)
-			}
-			ix.merge(keep, gone)
-			out = append(out, m)
-			c = keep
+			out = append(out, ix.mergePair(c, other, score))
+			c = ix.byCID[out[len(out)-1].Into]
+		}
+	}
+	if o.Rejoin < 0 {
+		return out
+	}
+	// Then the small clusters, against the big ones as merged.
+	for _, id := range ids {
+		c, ok := ix.byCID[id]
+		if !ok || len(ix.clusters[c].members) >= o.MinSize {
+			continue
+		}
+		if other, score := ix.mergeCandidate(c, &o); other >= 0 {
+			out = append(out, ix.mergePair(c, other, score))
 		}
 	}
 	return out
+}
+
+// mergePair merges clusters c and other (the larger survives) and says
+// what moved.
+func (ix *Index) mergePair(c, other int32, score float64) Merge {
+	keep, gone := c, other
+	if survives(&ix.clusters[other], &ix.clusters[c]) {
+		keep, gone = other, c
+	}
+	m := Merge{Into: ix.clusters[keep].id, From: ix.clusters[gone].id, Score: math.Round(score*1e4) / 1e4}
+	for _, s := range ix.clusters[gone].members {
+		m.Moved = append(m.Moved, ix.items[s].id)
+	}
+	ix.merge(keep, gone)
+	return m
 }
 
 // survives reports whether a, merged with b, keeps its ID: the larger
@@ -140,6 +170,7 @@ func (ix *Index) ClusterOf(itemID string) (string, bool) {
 // compared centroid to centroid.
 func (ix *Index) mergeCandidate(c int32, o *MergeOptions) (int32, float64) {
 	cl := &ix.clusters[c]
+	small := len(cl.members) < o.MinSize
 	cent := ix.centroid(cl)
 	lo, hi := minutes(cl.minT), minutes(cl.maxT)
 	wm := int32(ix.opts.Window/time.Minute) + 1
@@ -198,12 +229,19 @@ func (ix *Index) mergeCandidate(c int32, o *MergeOptions) (int32, float64) {
 		if gap >= 1 {
 			continue
 		}
-		cos, coreBoth := centroidMatch(cent, ix.centroid(xc), cl.norm, xc.norm, len(cl.members), len(xc.members))
-		if coreBoth < o.MinCore {
+		cm := centroidMatch(cent, ix.centroid(xc), cl.norm, xc.norm, len(cl.members), len(xc.members))
+		th := o.Threshold
+		switch {
+		case small:
+			if cm.shared < ix.opts.MinShared || cm.coreB == 0 {
+				continue
+			}
+			th = o.Rejoin
+		case cm.coreBoth < o.MinCore:
 			continue
 		}
-		s := cos * (1 - ix.opts.Decay*gap)
-		if s >= o.Threshold && (best < 0 || s > score || s == score && xc.id < ix.clusters[best].id) {
+		s := cm.cos * (1 - ix.opts.Decay*gap)
+		if s >= th && (best < 0 || s > score || s == score && xc.id < ix.clusters[best].id) {
 			best, score = x, s
 		}
 	}
@@ -226,11 +264,20 @@ func spanGap(a, b *clusterRec, window time.Duration) float64 {
 	return float64(d) / float64(window)
 }
 
+// centroidPair compares two centroids.
+type centroidPair struct {
+	cos      float64
+	shared   int // terms in both
+	coreB    int // shared terms core in the second
+	coreBoth int // shared terms core in both
+}
+
 // centroidMatch compares two centroids (norms na, nb; clusters of sa and
-// sb members): their cosine, and the number of shared terms core in both.
-func centroidMatch(a, b []tw, na, nb float64, sa, sb int) (cos float64, coreBoth int) {
+// sb members).
+func centroidMatch(a, b []tw, na, nb float64, sa, sb int) centroidPair {
+	var cp centroidPair
 	if na == 0 || nb == 0 {
-		return 0, 0
+		return cp
 	}
 	var dot float64
 	i, j := 0, 0
@@ -242,14 +289,19 @@ func centroidMatch(a, b []tw, na, nb float64, sa, sb int) (cos float64, coreBoth
 			j++
 		default:
 			dot += float64(a[i].w*a[i].idf) * float64(b[j].w*b[j].idf)
-			if core(a[i], sa) && core(b[j], sb) {
-				coreBoth++
+			cp.shared++
+			if core(b[j], sb) {
+				cp.coreB++
+				if core(a[i], sa) {
+					cp.coreBoth++
+				}
 			}
 			i++
 			j++
 		}
 	}
-	return dot / (na * nb), coreBoth
+	cp.cos = dot / (na * nb)
+	return cp
 }
 
 // topTerms appends to out the indexes of the n terms of ts of most

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -224,4 +225,33 @@ func TestConsolidateMultilingual(t *testing.T) {
 			t.Errorf("%s %q is in a cluster of stories %s", it.ID, it.Title, sortedKeys(s))
 		}
 	}
+}
+
+// BenchmarkConsolidate times one Consolidate of every cluster of the
+// headline set after AddBatch of the whole set (the index is rebuilt for
+// each iteration; ns/op counts that too) and reports the time of
+// Consolidate alone per item of the set.
+func BenchmarkConsolidate(b *testing.B) {
+	labelled := loadSet(b, "dev.jsonl")
+	items := make([]aggregator.Item, len(labelled))
+	for i, it := range labelled {
+		items[i] = it.Feed()
+	}
+	var merges int
+	var spent time.Duration
+	for b.Loop() {
+		ix := dedupe.New(dedupe.Options{})
+		var touched []string
+		for _, m := range ix.AddBatch(items) {
+			touched = append(touched, m.Cluster)
+		}
+		slices.Sort(touched)
+		touched = slices.Compact(touched)
+		runtime.GC() // the garbage of the build is not Consolidate's
+		start := time.Now()
+		merges = len(ix.Consolidate(dedupe.MergeOptions{}, touched))
+		spent += time.Since(start)
+	}
+	b.ReportMetric(float64(spent.Nanoseconds())/float64(b.N*len(items)), "consolidate-ns/item")
+	b.ReportMetric(float64(merges), "merges")
 }

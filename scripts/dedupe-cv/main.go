@@ -72,6 +72,7 @@ func run(args []string, stdout io.Writer) error {
 	verbose := fs.Bool("v", false, "print each fold's choice and scores")
 	write := fs.String("write-model", "", "instead of cross-validating, fit the shipped model on all items (the same procedure as for a fold) and write it as Go to this file (dedupe/model_weights.go)")
 	table := fs.Bool("table", false, "also print every candidate's held-out mean (B-cubed P, B-cubed F1, pairwise F1 of each set): the rule grid, then the learned decision at each MinP")
+	every := fs.Int("merge-every", 0, "consolidate every this many items instead of at each date")
 	spread := fs.Int("spread", 0, "instead of cross-validating, score fixed clusterings (the defaults with and without merging, the gold with its stories over 100 items cut in two, the gold) under this many fold assignments and print how far the worst fold falls under the mean")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -83,7 +84,7 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cv := &crossValidation{k: *k, sets: sets}
+	cv := &crossValidation{k: *k, sets: sets, mergeEvery: *every}
 	if *write != "" {
 		return writeModel(cv, *write, stdout)
 	}
@@ -282,6 +283,9 @@ func ruleOptions(opts dedupe.Options) dedupe.Options {
 type crossValidation struct {
 	k    int
 	sets []*set
+	// mergeEvery, when positive, consolidates every mergeEvery items
+	// instead of at each date (-merge-every).
+	mergeEvery int
 }
 
 // foldResult is one candidate's scores with one fold held out, per set.
@@ -305,7 +309,7 @@ func (cv *crossValidation) cluster(opts dedupe.Options) []map[string]string {
 func (cv *crossValidation) clusterMerging(opts dedupe.Options, mo *dedupe.MergeOptions) []map[string]string {
 	out := make([]map[string]string, len(cv.sets))
 	for si, s := range cv.sets {
-		pred := clusterSet(opts, mo, s.items)
+		pred := clusterSet(opts, mo, cv.mergeEvery, s.items)
 		if s.dateSplit {
 			pred = score.SplitByDate(pred, s.dates)
 		}
@@ -381,17 +385,26 @@ type mergeCandidate struct {
 
 // mergeCandidates lists the merge settings chosen from: off first, then
 // the package's defaults, then a grid over the centroid threshold, the
-// size both clusters need and the core terms both must carry.
+// size both clusters need and the core terms both must carry without
+// rejoining, then the rejoin threshold of the small clusters.
 var mergeCandidates = func() []mergeCandidate {
 	out := []mergeCandidate{{name: "merging off"}, {name: "merging, default MergeOptions", opts: &dedupe.MergeOptions{}}}
 	for _, core := range []int{1, 2} {
-		for _, size := range []int{3, 5, 10} {
-			for _, th := range []float64{0.15, 0.2, 0.3, 0.4} {
+		for _, size := range []int{3, 5, 8} {
+			for _, th := range []float64{0.1, 0.15, 0.2, 0.3} {
 				out = append(out, mergeCandidate{
-					name: fmt.Sprintf("merging, threshold %.2f, size %d, core %d", th, size, core),
-					opts: &dedupe.MergeOptions{Threshold: th, MinSize: size, MinCore: core},
+					name: fmt.Sprintf("merging, threshold %.2f, size %d, core %d, no rejoin", th, size, core),
+					opts: &dedupe.MergeOptions{Threshold: th, MinSize: size, MinCore: core, Rejoin: -1},
 				})
 			}
+		}
+	}
+	for _, size := range []int{5, 8} {
+		for _, rj := range []float64{0.15, 0.2, 0.25, 0.3} {
+			out = append(out, mergeCandidate{
+				name: fmt.Sprintf("merging, threshold 0.15, size %d, core 1, rejoin %.2f", size, rj),
+				opts: &dedupe.MergeOptions{Threshold: 0.15, MinSize: size, MinCore: 1, Rejoin: rj},
+			})
 		}
 	}
 	return out
@@ -518,9 +531,11 @@ func printSummary(w io.Writer, held []score.Result) {
 // (Index.Consolidate) the clusters that gained members whenever the
 // items' date changes and after the last: a pipeline's pass never splits
 // the items of one time, and the items of these files carry a date only.
+// With every > 0 it consolidates every that many items instead, as
+// a pipeline would after passes of that size if the items carried times.
 // The clusters are then read from the index after every Add, so that a
 // merge moves the items it moved.
-func clusterSet(opts dedupe.Options, mo *dedupe.MergeOptions, items []score.Item) map[string]string {
+func clusterSet(opts dedupe.Options, mo *dedupe.MergeOptions, every int, items []score.Item) map[string]string {
 	ix := dedupe.New(opts)
 	pred := make(map[string]string, len(items))
 	var touched []string
@@ -530,7 +545,7 @@ func clusterSet(opts dedupe.Options, mo *dedupe.MergeOptions, items []score.Item
 		touched = touched[:0]
 	}
 	for i, it := range items {
-		if mo != nil && i > 0 && !it.Published.Equal(items[i-1].Published) {
+		if mo != nil && i > 0 && (every <= 0 && !it.Published.Equal(items[i-1].Published) || every > 0 && i%every == 0) {
 			consolidate()
 		}
 		m, _ := ix.Add(it.Feed())
