@@ -18,7 +18,7 @@ type MergeOptions struct {
 	// MinSize is the number of members each of the two clusters needs: a
 	// centroid of one or two reports says too little about a story to
 	// vouch for a merge, and a small cluster is better left to the next
-	// report, which the item-by-item decision weighs. Default 5.
+	// report, which the item-by-item decision weighs. Default 8.
 	MinSize int
 	// MinCore is the number of shared terms that must be core terms of
 	// both clusters (carried by more than half the members of each), so
@@ -30,7 +30,7 @@ type MergeOptions struct {
 	// cluster of MinSize or more in the same pass: the decayed cosine of
 	// the two centroids, with MinShared shared terms (Options) and one
 	// core term of the larger cluster. The larger centroid may have grown
-	// or merged since the report was added. Default 0.2; negative
+	// or merged since the report was added. Default 0.15; negative
 	// disables.
 	Rejoin float64
 }
@@ -40,13 +40,13 @@ func (o MergeOptions) withDefaults() MergeOptions {
 		o.Threshold = 0.15
 	}
 	if o.MinSize <= 0 {
-		o.MinSize = 5
+		o.MinSize = 8
 	}
 	if o.MinCore <= 0 {
 		o.MinCore = 1
 	}
 	if o.Rejoin == 0 {
-		o.Rejoin = 0.2
+		o.Rejoin = 0.15
 	}
 	return o
 }

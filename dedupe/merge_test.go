@@ -15,8 +15,10 @@ import (
 )
 
 // TestConsolidate: after ten days of real headlines with recurring
-// frames (templateStream), two clusters of one story merge, and two
-// clusters of different stories that share a frame do not. The clusters
+// frames (templateStream), two clusters of one story merge, a lone
+// report rejoins its story's cluster, and two clusters of different
+// stories that share a frame do not (they do with template detection
+// off). The clusters
 // are made with Restore, as a single pass leaves them when a story's
 // reports split early (its reviews and its launch; one campaign's two
 // faces).
@@ -41,6 +43,9 @@ func TestConsolidate(t *testing.T) {
 				"Review: Titanfall towers above other shooters",
 				"Titanfall review roundup: critics love EA's robot shooter",
 				"Titanfall review: the robot shooter lives up to the hype",
+				"Titanfall review: EA's mech shooter is a blast",
+				"Titanfall review: robots, pilots and a thin campaign",
+				"Titanfall PC review: the shooter of the year so far",
 			}},
 			group{"launch", []string{
 				"Titanfall launches on Xbox One with a day one patch",
@@ -49,6 +54,23 @@ func TestConsolidate(t *testing.T) {
 				"Titanfall Xbox One launch hit by server problems",
 				"EA's Titanfall launch lifts Xbox One sales",
 				"Titanfall launch: Xbox One owners queue at midnight",
+				"Titanfall launch boosts Xbox One sales in the UK",
+				"Xbox One Titanfall bundle launch: where to buy",
+				"Titanfall launch: EA shares rise as Xbox One game ships",
+			}},
+			true, true},
+		{"a lone report rejoins the story",
+			group{"lone", []string{"Titanfall on Xbox One: day one patch fixes matchmaking"}},
+			group{"launch", []string{
+				"Titanfall launches on Xbox One with a day one patch",
+				"Microsoft bets on Titanfall launch to sell Xbox One",
+				"Titanfall launch day: Xbox One bundle sells out",
+				"Titanfall Xbox One launch hit by server problems",
+				"EA's Titanfall launch lifts Xbox One sales",
+				"Titanfall launch: Xbox One owners queue at midnight",
+				"Titanfall launch boosts Xbox One sales in the UK",
+				"Xbox One Titanfall bundle launch: where to buy",
+				"Titanfall launch: EA shares rise as Xbox One game ships",
 			}},
 			true, true},
 		{"two stories that share a frame",
@@ -58,6 +80,9 @@ func TestConsolidate(t *testing.T) {
 				"Friday's solar eclipse: what you need to know",
 				"Solar eclipse 2026: what you need to know",
 				"Total solar eclipse: what you need to know",
+				"Solar eclipse glasses: what you need to know",
+				"Solar eclipse safety: what you need to know",
+				"Solar eclipse path: what you need to know",
 			}},
 			group{"pension", []string{
 				"Pension reform: what you need to know",
@@ -65,6 +90,9 @@ func TestConsolidate(t *testing.T) {
 				"State pension reform: what you need to know",
 				"Pension reform plan: what you need to know",
 				"Pension reform bill: what you need to know",
+				"Pension reform strikes: what you need to know",
+				"Pension reform deal: what you need to know",
+				"Pension reform law: what you need to know",
 			}},
 			false, true},
 	}
