@@ -194,10 +194,12 @@ func run(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "\n== the defaults' procedure, then merging off or %d MergeOptions chosen on the training folds\n", len(mergeCandidates)-1)
 	cv.printFamily(stdout, mergeNames, mergeEvals, *verbose)
 	shipped := cv.scoreAll(cv.cluster(dedupe.Options{}))
+	merged := cv.scoreAll(cv.clusterMerging(dedupe.Options{}, &dedupe.MergeOptions{}))
 	fmt.Fprintf(stdout, "\n== all data, not held out%s%s\n", strings.Repeat(" ", 32), headRow())
 	for si, s := range sets {
 		fmt.Fprintf(stdout, "  %-22s %-33s%s\n", s.name, "cosine rule, default constants", row(ruleEvals[0].all[si]))
 		fmt.Fprintf(stdout, "  %-22s %-33s%s\n", s.name, "package defaults (shipped model)", row(shipped[si]))
+		fmt.Fprintf(stdout, "  %-22s %-33s%s\n", s.name, "the same, then Consolidate", row(merged[si]))
 	}
 	return nil
 }
