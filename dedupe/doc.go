@@ -119,8 +119,10 @@
 // but cannot gather a story whose reports were scattered as strays and
 // small clusters, and most of the spread comes from which folds hold such
 // stories (README, the spread of fixed clusterings). Consolidating after
-// small batches (every 256 items) merges clusters before their centroids
-// say what the story is, and did worse held out; consolidate after a
+// small batches (every 256 items) merges some clusters before their
+// centroids say what the story is: with the defaults it gathered a little
+// less (held-out headline pairwise F1 0.820 against 0.829, same
+// precision), and with size 5 it cost precision; consolidate after a
 // pass.
 //
 // # Templates
