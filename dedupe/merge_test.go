@@ -1,6 +1,7 @@
 package dedupe_test
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -282,4 +283,42 @@ func BenchmarkConsolidate(b *testing.B) {
 	}
 	b.ReportMetric(float64(spent.Nanoseconds())/float64(b.N*len(items)), "consolidate-ns/item")
 	b.ReportMetric(float64(merges), "merges")
+}
+
+// TestConsolidateSnapshot: an index that merged clusters, written to a
+// snapshot and read back, decides later Adds and Expire exactly as the
+// original.
+func TestConsolidateSnapshot(t *testing.T) {
+	labelled := loadSet(t, "dev.jsonl")
+	items := make([]aggregator.Item, len(labelled))
+	for i, it := range labelled {
+		items[i] = it.Feed()
+	}
+	half := len(items) / 2
+	ix := dedupe.New(dedupe.Options{})
+	var touched []string
+	for _, m := range ix.AddBatch(items[:half]) {
+		touched = append(touched, m.Cluster)
+	}
+	slices.Sort(touched)
+	if len(ix.Consolidate(dedupe.MergeOptions{}, slices.Compact(touched))) == 0 {
+		t.Fatal("no merges: the test checks nothing")
+	}
+	var buf bytes.Buffer
+	if err := ix.WriteSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := dedupe.ReadSnapshot(&buf, dedupe.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []*dedupe.Index{ix, loaded} {
+		x.Expire(items[half].Time().Add(-24 * time.Hour))
+	}
+	want, got := ix.AddBatch(items[half:]), loaded.AddBatch(items[half:])
+	for i := range want {
+		if want[i].Cluster != got[i].Cluster {
+			t.Fatalf("item %d after the snapshot: cluster %s, want %s", i, got[i].Cluster, want[i].Cluster)
+		}
+	}
 }
