@@ -72,6 +72,8 @@ func run(args []string, stdout io.Writer) error {
 	verbose := fs.Bool("v", false, "print each fold's choice and scores")
 	write := fs.String("write-model", "", "instead of cross-validating, fit the shipped model on all items (the same procedure as for a fold) and write it as Go to this file (dedupe/model_weights.go)")
 	table := fs.Bool("table", false, "also print every candidate's held-out mean (B-cubed P, B-cubed F1, pairwise F1 of each set): the rule grid, then the learned decision at each MinP")
+	every := fs.Int("merge-every", 0, "consolidate every this many items instead of at each date")
+	spread := fs.Int("spread", 0, "instead of cross-validating, score fixed clusterings (the defaults with and without merging, the gold with its stories over 100 items cut in two, the gold) under this many fold assignments and print how far the worst fold falls under the mean")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,9 +84,13 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cv := &crossValidation{k: *k, sets: sets}
+	cv := &crossValidation{k: *k, sets: sets, mergeEvery: *every}
 	if *write != "" {
 		return writeModel(cv, *write, stdout)
+	}
+	if *spread > 0 {
+		printSpread(stdout, cv, &dedupe.MergeOptions{}, *spread)
+		return nil
 	}
 
 	// The rule grid: the clustering does not depend on the fold (labels
@@ -115,10 +121,12 @@ func run(args []string, stdout io.Writer) error {
 			}
 		}
 	}
+	models := make([][]dedupe.Model, *k) // by fold and size cap
 	for f := range *k {
 		ex := cv.examples(f)
 		for ci, c := range sizeCaps {
 			m := fit(ex, c)
+			models[f] = append(models[f], m)
 			for di, d := range decisions {
 				for i, p := range minPs {
 					m.MinP = p
@@ -155,31 +163,43 @@ func run(args []string, stdout io.Writer) error {
 	}
 	for _, fam := range families {
 		fmt.Fprintf(stdout, "\n== %s\n", fam.name)
-		held := make([][]score.Result, len(sets))
-		for f := range *k {
-			best, bestV := 0, math.Inf(-1)
-			for c, ev := range fam.evals {
-				if v := cv.objective(ev.folds[f].train); v > bestV+1e-9 {
-					best, bestV = c, v
-				}
-			}
-			if *verbose {
-				fmt.Fprintf(stdout, "fold %d: chose %s (training objective %.4f)\n", f, fam.names[best], bestV)
-			}
-			for si := range sets {
-				held[si] = append(held[si], fam.evals[best].folds[f].held[si])
-			}
-		}
-		for si, s := range sets {
-			fmt.Fprintf(stdout, "%s\n", s.name)
-			printSummary(stdout, held[si])
+		cv.printFamily(stdout, fam.names, fam.evals, *verbose)
+	}
+
+	// Cluster merging (Index.Consolidate) on top of the defaults'
+	// procedure: for each fold, the model and its tunables as chosen
+	// above, then the merge options chosen on the training folds too.
+	defaults := learned[perDecision:]
+	mergeEvals := make([]evaluation, len(mergeCandidates))
+	for f := range *k {
+		j := cv.choose(defaults, f)
+		m := models[f][j/len(minPs)]
+		m.MinP = minPs[j%len(minPs)]
+		opts := learnedOptions(m)
+		opts.Decision = dedupe.DecideLearnedLeads
+		for c, mc := range mergeCandidates {
+			mergeEvals[c].folds = append(mergeEvals[c].folds, cv.scoreFold(cv.clusterMerging(opts, mc.opts), f))
 		}
 	}
+	mergeNames := make([]string, len(mergeCandidates))
+	for i, mc := range mergeCandidates {
+		mergeNames[i] = mc.name
+	}
+	if *table {
+		fmt.Fprintln(stdout)
+		printMeans(stdout, mergeNames, mergeEvals, len(sets), *k)
+	}
+	fmt.Fprintf(stdout, "\n== the defaults' procedure, then Index.Consolidate at each date with the package's default MergeOptions (no choice)\n")
+	cv.printFamily(stdout, mergeNames[1:2], mergeEvals[1:2], *verbose)
+	fmt.Fprintf(stdout, "\n== the defaults' procedure, then merging off or %d MergeOptions chosen on the training folds\n", len(mergeCandidates)-1)
+	cv.printFamily(stdout, mergeNames, mergeEvals, *verbose)
 	shipped := cv.scoreAll(cv.cluster(dedupe.Options{}))
+	merged := cv.scoreAll(cv.clusterMerging(dedupe.Options{}, &dedupe.MergeOptions{}))
 	fmt.Fprintf(stdout, "\n== all data, not held out%s%s\n", strings.Repeat(" ", 32), headRow())
 	for si, s := range sets {
 		fmt.Fprintf(stdout, "  %-22s %-33s%s\n", s.name, "cosine rule, default constants", row(ruleEvals[0].all[si]))
 		fmt.Fprintf(stdout, "  %-22s %-33s%s\n", s.name, "package defaults (shipped model)", row(shipped[si]))
+		fmt.Fprintf(stdout, "  %-22s %-33s%s\n", s.name, "the same, then Consolidate", row(merged[si]))
 	}
 	return nil
 }
@@ -265,6 +285,9 @@ func ruleOptions(opts dedupe.Options) dedupe.Options {
 type crossValidation struct {
 	k    int
 	sets []*set
+	// mergeEvery, when positive, consolidates every mergeEvery items
+	// instead of at each date (-merge-every).
+	mergeEvery int
 }
 
 // foldResult is one candidate's scores with one fold held out, per set.
@@ -281,9 +304,14 @@ type evaluation struct {
 // cluster clusters every set with opts: predicted cluster by item ID,
 // cut at dates for the date-split sets.
 func (cv *crossValidation) cluster(opts dedupe.Options) []map[string]string {
+	return cv.clusterMerging(opts, nil)
+}
+
+// clusterMerging is cluster with cluster merging by mo (nil: none).
+func (cv *crossValidation) clusterMerging(opts dedupe.Options, mo *dedupe.MergeOptions) []map[string]string {
 	out := make([]map[string]string, len(cv.sets))
 	for si, s := range cv.sets {
-		pred := clusterSet(opts, s.items)
+		pred := clusterSet(opts, mo, cv.mergeEvery, s.items)
 		if s.dateSplit {
 			pred = score.SplitByDate(pred, s.dates)
 		}
@@ -318,6 +346,71 @@ func (cv *crossValidation) scoreAll(preds []map[string]string) []score.Result {
 	}
 	return out
 }
+
+// choose returns the candidate of evals with the best training objective
+// on fold f (ties: the first).
+func (cv *crossValidation) choose(evals []evaluation, f int) int {
+	best, bestV := 0, math.Inf(-1)
+	for c, ev := range evals {
+		if v := cv.objective(ev.folds[f].train); v > bestV+1e-9 {
+			best, bestV = c, v
+		}
+	}
+	return best
+}
+
+// printFamily chooses, for each fold, the candidate of evals with the
+// best training objective and prints the held-out summary of the choices.
+func (cv *crossValidation) printFamily(w io.Writer, names []string, evals []evaluation, verbose bool) {
+	held := make([][]score.Result, len(cv.sets))
+	for f := range cv.k {
+		best := cv.choose(evals, f)
+		if verbose {
+			fmt.Fprintf(w, "fold %d: chose %s (training objective %.4f)\n", f, names[best], cv.objective(evals[best].folds[f].train))
+		}
+		for si := range cv.sets {
+			held[si] = append(held[si], evals[best].folds[f].held[si])
+		}
+	}
+	for si, s := range cv.sets {
+		fmt.Fprintf(w, "%s\n", s.name)
+		printSummary(w, held[si])
+	}
+}
+
+// mergeCandidate is one setting of cluster merging the cross-validation
+// may choose; nil opts is no merging.
+type mergeCandidate struct {
+	name string
+	opts *dedupe.MergeOptions
+}
+
+// mergeCandidates lists the merge settings chosen from: off first, then
+// the package's defaults, then a grid over the centroid threshold, the
+// size both clusters need and the core terms both must carry without
+// rejoining, then the rejoin threshold of the small clusters.
+var mergeCandidates = func() []mergeCandidate {
+	out := []mergeCandidate{{name: "merging off"}, {name: "merging, default MergeOptions", opts: &dedupe.MergeOptions{}}}
+	for _, core := range []int{1, 2} {
+		for _, size := range []int{3, 5, 8} {
+			for _, th := range []float64{0.1, 0.15, 0.2, 0.3} {
+				out = append(out, mergeCandidate{
+					name: fmt.Sprintf("merging, threshold %.2f, size %d, core %d, no rejoin", th, size, core),
+					opts: &dedupe.MergeOptions{Threshold: th, MinSize: size, MinCore: core, Rejoin: -1},
+				})
+			}
+		}
+	}
+	for _, size := range []int{5, 8} {
+		for _, rj := range []float64{0.15, 0.2, 0.25, 0.3} {
+			out = append(out, mergeCandidate{
+				name: fmt.Sprintf("merging, threshold 0.15, size %d, core 1, rejoin %.2f", size, rj),
+				opts: &dedupe.MergeOptions{Threshold: 0.15, MinSize: size, MinCore: 1, Rejoin: rj},
+			})
+		}
+	}
+	return out
+}()
 
 // objective scores a candidate on training results, precision first: the
 // mean over the sets of (B-cubed F1 + pairwise F1)/2, less four times any
@@ -436,13 +529,39 @@ func printSummary(w io.Writer, held []score.Result) {
 }
 
 // clusterSet adds the items to one index in file order and returns each
-// item's cluster, by the data's item ID.
-func clusterSet(opts dedupe.Options, items []score.Item) map[string]string {
+// item's cluster, by the data's item ID. With mo, the index consolidates
+// (Index.Consolidate) the clusters that gained members whenever the
+// items' date changes and after the last: a pipeline's pass never splits
+// the items of one time, and the items of these files carry a date only.
+// With every > 0 it consolidates every that many items instead, as
+// a pipeline would after passes of that size if the items carried times.
+// The clusters are then read from the index after every Add, so that a
+// merge moves the items it moved.
+func clusterSet(opts dedupe.Options, mo *dedupe.MergeOptions, every int, items []score.Item) map[string]string {
 	ix := dedupe.New(opts)
 	pred := make(map[string]string, len(items))
-	for _, it := range items {
+	var touched []string
+	consolidate := func() {
+		slices.Sort(touched)
+		ix.Consolidate(*mo, slices.Compact(touched))
+		touched = touched[:0]
+	}
+	for i, it := range items {
+		if mo != nil && i > 0 && (every <= 0 && !it.Published.Equal(items[i-1].Published) || every > 0 && i%every == 0) {
+			consolidate()
+		}
 		m, _ := ix.Add(it.Feed())
 		pred[it.ID] = m.Cluster
+		touched = append(touched, m.Cluster)
+	}
+	if mo == nil {
+		return pred
+	}
+	consolidate()
+	for _, it := range items {
+		if c, ok := ix.ClusterOf(it.Feed().ID); ok {
+			pred[it.ID] = c
+		}
 	}
 	return pred
 }
