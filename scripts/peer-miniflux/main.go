@@ -300,10 +300,15 @@ func measure(ctx context.Context, c config, stdout, stderr io.Writer) error {
 				res, err = o.round(ctx, "bbolt", r)
 			case oursPostgres:
 				res, err = o.round(ctx, "postgres", r)
-			case minifluxAPI:
-				res, err = p.round(ctx, modeAPI, r)
-			case minifluxSched:
-				res, err = p.round(ctx, modeScheduler, r)
+			case minifluxAPI, minifluxSched:
+				mode := map[string]string{minifluxAPI: modeAPI, minifluxSched: modeScheduler}[s]
+				for attempt := 1; ; attempt++ {
+					res, err = p.round(ctx, mode, r)
+					if !errors.Is(err, errMinifluxStore) || attempt == 3 {
+						break
+					}
+					fmt.Fprintf(stderr, "round %d, %s: %v; running the round again\n", r+1, s, err)
+				}
 			}
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", r+1, s, err)
