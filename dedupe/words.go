@@ -405,31 +405,58 @@ var stopWords = func() map[string]bool {
 
 // stripInflection removes a plural "-s"/"-es"/"-ies" and a verb ending
 // "-ing"/"-ed" (undoubling a final consonant: "stopped" → "stop"), in the
-// manner of the first step of Porter's stemmer.
+// manner of the first step of Porter's stemmer. Every word that is not a
+// stop word passes here, so it compares bytes rather than calling the
+// strings functions, and builds a new string only for "-ies" words short
+// enough to keep their "y" under stemLen and for "rising" → "rise".
 func stripInflection(w string) string {
+	n := len(w)
 	switch {
+	case n == 0 || w[n-1] != 's':
 	case strings.HasSuffix(w, "sses"):
-		w = w[:len(w)-2]
-	case strings.HasSuffix(w, "ies") && len(w) >= 5:
-		w = w[:len(w)-3] + "y"
-	case strings.HasSuffix(w, "ss"), strings.HasSuffix(w, "us"), strings.HasSuffix(w, "is"):
-	case strings.HasSuffix(w, "s"):
-		w = w[:len(w)-1]
-	}
-	for _, suf := range []string{"ing", "ed"} {
-		if strings.HasSuffix(w, suf) && len(w)-len(suf) >= 3 && strings.ContainsAny(w[:len(w)-len(suf)], "aeiouy") {
-			w = w[:len(w)-len(suf)]
-			n := len(w)
-			switch {
-			case n >= 2 && w[n-1] == w[n-2] && !strings.ContainsRune("lsz", rune(w[n-1])):
-				w = w[:n-1] // "stopped" → "stop"
-			case n == 3 && isCVC(w):
-				w += "e" // "rising" → "rise"
-			}
-			break
+		w = w[:n-2]
+	case strings.HasSuffix(w, "ies") && n >= 5:
+		if n-3 >= stemLen {
+			return w[:n-3] // the "y" would be cut at stemLen anyway
 		}
+		return w[:n-3] + "y" // ends in "y": no "-ing" or "-ed" to remove
+	case n >= 2 && (w[n-2] == 's' || w[n-2] == 'u' || w[n-2] == 'i'): // "-ss", "-us", "-is"
+	default:
+		w = w[:n-1]
+	}
+	n = len(w)
+	var cut int
+	switch {
+	case n >= 3 && w[n-3:] == "ing":
+		cut = 3
+	case n >= 2 && w[n-2:] == "ed":
+		cut = 2
+	default:
+		return w
+	}
+	if n-cut < 3 || !hasVowelY(w[:n-cut]) {
+		return w
+	}
+	w = w[:n-cut]
+	n = len(w)
+	switch {
+	case n >= 2 && w[n-1] == w[n-2] && w[n-1] != 'l' && w[n-1] != 's' && w[n-1] != 'z':
+		w = w[:n-1] // "stopped" → "stop"
+	case n == 3 && isCVC(w):
+		w += "e" // "rising" → "rise"
 	}
 	return w
+}
+
+// hasVowelY reports whether w holds one of "aeiouy".
+func hasVowelY(w string) bool {
+	for i := 0; i < len(w); i++ {
+		switch w[i] {
+		case 'a', 'e', 'i', 'o', 'u', 'y':
+			return true
+		}
+	}
+	return false
 }
 
 // isCVC reports whether w ends consonant, vowel, consonant (not w, x or y).
