@@ -114,7 +114,7 @@ func language(title, summary []word) uint8 {
 			}
 			continue
 		}
-		if r, _ := utf8.DecodeRuneInString(w.text); unicode.Is(unicode.Cyrillic, r) {
+		if w.text != "" && w.text[0] >= utf8.RuneSelf && isCyrillicStart(w.text) {
 			cyr++
 			continue
 		}
@@ -159,6 +159,12 @@ func language(title, summary []word) uint8 {
 		return langEnglish
 	}
 	return langUnknown
+}
+
+// isCyrillicStart reports whether w starts with a Cyrillic letter.
+func isCyrillicStart(w string) bool {
+	r, _ := utf8.DecodeRuneInString(w)
+	return unicode.Is(unicode.Cyrillic, r)
 }
 
 // sameLanguage reports whether two languages may be compared: equal, or

@@ -61,18 +61,31 @@ type word struct {
 // outlet boilerplate, keeping case (capitalisation is a signal). feed is
 // the publishing feed's name, removed when the text ends with it.
 func cleanText(s, feed string) string {
-	if !utf8.ValidString(s) {
+	// One pass over s tells what the usual text (valid, no markup, ASCII
+	// or already NFKC, single spaces) needs; only a text that the steps
+	// below change is scanned again for white space.
+	sc := scanText(s)
+	changed := false
+	if sc.high && !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, " ")
+		changed = true
 	}
-	if strings.ContainsAny(s, "<&") {
+	if sc.markup {
 		s = stripTags(s)
 		s = html.UnescapeString(s)
 		s = stripTags(s) // entities can encode markup: "&lt;b&gt;"
+		changed = true
 	}
-	if !isASCII(s) && !norm.NFKC.IsNormalString(s) {
+	if (sc.high || changed) && !isASCII(s) && !norm.NFKC.IsNormalString(s) {
 		s = norm.NFKC.String(s)
+		changed = true
 	}
-	s = collapseSpace(s)
+	switch {
+	case changed:
+		s = collapseSpace(s)
+	case sc.spaces:
+		s = strings.Join(strings.Fields(s), " ")
+	}
 	s = stripTruncation(s)
 	for range 3 { // "UPDATE 1-EXCLUSIVE-..." stacks prefixes
 		t := stripPrefix(s)
@@ -83,6 +96,55 @@ func cleanText(s, feed string) string {
 	}
 	s = stripSuffix(s, feed)
 	return s
+}
+
+// textScan is what scanText finds in a text.
+type textScan struct {
+	high   bool // a byte outside ASCII
+	markup bool // a "<" or "&"
+	// spaces: collapseSpace would change the text (white space other
+	// than single spaces between words), as far as a valid text tells.
+	spaces bool
+}
+
+// scanText reads s once for what cleanText needs to know of it.
+func scanText(s string) textScan {
+	var sc textScan
+	prevSpace := true // the previous rune was white space, or s starts
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c > ' ' && c < utf8.RuneSelf:
+			if c == '<' || c == '&' {
+				sc.markup = true
+			}
+			prevSpace = false
+		case c == ' ':
+			if prevSpace {
+				sc.spaces = true
+			}
+			prevSpace = true
+		case c < utf8.RuneSelf:
+			prevSpace = c >= '\t' && c <= '\r'
+			if prevSpace {
+				sc.spaces = true
+			}
+		default:
+			sc.high = true
+			prevSpace = false
+			// White space outside ASCII starts with one of these bytes
+			// (U+0085, U+00A0, U+1680, U+2000–U+205F, U+3000).
+			if c == 0xc2 || c == 0xe1 || c == 0xe2 || c == 0xe3 {
+				if r, n := utf8.DecodeRuneInString(s[i:]); unicode.IsSpace(r) {
+					sc.spaces, prevSpace = true, true
+					i += n - 1
+				}
+			}
+		}
+	}
+	if prevSpace {
+		sc.spaces = true
+	}
+	return sc
 }
 
 // stripTags removes HTML tags, and the content of script and style

@@ -21,7 +21,7 @@ func splitWords(s string, limit int) (out []word, total int) {
 
 // wordBuf is scratch space for splitWordsInto.
 type wordBuf struct {
-	cur []rune // the current word
+	cur []rune // the current word, once it holds a rune outside ASCII
 	// ascii holds the plain ASCII words of the text one after the other,
 	// made into one string at the end rather than one per word; spans
 	// says which word of out takes which bytes.
@@ -33,111 +33,178 @@ type wordSpan struct{ i, lo, hi int }
 
 // splitWordsInto is splitWords appending to dst, with buf as scratch
 // space (nil: none).
+//
+// It reads the text a byte at a time while the bytes are ASCII, decoding
+// runes only past it, and writes a plain ASCII word's folded bytes
+// straight into buf.ascii: a word moves to buf.cur (runes, folded at its
+// end) only when a rune outside ASCII joins it. The words past limit are
+// scanned the same way, so that total counts exactly what the words
+// kept would have been, but never folded.
 func splitWordsInto(dst []word, buf *wordBuf, s string, limit int) (out []word, total int) {
 	if buf == nil {
 		buf = new(wordBuf)
 	}
 	out = dst
-	var (
-		cur   = buf.cur[:0]
-		bs    = buf.ascii[:0]
-		spans = buf.spans[:0]
-		cap   bool
-		cjk   bool
-		ascii = true
-	)
-	flush := func() {
-		if len(cur) > 0 {
-			total++
-			switch {
-			case limit > 0 && len(out)-len(dst) >= limit:
-			case ascii:
-				// Already lower-cased on the way in; dots trimmed.
-				lo := len(bs)
-				for _, r := range cur {
-					bs = append(bs, byte(r))
-				}
-				hi := len(bs)
-				for lo < hi && bs[lo] == '.' {
-					lo++
-				}
-				for hi > lo && bs[hi-1] == '.' {
-					hi--
-				}
-				if lo < hi {
-					spans = append(spans, wordSpan{len(out), lo, hi})
-					out = append(out, word{cap: cap})
-				} else {
-					total--
-				}
-			default:
-				if t := fold(string(cur)); t != "" {
-					out = append(out, word{text: t, cap: cap, cjk: cjk})
-				} else {
-					total--
-				}
-			}
-		}
-		cur, cap, cjk, ascii = cur[:0], false, false, true
-	}
-	// next decodes the rune at byte offset i (utf8.RuneError at the end).
-	next := func(i int) (rune, int) {
-		if i >= len(s) {
-			return utf8.RuneError, 0
-		}
-		return utf8.DecodeRuneInString(s[i:])
-	}
+	bs, spans, cur := buf.ascii[:0], buf.spans[:0], buf.cur[:0]
 	for i := 0; i < len(s); {
-		r, size := next(i)
-		i += size
-		switch {
-		case isCJK(r):
-			if !cjk {
-				flush()
-				cjk = true
+		// Find the start of a word: a letter, a number or a mark, or a
+		// rune of Chinese, Japanese or Korean script. Anything else
+		// separates words.
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if !isASCIIAlnum(c) {
+				i++
+				continue
 			}
-			ascii = false
-			cur = append(cur, r)
-		case r < 0x80 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') ||
-			r >= 0x80 && (unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.In(r, unicode.Mn, unicode.Mc)):
-			if cjk {
-				flush()
+		} else {
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if isCJK(r) {
+				// A CJK run is a word of its own; it ends at the first
+				// rune of any other script.
+				cur = cur[:0]
+				for i < len(s) {
+					r, n := utf8.DecodeRuneInString(s[i:])
+					if !isCJK(r) {
+						break
+					}
+					cur = append(cur, r)
+					i += n
+				}
+				full := limit > 0 && len(out)-len(dst) >= limit
+				if full {
+					total++
+				} else if t := fold(string(cur)); t != "" {
+					total++
+					out = append(out, word{text: t, cjk: true})
+				}
+				continue
 			}
-			if len(cur) == 0 {
-				cap = unicode.IsUpper(r) || unicode.IsNumber(r)
+			if !isWordRune(r) {
+				i += n
+				continue
 			}
+		}
+		// Scan the word from s[i]. Its folded runes go to bs[lo:] while
+		// they are ASCII, to cur (runes bool) once one is not.
+		var (
+			lo        = len(bs)
+			runes     bool
+			capital   bool
+			lastDigit bool // the word's last rune is a digit
+		)
+		if c < utf8.RuneSelf {
+			capital = c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		} else {
+			r, _ := utf8.DecodeRuneInString(s[i:])
+			capital = unicode.IsUpper(r) || unicode.IsNumber(r)
+		}
+	word:
+		for i < len(s) {
+			// Most of a word is a run of lower-case letters: copy it at
+			// once.
+			if j := lowerRun(s, i); j > i {
+				if runes {
+					for _, c := range []byte(s[i:j]) {
+						cur = append(cur, rune(c))
+					}
+				} else {
+					bs = append(bs, s[i:j]...)
+				}
+				lastDigit = false
+				if i = j; i == len(s) {
+					break
+				}
+			}
+			c := s[i]
+			if c < utf8.RuneSelf {
+				switch {
+				case c >= '0' && c <= '9':
+					lastDigit = true
+				case c >= 'A' && c <= 'Z':
+					c += 'a' - 'A'
+					lastDigit = false
+				case c == '\'':
+					if !wordGoesOn(s, &i, 1) {
+						break word
+					}
+					continue
+				case (c == ',' || c == '.') && lastDigit:
+					// "14,000" is one number, "1.5" keeps its point; any
+					// other comma or point ends the word.
+					if r1, _ := utf8.DecodeRuneInString(s[i+1:]); !unicode.IsDigit(r1) {
+						i++
+						break word
+					}
+					if c == ',' {
+						i++
+						continue
+					}
+					lastDigit = false
+				default:
+					i++
+					break word
+				}
+				if runes {
+					cur = append(cur, rune(c))
+				} else {
+					bs = append(bs, c)
+				}
+				i++
+				continue
+			}
+			r, n := utf8.DecodeRuneInString(s[i:])
 			switch {
-			case r >= 'A' && r <= 'Z':
-				r += 'a' - 'A'
-			case r >= 0x80:
-				ascii = false
+			case isCJK(r):
+				break word // the start of a CJK word
+			case isWordRune(r):
+				// The modifier letter apostrophe "ʼ" (U+02BC) is a
+				// letter, so it stays in the word.
+			case r == '’':
+				if !wordGoesOn(s, &i, n) {
+					break word
+				}
+				continue
+			default:
+				i += n
+				break word
+			}
+			if !runes {
+				runes = true
+				cur = cur[:0]
+				for _, b := range bs[lo:] {
+					cur = append(cur, rune(b))
+				}
+				bs = bs[:lo]
 			}
 			cur = append(cur, r)
-		case r == '\'' || r == '’' || r == 'ʼ':
-			r1, n1 := next(i)
-			if len(cur) == 0 || cjk || !unicode.IsLetter(r1) {
-				flush()
-				continue
+			lastDigit = unicode.IsDigit(r)
+			i += n
+		}
+		full := limit > 0 && len(out)-len(dst) >= limit
+		switch {
+		case full:
+			total++
+			bs = bs[:lo]
+		case !runes:
+			hi := len(bs)
+			for lo < hi && bs[lo] == '.' {
+				lo++
 			}
-			// "don't" → "dont"; "McDonald's" → "mcdonald" (possessive
-			// dropped when the word ends after the "s").
-			if r2, _ := next(i + n1); (r1 == 's' || r1 == 'S') && !unicode.IsLetter(r2) {
-				flush()
-				i += n1
+			for hi > lo && bs[hi-1] == '.' {
+				hi--
 			}
-		case (r == ',' || r == '.') && len(cur) > 0 && !cjk && unicode.IsDigit(cur[len(cur)-1]):
-			if r1, _ := next(i); !unicode.IsDigit(r1) {
-				flush()
-				continue
-			}
-			if r == '.' {
-				cur = append(cur, r)
+			if lo < hi {
+				total++
+				spans = append(spans, wordSpan{len(out), lo, hi})
+				out = append(out, word{cap: capital})
 			}
 		default:
-			flush()
+			if t := fold(string(cur)); t != "" {
+				total++
+				out = append(out, word{text: t, cap: capital})
+			}
 		}
 	}
-	flush()
 	if len(spans) > 0 {
 		text := string(bs)
 		for _, sp := range spans {
@@ -146,6 +213,43 @@ func splitWordsInto(dst []word, buf *wordBuf, s string, limit int) (out []word, 
 	}
 	buf.cur, buf.ascii, buf.spans = cur, bs, spans
 	return out, total
+}
+
+// wordGoesOn handles an apostrophe of n bytes at s[*i] inside a word and
+// moves *i past what it consumed. Between letters it is dropped and the
+// word goes on ("don't" is "dont"); a possessive "'s" ends the word and
+// is dropped with its "s" ("McDonald's" is "mcdonald"); otherwise it
+// ends the word.
+func wordGoesOn(s string, i *int, n int) bool {
+	j := *i + n
+	r1, n1 := utf8.DecodeRuneInString(s[j:])
+	if !unicode.IsLetter(r1) {
+		*i = j
+		return false
+	}
+	if r2, _ := utf8.DecodeRuneInString(s[j+n1:]); (r1 == 's' || r1 == 'S') && !unicode.IsLetter(r2) {
+		*i = j + n1
+		return false
+	}
+	*i = j
+	return true
+}
+
+// lowerRun returns the end of the run of ASCII lower-case letters at
+// s[i].
+func lowerRun(s string, i int) int {
+	for i < len(s) && s[i]-'a' < 26 {
+		i++
+	}
+	return i
+}
+
+func isASCIIAlnum(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' || c >= '0' && c <= '9' }
+
+// isWordRune reports whether a rune outside ASCII (and outside CJK
+// script) belongs to a word: a letter, a number or a combining mark.
+func isWordRune(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.In(r, unicode.Mn, unicode.Mc)
 }
 
 // fold returns w compatibility-decomposed, without diacritics, lower-cased
@@ -301,31 +405,58 @@ var stopWords = func() map[string]bool {
 
 // stripInflection removes a plural "-s"/"-es"/"-ies" and a verb ending
 // "-ing"/"-ed" (undoubling a final consonant: "stopped" → "stop"), in the
-// manner of the first step of Porter's stemmer.
+// manner of the first step of Porter's stemmer. Every word that is not a
+// stop word passes here, so it compares bytes rather than calling the
+// strings functions, and builds a new string only for "-ies" words short
+// enough to keep their "y" under stemLen and for "rising" → "rise".
 func stripInflection(w string) string {
+	n := len(w)
 	switch {
+	case n == 0 || w[n-1] != 's':
 	case strings.HasSuffix(w, "sses"):
-		w = w[:len(w)-2]
-	case strings.HasSuffix(w, "ies") && len(w) >= 5:
-		w = w[:len(w)-3] + "y"
-	case strings.HasSuffix(w, "ss"), strings.HasSuffix(w, "us"), strings.HasSuffix(w, "is"):
-	case strings.HasSuffix(w, "s"):
-		w = w[:len(w)-1]
-	}
-	for _, suf := range []string{"ing", "ed"} {
-		if strings.HasSuffix(w, suf) && len(w)-len(suf) >= 3 && strings.ContainsAny(w[:len(w)-len(suf)], "aeiouy") {
-			w = w[:len(w)-len(suf)]
-			n := len(w)
-			switch {
-			case n >= 2 && w[n-1] == w[n-2] && !strings.ContainsRune("lsz", rune(w[n-1])):
-				w = w[:n-1] // "stopped" → "stop"
-			case n == 3 && isCVC(w):
-				w += "e" // "rising" → "rise"
-			}
-			break
+		w = w[:n-2]
+	case strings.HasSuffix(w, "ies") && n >= 5:
+		if n-3 >= stemLen {
+			return w[:n-3] // the "y" would be cut at stemLen anyway
 		}
+		return w[:n-3] + "y" // ends in "y": no "-ing" or "-ed" to remove
+	case n >= 2 && (w[n-2] == 's' || w[n-2] == 'u' || w[n-2] == 'i'): // "-ss", "-us", "-is"
+	default:
+		w = w[:n-1]
+	}
+	n = len(w)
+	var cut int
+	switch {
+	case n >= 3 && w[n-3:] == "ing":
+		cut = 3
+	case n >= 2 && w[n-2:] == "ed":
+		cut = 2
+	default:
+		return w
+	}
+	if n-cut < 3 || !hasVowelY(w[:n-cut]) {
+		return w
+	}
+	w = w[:n-cut]
+	n = len(w)
+	switch {
+	case n >= 2 && w[n-1] == w[n-2] && w[n-1] != 'l' && w[n-1] != 's' && w[n-1] != 'z':
+		w = w[:n-1] // "stopped" → "stop"
+	case n == 3 && isCVC(w):
+		w += "e" // "rising" → "rise"
 	}
 	return w
+}
+
+// hasVowelY reports whether w holds one of "aeiouy".
+func hasVowelY(w string) bool {
+	for i := 0; i < len(w); i++ {
+		switch w[i] {
+		case 'a', 'e', 'i', 'o', 'u', 'y':
+			return true
+		}
+	}
+	return false
 }
 
 // isCVC reports whether w ends consonant, vowel, consonant (not w, x or y).
