@@ -17,6 +17,10 @@ const (
 	ReasonTitle Reason = "title"
 	// ReasonSimilar: the item's text is similar enough to the cluster's.
 	ReasonSimilar Reason = "similar"
+	// ReasonMerged: the item's cluster was merged into this one, whose
+	// reports it resembles as a whole (Matched: the cluster it was in;
+	// Score: the similarity of the two clusters).
+	ReasonMerged Reason = "merged"
 )
 
 // Membership records that an item belongs to a cluster, and why.

@@ -164,6 +164,18 @@ func (ix *Index) ClusterOf(itemID string) (string, bool) {
 	return ix.clusters[ix.items[s].cluster].id, true
 }
 
+// Representative returns the ID of the representative item of cluster
+// id, and whether the cluster is in the index: after Consolidate the
+// survivor of a merge may have taken the other cluster's representative,
+// which a caller storing clusters must store too.
+func (ix *Index) Representative(id string) (string, bool) {
+	c, ok := ix.byCID[id]
+	if !ok {
+		return "", false
+	}
+	return ix.items[ix.clusters[c].rep].id, true
+}
+
 // mergeCandidate returns the cluster that cluster c should merge with
 // (-1: none) and its score: found through the posting lists of c's
 // heaviest centroid terms, like an item's candidates, then the best few

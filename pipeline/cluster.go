@@ -170,7 +170,7 @@ func (p *Pipeline) clusterGroupsLocked(ctx context.Context, groups [][]aggregato
 			p.clustered = maxTime(p.clustered, minTime(it.Time(), now))
 		}
 		p.ix.Expire(expired)
-		ms, reps := p.addPrepared(prepared)
+		ms, reps := addPrepared(p.ix, &p.merger, p.opts.MergeClusters, g, prepared, now)
 		// The cluster log lets a saved copy of the index catch up with
 		// these decisions (see index.go).
 		batches <- aggregator.Decisions{
@@ -317,7 +317,7 @@ func (p *Pipeline) clusterLocked(ctx context.Context, items []aggregator.Item) e
 		p.clustered = maxTime(p.clustered, minTime(it.Time(), now))
 	}
 	p.ix.Expire(expired) // keeps items from p.horizon() on
-	ms, reps := p.addPrepared(prepared)
+	ms, reps := addPrepared(p.ix, &p.merger, p.opts.MergeClusters, items, prepared, now)
 	// The cluster log lets a saved copy of the index catch up with these
 	// decisions (see index.go).
 	err := p.store.SaveDecisions(context.WithoutCancel(ctx), aggregator.Decisions{
@@ -347,21 +347,6 @@ var clusterOrder = dedupe.Order
 // horizon is the oldest item time the index keeps: two windows before the
 // newest item, so that items fetched a little out of time order (a feed
 // that was down, a slow publisher) still find their stories.
-// addPrepared adds prepared items to the index in order and returns their
-// memberships and the representatives that changed, by cluster.
-func (p *Pipeline) addPrepared(prepared []dedupe.Prepared) ([]aggregator.Membership, map[string]string) {
-	ms := make([]aggregator.Membership, 0, len(prepared))
-	reps := map[string]string{}
-	for _, pr := range prepared {
-		m, rep := p.ix.AddPrepared(pr)
-		ms = append(ms, m)
-		if rep != "" {
-			reps[m.Cluster] = rep
-		}
-	}
-	return ms, reps
-}
-
 func (p *Pipeline) horizon() time.Time { return p.latest.Add(-2 * p.opts.Dedupe.Window) }
 
 // prepareAll extracts the items' terms on every core: the half of

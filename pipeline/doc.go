@@ -56,6 +56,17 @@
 // two thirds of items. Beyond the bound, late items are clustered in
 // arrival order.
 //
+// # Merging clusters
+//
+// With Options.MergeClusters, clusters that report one story but formed
+// apart are merged (dedupe.Index.Consolidate) before the first item of
+// each new UTC day of item time is clustered: a point set by the items,
+// not by where a batch ends, so that merging keeps stories independent
+// of batching, restarts and fleet leaders. Moves are stored as
+// memberships of the batch (ReasonMerged) and the cluster log's replay
+// repeats them (see merge.go). Off by default: end to end it costs
+// headline precision (README, "Merging clusters").
+//
 // # Cancellation
 //
 // Every long step takes a context and checks it between batches: a

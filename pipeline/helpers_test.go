@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -139,10 +140,15 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
+// mergeClusters sets Options.MergeClusters in testOptions: on by
+// default, so that the restart, rewind, fleet and serve-like tests cover
+// the merges; -merge-clusters=false runs them as the daemon's default.
+var mergeClusters = flag.Bool("merge-clusters", true, "test with Options.MergeClusters")
+
 // testOptions are a pipeline's options for the labelled sets: a window
 // that covers their months, no retention.
 func testOptions(feeds []aggregator.Feed, log *logBuffer) Options {
-	o := Options{Feeds: feeds, Dedupe: dedupe.Options{Window: 10 * 365 * 24 * time.Hour}}
+	o := Options{Feeds: feeds, Dedupe: dedupe.Options{Window: 10 * 365 * 24 * time.Hour}, MergeClusters: *mergeClusters}
 	if log != nil {
 		o.Logger = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

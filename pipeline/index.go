@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
+	"slices"
 	"time"
 
 	"aggregator"
@@ -37,19 +39,22 @@ const minSaveDelta = 4096
 
 // indexMagic starts a saved index; the stamp follows, then the newest
 // item time the index has clustered (Unix nanoseconds, 0 for none), then
-// a CRC-32C of all of these, then the snapshot (which checks itself).
+// the merger's state (its epoch in Unix nanoseconds, 0 for none; the
+// number of clusters touched, 4 bytes; each ID, 2 bytes of length and
+// the ID), then a CRC-32C of all of these, then the snapshot (which
+// checks itself).
 // Without the checksum a flipped bit in the stamp would replay the wrong
 // part of the cluster log onto the snapshot: an index silently unlike
 // the deciding one. A copy of an older format is not read: the index is
 // rebuilt once.
-var indexMagic = []byte("aggregator-index\x003\n")
+var indexMagic = []byte("aggregator-index\x004\n")
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // resetIndexLocked forgets the in-memory index, so that the next
 // clustering loads it again from the store. p.mu must be held.
 func (p *Pipeline) resetIndexLocked() {
-	p.ix = dedupe.New(p.opts.Dedupe)
+	p.ix, p.merger = dedupe.New(p.opts.Dedupe), merger{}
 	p.loaded, p.rebuilt, p.delta = false, false, 0
 	p.clustered = time.Time{}
 	p.saved = aggregator.ClusterStamp{}
@@ -88,11 +93,11 @@ func (p *Pipeline) loadIndexLocked(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load dedupe index: %w", err)
 	}
-	ix, err := p.rebuild(ctx)
+	ix, mg, err := p.rebuild(ctx)
 	if err != nil {
 		return err
 	}
-	p.ix, p.loaded, p.rebuilt, p.seq = ix, true, true, stamp.Seq
+	p.ix, p.merger, p.loaded, p.rebuilt, p.seq = ix, mg, true, true, stamp.Seq
 	p.log.Info("rebuilt the dedupe index from the store", "items", ix.Len(), "took", time.Since(start).Round(time.Millisecond))
 	// Saved at once, a rebuilt index is what the cluster log replays onto
 	// after a crash, which gives the index this process will have; a
@@ -107,9 +112,12 @@ func (p *Pipeline) loadIndexLocked(ctx context.Context) error {
 // rebuild makes an index from the stored items of the window. Chunks are
 // restored in store order; the terms of the next chunk are extracted on
 // every core while this one is restored and the one after it is read.
-func (p *Pipeline) rebuild(ctx context.Context) (*dedupe.Index, error) {
+// The merger it returns has the newest epoch of the items and the
+// clusters of that epoch's items touched (merge.go).
+func (p *Pipeline) rebuild(ctx context.Context) (*dedupe.Index, merger, error) {
 	ix := dedupe.New(p.opts.Dedupe)
 	var (
+		mg    merger
 		items []aggregator.Item
 		ms    []aggregator.Membership
 		next  chan []dedupe.Prepared // the chunk being prepared, if any
@@ -132,6 +140,12 @@ func (p *Pipeline) rebuild(ctx context.Context) (*dedupe.Index, error) {
 	err := p.store.Recent(ctx, p.horizon(), func(it aggregator.Item, m aggregator.Membership) error {
 		items, ms = append(items, it), append(ms, m)
 		p.clustered = maxTime(p.clustered, minTime(it.Time(), now))
+		if e := epochOf(it.Time()); e.After(mg.epoch) {
+			mg.epoch, mg.touched = e, mg.touched[:0]
+		}
+		if epochOf(it.Time()).Equal(mg.epoch) {
+			mg.touched = append(mg.touched, m.Cluster)
+		}
 		if len(items) == clusterChunk {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -145,13 +159,13 @@ func (p *Pipeline) rebuild(ctx context.Context) (*dedupe.Index, error) {
 			<-next // the goroutine ends; its chunk is dropped
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, merger{}, ctx.Err()
 		}
-		return nil, fmt.Errorf("rebuild dedupe index: %w", err)
+		return nil, merger{}, fmt.Errorf("rebuild dedupe index: %w", err)
 	}
 	prepare()
 	restoreNext()
-	return ix, nil
+	return ix, mg, nil
 }
 
 // loadSavedIndexLocked replaces p.ix with the saved index, brought up to
@@ -172,7 +186,7 @@ func (p *Pipeline) loadSavedIndexLocked(ctx context.Context) (bool, error) {
 		where = f.Name() // the file itself
 	}
 	r := bufio.NewReaderSize(rc, 1<<20)
-	saved, clustered, err := readStamp(r)
+	saved, clustered, mg, err := readStamp(r)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", where, err)
 	}
@@ -194,44 +208,89 @@ func (p *Pipeline) loadSavedIndexLocked(ctx context.Context) (bool, error) {
 		if !rec.ExpiredBefore.IsZero() {
 			ix.Expire(rec.ExpiredBefore)
 		}
-		for i, pr := range prepareAll(p.opts.Dedupe, rec.Items) {
-			ix.RestorePrepared(pr, rec.Memberships[i])
-			clustered = maxTime(clustered, minTime(rec.Items[i].Time(), p.opts.Now()))
+		n, err := replayLogRecord(ix, &mg, rec, prepareAll(p.opts.Dedupe, rec.Items))
+		if err != nil {
+			return err
 		}
-		replayed += len(rec.Items)
+		for _, it := range rec.Items {
+			clustered = maxTime(clustered, minTime(it.Time(), p.opts.Now()))
+		}
+		replayed += n
 		return nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("replay the cluster log onto %s: %w", where, err)
 	}
-	p.ix, p.saved, p.delta, p.clustered, p.seq = ix, saved, replayed, clustered, seq
+	p.ix, p.merger, p.saved, p.delta, p.clustered, p.seq = ix, mg, saved, replayed, clustered, seq
 	if replayed > 0 {
 		p.log.Debug("saved dedupe index brought up to date", "replayed", replayed, "items", ix.Len())
 	}
 	return true, nil
 }
 
-func readStamp(r io.Reader) (aggregator.ClusterStamp, time.Time, error) {
-	var s aggregator.ClusterStamp
-	head := make([]byte, len(indexMagic)+len(s.Instance)+8+8+4)
+func readStamp(r io.Reader) (aggregator.ClusterStamp, time.Time, merger, error) {
+	var (
+		s  aggregator.ClusterStamp
+		mg merger
+	)
+	fail := func(err error) (aggregator.ClusterStamp, time.Time, merger, error) {
+		return s, time.Time{}, merger{}, err
+	}
+	head := make([]byte, len(indexMagic)+len(s.Instance)+8+8+8+4)
 	if _, err := io.ReadFull(r, head); err != nil {
-		return s, time.Time{}, fmt.Errorf("not a saved index: %w", err)
+		return fail(fmt.Errorf("not a saved index: %w", err))
 	}
 	if !bytes.Equal(head[:len(indexMagic)], indexMagic) {
-		return s, time.Time{}, errors.New("not a saved index of this version")
+		return fail(errors.New("not a saved index of this version"))
 	}
-	sum := head[len(head)-4:]
-	if crc32.Checksum(head[:len(head)-4], castagnoli) != binary.BigEndian.Uint32(sum) {
-		return s, time.Time{}, errors.New("damaged: the header's checksum does not match")
+	sum := crc32.Update(0, castagnoli, head)
+	b := head[len(indexMagic):]
+	copy(s.Instance[:], b)
+	b = b[len(s.Instance):]
+	s.Seq = binary.BigEndian.Uint64(b)
+	clustered, epoch := unixOrZero(b[8:]), unixOrZero(b[16:])
+	n := binary.BigEndian.Uint32(b[24:])
+	if n > 1<<24 {
+		return fail(fmt.Errorf("damaged: %d clusters touched", n))
 	}
-	head = head[len(indexMagic):]
-	copy(s.Instance[:], head)
-	s.Seq = binary.BigEndian.Uint64(head[len(s.Instance):])
-	var latest time.Time
-	if ns := int64(binary.BigEndian.Uint64(head[len(s.Instance)+8:])); ns != 0 {
-		latest = time.Unix(0, ns).UTC()
+	mg.epoch = epoch
+	var l [2]byte
+	for range n {
+		if _, err := io.ReadFull(r, l[:]); err != nil {
+			return fail(fmt.Errorf("damaged header: %w", err))
+		}
+		id := make([]byte, binary.BigEndian.Uint16(l[:]))
+		if _, err := io.ReadFull(r, id); err != nil {
+			return fail(fmt.Errorf("damaged header: %w", err))
+		}
+		sum = crc32.Update(crc32.Update(sum, castagnoli, l[:]), castagnoli, id)
+		mg.touched = append(mg.touched, string(id))
 	}
-	return s, latest, nil
+	var want [4]byte
+	if _, err := io.ReadFull(r, want[:]); err != nil {
+		return fail(fmt.Errorf("damaged header: %w", err))
+	}
+	if sum != binary.BigEndian.Uint32(want[:]) {
+		return fail(errors.New("damaged: the header's checksum does not match"))
+	}
+	return s, clustered, mg, nil
+}
+
+// unixOrZero reads 8 bytes of Unix nanoseconds, 0 for the zero time.
+func unixOrZero(b []byte) time.Time {
+	if ns := int64(binary.BigEndian.Uint64(b)); ns != 0 {
+		return time.Unix(0, ns).UTC()
+	}
+	return time.Time{}
+}
+
+// appendUnix appends t as readStamp reads it.
+func appendUnix(b []byte, t time.Time) []byte {
+	var ns int64
+	if !t.IsZero() {
+		ns = t.UnixNano()
+	}
+	return binary.BigEndian.AppendUint64(b, uint64(ns))
 }
 
 // SaveIndex saves the in-memory index in the store when this process
@@ -266,11 +325,15 @@ func (p *Pipeline) saveLocked(ctx context.Context) error {
 	err = p.store.SaveIndex(ctx, func(w io.Writer) error {
 		b := append(append([]byte(nil), indexMagic...), stamp.Instance[:]...)
 		b = binary.BigEndian.AppendUint64(b, stamp.Seq)
-		var ns int64
-		if !p.clustered.IsZero() {
-			ns = p.clustered.UnixNano()
+		b = appendUnix(appendUnix(b, p.clustered), p.merger.epoch)
+		touched := slices.Compact(slices.Sorted(slices.Values(p.merger.touched)))
+		b = binary.BigEndian.AppendUint32(b, uint32(len(touched)))
+		for _, id := range touched {
+			if len(id) > math.MaxUint16 {
+				return fmt.Errorf("cluster ID of %d bytes", len(id))
+			}
+			b = append(binary.BigEndian.AppendUint16(b, uint16(len(id))), id...)
 		}
-		b = binary.BigEndian.AppendUint64(b, uint64(ns))
 		if _, err := w.Write(binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))); err != nil {
 			return err
 		}

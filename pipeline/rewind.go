@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"time"
 
@@ -94,6 +95,7 @@ func (p *Pipeline) rewindLocked(ctx context.Context, items []aggregator.Item) (b
 		reps    = map[string]string{}
 		latest  time.Time
 		expired time.Time
+		mg      merger
 	)
 	// Chunk by chunk, as a pass over these items would: Store.Pending's
 	// chunks, which keep the items of one time together.
@@ -107,22 +109,30 @@ func (p *Pipeline) rewindLocked(ctx context.Context, items []aggregator.Item) (b
 		}
 		expired = latest.Add(-window)
 		ix.Expire(expired)
-		for _, pr := range prepareAll(p.opts.Dedupe, chunk) {
-			m, rep := ix.AddPrepared(pr)
-			if rep != "" {
-				reps[m.Cluster] = rep
-			}
-			// Only what changed is written, so that stories the rewind
-			// leaves as they were are not marked updated.
-			if old, ok := had[m.Item]; ok && old.Cluster == m.Cluster && old.Reason == m.Reason && old.Matched == m.Matched {
-				continue
-			}
-			ms = append(ms, m)
-		}
+		cms, creps := addPrepared(ix, &mg, p.opts.MergeClusters, chunk, prepareAll(p.opts.Dedupe, chunk), now)
+		ms = append(ms, cms...)
+		maps.Copy(reps, creps)
 		if err := ctx.Err(); err != nil {
 			return false, err // nothing stored, p.ix untouched
 		}
 	}
+	for _, m := range ms {
+		if m.Reason == aggregator.ReasonMerged {
+			delete(reps, m.Matched) // merged away in a later chunk
+		}
+	}
+	// Only what changed is written, so that stories the rewind leaves as
+	// they were are not marked updated: an item whose last decision (a
+	// merge may have moved it after it joined) is the stored one keeps it.
+	final := make(map[string]aggregator.Membership, len(ms))
+	for _, m := range ms {
+		final[m.Item] = m
+	}
+	ms = slices.DeleteFunc(ms, func(m aggregator.Membership) bool {
+		old, ok := had[m.Item]
+		f := final[m.Item]
+		return ok && old.Cluster == f.Cluster && old.Reason == f.Reason && old.Matched == f.Matched
+	})
 	err = p.store.SaveDecisions(context.WithoutCancel(ctx), aggregator.Decisions{
 		Memberships: ms, Representatives: reps, Now: now, ExpiredBefore: expired, Rewound: true,
 		Fenced: true, Base: p.seq,
@@ -131,7 +141,7 @@ func (p *Pipeline) rewindLocked(ctx context.Context, items []aggregator.Item) (b
 		return false, err
 	}
 	p.seq++
-	p.ix, p.latest, p.clustered = ix, maxTime(latest, p.latest), maxTime(latest, p.clustered)
+	p.ix, p.merger, p.latest, p.clustered = ix, mg, maxTime(latest, p.latest), maxTime(latest, p.clustered)
 	p.delta, p.rebuilt = 0, true
 	p.log.Info("rewound to cluster late items in time order", "late", len(items), "reclustered", len(redo), "changed", len(ms)-len(items),
 		"from", from.Format(time.RFC3339))

@@ -125,6 +125,8 @@ func writeClustersText(w io.Writer, stories []aggregator.Story, minSize int) err
 				why = fmt.Sprintf("same %s as %s", m.Reason, m.Matched)
 			case aggregator.ReasonFirst:
 				why = "founded the story"
+			case aggregator.ReasonMerged:
+				why = fmt.Sprintf("was in story %s, merged in (the two similar %.2f)", m.Matched, m.Score)
 			}
 			fmt.Fprintf(w, "    %s %-16s %s\n        %s\n", it.ID, it.Feed, it.Title, why)
 		}

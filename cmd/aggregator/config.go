@@ -84,6 +84,8 @@ type FetchConfig struct {
 type DedupeConfig struct {
 	Window    Duration `toml:"window"`
 	Threshold float64  `toml:"threshold"`
+	// MergeClusters is pipeline.Options.MergeClusters.
+	MergeClusters bool `toml:"merge_clusters"`
 }
 
 // PublishConfig is [publish].

@@ -360,3 +360,54 @@ func testTrimClusterLog(t *testing.T, open opener) {
 		}
 	}
 }
+
+// testMoveInOneBatch: one batch may decide an item twice, as the
+// pipeline's merges do (an item joins a cluster founded in the batch,
+// then that cluster merges into an older one): the memberships apply in
+// order, the item ends in the second cluster with the second decision,
+// the cluster left empty is gone, and the log keeps both decisions in
+// order for a replay to repeat.
+func testMoveInOneBatch(t *testing.T, open opener) {
+	s := open(t)
+	a := dated(realItems(t, "a", 200, 4, t0), t0.Add(-5*time.Hour), time.Hour)
+	mustSave(t, s, "a", a)
+	t1, t2 := t0.Add(time.Minute), t0.Add(2*time.Minute)
+	decide(t, s, t1, map[string]string{"c1": a[0].ID}, found(a[0].ID, "c1"), joins(a[1].ID, "c1", a[0].ID))
+	st, err := s.ClusterStamp(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := func(item string) aggregator.Membership {
+		return aggregator.Membership{Item: item, Cluster: "c1", Reason: aggregator.ReasonMerged, Matched: a[2].ID, Score: 0.25, Joined: t2}
+	}
+	decide(t, s, t2, map[string]string{"c1": a[2].ID},
+		found(a[2].ID, a[2].ID), joins(a[3].ID, a[2].ID, a[2].ID), moved(a[2].ID), moved(a[3].ID))
+	if _, ok := mustCluster(t, s, a[2].ID); ok {
+		t.Error("the cluster merged away is still stored")
+	}
+	c1, ok := mustCluster(t, s, "c1")
+	if !ok || c1.Representative != a[2].ID || !slices.Equal(memberIDs(c1), []string{a[0].ID, a[1].ID, a[2].ID, a[3].ID}) {
+		t.Errorf("c1 = %+v, %v; want members a0-a3, representative a2", c1, ok)
+	}
+	for _, id := range []string{a[2].ID, a[3].ID} {
+		if got, _ := mustMembership(t, s, id); !reflect.DeepEqual(got, canonMembership(moved(id))) {
+			t.Errorf("membership of %s = %+v, want %+v", id, got, moved(id))
+		}
+	}
+	if got := mustStats(t, s).Clusters; got != 1 {
+		t.Errorf("Stats.Clusters = %d, want 1", got)
+	}
+	var got []string
+	if err := s.ClusterLog(t.Context(), st.Seq, func(r aggregator.LogRecord) error {
+		for _, m := range r.Memberships {
+			got = append(got, m.Item+" "+m.Cluster)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{a[2].ID + " " + a[2].ID, a[3].ID + " " + a[2].ID, a[2].ID + " c1", a[3].ID + " c1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("logged %q, want %q", got, want)
+	}
+}

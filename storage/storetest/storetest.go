@@ -82,6 +82,7 @@ var contract = []struct {
 	{"PendingLimit", testPendingLimit},
 	{"PendingCleared", testPendingCleared},
 	{"SaveDecisions", testSaveDecisions},
+	{"MoveInOneBatch", testMoveInOneBatch},
 	{"ClusterStamp", testClusterStamp},
 	{"ClusterLogStart", testClusterLogStart},
 	{"ClusterLog", testClusterLog},
