@@ -140,10 +140,11 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
-// mergeClusters sets Options.MergeClusters in testOptions: on by
-// default, so that the restart, rewind, fleet and serve-like tests cover
-// the merges; -merge-clusters=false runs them as the daemon's default.
-var mergeClusters = flag.Bool("merge-clusters", true, "test with Options.MergeClusters")
+// mergeClusters sets Options.MergeClusters in testOptions: off by
+// default, as in the daemon; -merge-clusters=true runs the restart,
+// rewind, fleet and serve-like tests with the merges (merge_test.go
+// covers them either way).
+var mergeClusters = flag.Bool("merge-clusters", false, "test with Options.MergeClusters")
 
 // testOptions are a pipeline's options for the labelled sets: a window
 // that covers their months, no retention.

@@ -74,9 +74,11 @@ func TestUnchangedPassFewCommits(t *testing.T) {
 		t.Fatalf("%d of %d feeds stored unchanged", unchanged, n)
 	}
 	// 600 results of 512 at most per group: two groups when the results
-	// come faster than ingestLinger; allow a slow (race-enabled) machine
-	// some more.
-	if got := db.saves.Load(); got > 12 {
+	// come faster than ingestLinger. A race-enabled build on a loaded
+	// machine answers slower, so the bound is loose; without the linger
+	// the pass took some 200 groups (one per three feeds).
+	t.Logf("%d groups for %d feeds", db.saves.Load(), n)
+	if got := db.saves.Load(); got > n/10 {
 		t.Errorf("the unchanged pass took %d groups for %d feeds, want a few", got, n)
 	}
 }
