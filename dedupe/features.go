@@ -86,13 +86,13 @@ type entry struct {
 
 // scratch holds buffers that extract reuses from one item to the next.
 type scratch struct {
-	ents     []entry
-	words    []string // the word of each entry, by entry.pos
-	tt       []string
-	tws, sws []word
-	wb       wordBuf
-	seqH     []uint64 // the title's term hashes in reading order
-	title    []byte   // the normalised title: its words joined by spaces
+	ents  []entry
+	words []string // the word of each entry, by entry.pos
+	tt    []string
+	ws    []word // the words of the title, then of the summary
+	wb    wordBuf
+	seqH  []uint64 // the title's term hashes in reading order
+	title []byte   // the normalised title: its words joined by spaces
 	// names, flags and seq hold what features keeps of the item only
 	// until it is added.
 	names slab[string]
@@ -136,9 +136,19 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 		sc = &scratch{}
 	}
 	var f features
+	// The words of the title and of the summary are scanned into one
+	// slice so that their texts share one string.
 	titleText := cleanText(it.Title, it.Feed)
-	tws, _ := splitWordsInto(sc.tws[:0], &sc.wb, titleText, 0)
-	sc.tws = tws
+	sc.wb.ascii, sc.wb.spans = sc.wb.ascii[:0], sc.wb.spans[:0]
+	ws, _ := sc.wb.scan(sc.ws[:0], titleText, 0)
+	nt := len(ws)
+	sum := cleanText(it.Summary, it.Feed)
+	// Stop words are about a third of a lead: 2×SummaryTerms words
+	// give SummaryTerms terms; the rest is only counted.
+	ws, sumWords := sc.wb.scan(ws, sum, nt+2*opts.SummaryTerms)
+	sc.wb.setTexts(ws)
+	sc.ws = ws
+	tws, sw := ws[:nt:nt], ws[nt:]
 	classify(tws)
 	// Capitalisation marks names only in sentence-case headlines; in
 	// Title Case every word is capitalised and the hint is worthless.
@@ -183,11 +193,6 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 	}
 	sc.seqH = seqH
 
-	sum := cleanText(it.Summary, it.Feed)
-	// Stop words are about a third of a lead: 2×SummaryTerms words
-	// give SummaryTerms terms; the rest is only counted.
-	sw, sumWords := splitWordsInto(sc.sws[:0], &sc.wb, sum, len(tws)+2*opts.SummaryTerms)
-	sc.sws = sw
 	// Many feeds repeat the title at the start of the description.
 	if t := strings.TrimSpace(titleText); t != "" && strings.HasPrefix(sum, t) && len(sw) >= len(tws) {
 		sw = sw[len(tws):]
