@@ -109,7 +109,7 @@ func explain(o *Options, idf func(uint64) float32, isTemplate func(uint64) bool,
 		s = m.Prob(&x)
 	}
 	e.Score = math.Round(s*1e4) / 1e4
-	e.Shared = sharedTerms(&fb, fa.terms)
+	e.Shared, _ = sharedTerms(&fb, fa.terms, nil)
 	switch {
 	case e.SameGUID:
 		e.Merge, e.Reason, e.Why = true, aggregator.ReasonGUID, "same GUID"
