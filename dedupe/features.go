@@ -117,6 +117,9 @@ const prepBlock = 4096
 
 // take returns a slice of n zero elements (length and capacity n).
 func (s *slab[T]) take(n int) []T {
+	if n == 0 {
+		return []T{} // not nil, as make gave: explanations show []
+	}
 	if n > len(s.free) {
 		if n > prepBlock/4 {
 			return make([]T, n)
