@@ -289,7 +289,7 @@ func (ix *Index) similar(f *features, t int64) (best int32, score float64, share
 		}
 	}
 	if best >= 0 {
-		shared = sharedTerms(f, ix.centroid(&ix.clusters[best]))
+		shared, ix.shared = sharedTerms(f, ix.centroid(&ix.clusters[best]), ix.shared)
 	}
 	return best, score, shared
 }
@@ -470,14 +470,18 @@ func match(q []tw, qf []uint8, c []tw, qn, cn float64, size int) pairStats {
 // weigh about 1 per member).
 func core(x tw, size int) bool { return float64(x.w) > 0.5*float64(size) }
 
+// sharedTerm is a term an item shares with a centroid and its
+// contribution to their dot product.
+type sharedTerm struct {
+	name string
+	v    float32
+}
+
 // sharedTerms lists the terms of f found in centroid c, heaviest
-// contribution first, at most 8.
-func sharedTerms(f *features, c []tw) []string {
-	type st struct {
-		name string
-		v    float32
-	}
-	var out []st
+// contribution first, at most 8. buf is scratch space (nil: none),
+// returned for the next call.
+func sharedTerms(f *features, c []tw, buf []sharedTerm) ([]string, []sharedTerm) {
+	out := buf[:0]
 	i, j := 0, 0
 	for i < len(f.terms) && j < len(c) {
 		switch {
@@ -486,12 +490,12 @@ func sharedTerms(f *features, c []tw) []string {
 		case f.terms[i].h > c[j].h:
 			j++
 		default:
-			out = append(out, st{f.names[i], f.terms[i].w * f.terms[i].idf * c[j].w * c[j].idf})
+			out = append(out, sharedTerm{f.names[i], f.terms[i].w * f.terms[i].idf * c[j].w * c[j].idf})
 			i++
 			j++
 		}
 	}
-	slices.SortFunc(out, func(a, b st) int {
+	slices.SortFunc(out, func(a, b sharedTerm) int {
 		if a.v != b.v {
 			if a.v > b.v {
 				return -1
@@ -500,12 +504,11 @@ func sharedTerms(f *features, c []tw) []string {
 		}
 		return strings.Compare(a.name, b.name)
 	})
-	if len(out) > 8 {
-		out = out[:8]
-	}
-	names := make([]string, len(out))
-	for i, x := range out {
+	k := min(len(out), 8)
+	names := make([]string, k)
+	for i, x := range out[:k] {
 		names[i] = x.name
 	}
-	return names
+	clear(out) // let the item's words go
+	return names, out[:0]
 }

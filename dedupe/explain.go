@@ -73,12 +73,13 @@ func explain(o *Options, idf func(uint64) float32, isTemplate func(uint64) bool,
 			tmpl[k] = pairNames(f, pairs)
 		}
 	}
+	ta, tb := normTitle(a), normTitle(b)
 	e := Explanation{
-		A: a.ID, B: b.ID, TitleA: fa.normTitle, TitleB: fb.normTitle,
+		A: a.ID, B: b.ID, TitleA: ta, TitleB: tb,
 		TermsA: fa.names, TermsB: fb.names,
 		SameGUID:         fa.guid != 0 && fa.guid == fb.guid,
 		SameURL:          fa.url != 0 && fa.url == fb.url,
-		SameTitle:        fa.normTitle != "" && fa.normTitle == fb.normTitle,
+		SameTitle:        ta != "" && ta == tb,
 		TitleSpecific:    fa.title != 0,
 		Threshold:        o.Threshold,
 		MinShared:        o.MinShared,
@@ -108,7 +109,7 @@ func explain(o *Options, idf func(uint64) float32, isTemplate func(uint64) bool,
 		s = m.Prob(&x)
 	}
 	e.Score = math.Round(s*1e4) / 1e4
-	e.Shared = sharedTerms(&fb, fa.terms)
+	e.Shared, _ = sharedTerms(&fb, fa.terms, nil)
 	switch {
 	case e.SameGUID:
 		e.Merge, e.Reason, e.Why = true, aggregator.ReasonGUID, "same GUID"
@@ -183,4 +184,11 @@ func (e Explanation) String() string {
 	}
 	fmt.Fprintf(&b, "  time apart: %v (window %v)\n", e.Gap, e.Window)
 	return b.String()
+}
+
+// normTitle is the normalised title whose hash is an item's title key:
+// its words joined by spaces.
+func normTitle(it aggregator.Item) string {
+	title, _ := splitWords(cleanText(it.Title, it.Feed), 0)
+	return joinWords(title)
 }

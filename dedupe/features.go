@@ -34,7 +34,6 @@ type features struct {
 	rk               repKey
 	hasSummary       bool
 	lang             uint8 // language guessed from the words (language.go)
-	normTitle        string
 }
 
 // hashTerm hashes a term (FNV-1a). 64 bits keep collisions negligible at
@@ -58,8 +57,9 @@ func surfaceOf(w word, t string) string {
 }
 
 // hashKey hashes an exact-duplicate key; kind keeps GUIDs, URLs and
-// titles apart. Never 0, which means "no key".
-func hashKey(kind, s string) uint64 {
+// titles apart. Never 0, which means "no key". It takes bytes too so that
+// the normalised title is hashed where it is built, never made a string.
+func hashKey[S ~string | ~[]byte](kind string, s S) uint64 {
 	// hashTerm(kind + "\x00" + s) without building the string.
 	h := hashTerm(kind)
 	h *= 1099511628211 // the zero byte: xor changes nothing
@@ -86,12 +86,51 @@ type entry struct {
 
 // scratch holds buffers that extract reuses from one item to the next.
 type scratch struct {
-	ents     []entry
-	words    []string // the word of each entry, by entry.pos
-	tt       []string
-	tws, sws []word
-	wb       wordBuf
-	seqH     []uint64 // the title's term hashes in reading order
+	ents  []entry
+	words []string // the word of each entry, by entry.pos
+	tt    []string
+	ws    []word // the words of the title, then of the summary
+	wb    wordBuf
+	seqH  []uint64 // the title's term hashes in reading order
+	title []byte   // the normalised title: its words joined by spaces
+	// names, flags and seq hold what features keeps of the item only
+	// until it is added.
+	names slab[string]
+	flags slab[uint8]
+	seq   slab[int32]
+}
+
+// slab hands out short slices cut from larger blocks, so that the slices
+// a Prepared item holds only until it is added (its term names and flags,
+// its title sequence) cost one allocation per block rather than three per
+// item. A block lives as long as any slice cut from it: nothing the index
+// keeps may come from a slab, or one item left in the window would pin
+// the memory of all its neighbours.
+type slab[T any] struct {
+	free []T
+	next int // the size of the next block: it doubles up to prepBlock
+}
+
+// prepBlock is the largest block of a slab, in elements: with names of
+// 16 bytes, 64 KiB.
+const prepBlock = 4096
+
+// take returns a slice of n zero elements (length and capacity n).
+func (s *slab[T]) take(n int) []T {
+	if n == 0 {
+		return []T{} // not nil, as make gave: explanations show []
+	}
+	if n > len(s.free) {
+		if n > prepBlock/4 {
+			return make([]T, n)
+		}
+		// A Preparer used for one item (Prepare) makes one small block.
+		s.next = min(max(2*s.next, 64), prepBlock)
+		s.free = make([]T, max(s.next, n))
+	}
+	out := s.free[:n:n]
+	s.free = s.free[n:]
+	return out
 }
 
 // extract computes the features of it under opts. sc may be nil.
@@ -100,9 +139,19 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 		sc = &scratch{}
 	}
 	var f features
+	// The words of the title and of the summary are scanned into one
+	// slice so that their texts share one string.
 	titleText := cleanText(it.Title, it.Feed)
-	tws, _ := splitWordsInto(sc.tws[:0], &sc.wb, titleText, 0)
-	sc.tws = tws
+	sc.wb.ascii, sc.wb.spans = sc.wb.ascii[:0], sc.wb.spans[:0]
+	ws, _ := sc.wb.scan(sc.ws[:0], titleText, 0)
+	nt := len(ws)
+	sum := cleanText(it.Summary, it.Feed)
+	// Stop words are about a third of a lead: 2×SummaryTerms words
+	// give SummaryTerms terms; the rest is only counted.
+	ws, sumWords := sc.wb.scan(ws, sum, nt+2*opts.SummaryTerms)
+	sc.wb.setTexts(ws)
+	sc.ws = ws
+	tws, sw := ws[:nt:nt], ws[nt:]
 	classify(tws)
 	// Capitalisation marks names only in sentence-case headlines; in
 	// Title Case every word is capitalised and the hint is worthless.
@@ -121,12 +170,12 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 		clear(words) // let the item's words go
 		sc.ents, sc.tt, sc.words = ents[:0], tt[:0], words[:0]
 	}()
-	var normTitle strings.Builder
+	title := sc.title[:0]
 	for i, w := range tws {
 		if i > 0 {
-			normTitle.WriteByte(' ')
+			title = append(title, ' ')
 		}
-		normTitle.WriteString(w.text)
+		title = append(title, w.text...)
 		n := len(tt)
 		tt = appendTerms(tt, w)
 		wt := 1.0
@@ -139,7 +188,7 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 			words = append(words, surfaceOf(w, t))
 		}
 	}
-	f.normTitle = normTitle.String()
+	sc.title = title
 	titleTerms := len(tt)
 	seqH := sc.seqH[:0]
 	for _, e := range ents {
@@ -147,11 +196,6 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 	}
 	sc.seqH = seqH
 
-	sum := cleanText(it.Summary, it.Feed)
-	// Stop words are about a third of a lead: 2×SummaryTerms words
-	// give SummaryTerms terms; the rest is only counted.
-	sw, sumWords := splitWordsInto(sc.sws[:0], &sc.wb, sum, len(tws)+2*opts.SummaryTerms)
-	sc.sws = sw
 	// Many feeds repeat the title at the start of the description.
 	if t := strings.TrimSpace(titleText); t != "" && strings.HasPrefix(sum, t) && len(sw) >= len(tws) {
 		sw = sw[len(tws):]
@@ -178,9 +222,17 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 	f.hasSummary = nsum >= 5
 	f.lang = language(tws, sw[:used])
 	sortEntries(ents)
-	f.terms = make([]tw, 0, len(ents))
-	f.names = make([]string, 0, len(ents))
-	f.flags = make([]uint8, 0, len(ents))
+	// The index keeps f.terms for as long as the item is in the window:
+	// sized to the distinct terms, not to the entries.
+	n := 0
+	for i := range ents {
+		if i == 0 || ents[i].h != ents[i-1].h {
+			n++
+		}
+	}
+	f.terms = make([]tw, 0, n)
+	f.names = sc.names.take(n)[:0]
+	f.flags = sc.flags.take(n)[:0]
 	for i := 0; i < len(ents); {
 		j := i
 		var tw1, tf float64
@@ -204,7 +256,7 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 		f.flags = append(f.flags, fl)
 		i = j
 	}
-	f.seq = make([]int32, len(seqH))
+	f.seq = sc.seq.take(len(seqH))
 	for k, h := range seqH {
 		i, _ := slices.BinarySearchFunc(f.terms, h, func(x tw, h uint64) int { return cmpU64(x.h, h) })
 		f.seq[k] = int32(i)
@@ -217,11 +269,11 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 		f.url = hashKey("url", it.CanonicalURL)
 	}
 	if titleTerms >= opts.TitleMinTerms {
-		f.title = hashKey("title", f.normTitle)
+		f.title = hashKey("title", title)
 	}
 	f.rk = repKey{
 		summary: sumWords,
-		title:   utf8.RuneCountInString(f.normTitle),
+		title:   utf8.RuneCount(title),
 		t:       it.Time().UnixNano(),
 		id:      it.ID,
 	}

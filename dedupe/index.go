@@ -179,6 +179,7 @@ type Index struct {
 	touched []int32
 	cands   []int32
 	probe   []int
+	shared  []sharedTerm
 	sc      scratch
 	vals    []float32
 	cbufs   [2][]tw // centroids being built

@@ -120,8 +120,21 @@ func (ix *Index) join(cl *clusterRec, terms []tw) {
 	}
 	buf := addTermsTo(ix.cbufs[0][:0], ix.centroid(cl), terms, 1)
 	ix.cbufs[0] = buf
-	cl.cent = slices.Clone(ix.pruned(buf))
+	setCentroid(cl, ix.pruned(buf))
 	cl.norm = vecNorm(cl.cent)
+}
+
+// setCentroid makes a copy of c cl's centroid, in the old centroid's
+// memory when it is large enough: a centroid soon holds its CentroidTerms
+// terms, and a join then allocates nothing. c must not overlap the old
+// centroid (unless it is the old centroid itself). No other cluster or
+// item shares a centroid's memory: it is always a copy or a new sum.
+func setCentroid(cl *clusterRec, c []tw) {
+	if cl.cent != nil && cap(cl.cent) >= len(c) {
+		cl.cent = append(cl.cent[:0], c...)
+		return
+	}
+	cl.cent = slices.Clone(c)
 }
 
 // addTerms returns a + sign*b as a new slice: weights summed per term, the

@@ -127,7 +127,7 @@ func (ix *Index) settle() {
 			ix.cbufs[k%2] = buf
 			cur = ix.pruned(buf)
 		}
-		cl.cent = slices.Clone(cur)
+		setCentroid(cl, cur)
 		cl.norm = vecNorm(cl.cent)
 	}
 	ix.pending = ix.pending[:0]

@@ -44,8 +44,19 @@ func splitWordsInto(dst []word, buf *wordBuf, s string, limit int) (out []word, 
 	if buf == nil {
 		buf = new(wordBuf)
 	}
+	buf.ascii, buf.spans = buf.ascii[:0], buf.spans[:0]
+	out, total = buf.scan(dst, s, limit)
+	buf.setTexts(out)
+	return out, total
+}
+
+// scan is splitWordsInto but for the texts of the plain ASCII words it
+// appends, which setTexts gives them: the words of several texts scanned
+// one after the other into one slice then share one string, one
+// allocation, instead of one per text.
+func (buf *wordBuf) scan(dst []word, s string, limit int) (out []word, total int) {
 	out = dst
-	bs, spans, cur := buf.ascii[:0], buf.spans[:0], buf.cur[:0]
+	bs, spans, cur := buf.ascii, buf.spans, buf.cur[:0]
 	for i := 0; i < len(s); {
 		// Find the start of a word: a letter, a number or a mark, or a
 		// rune of Chinese, Japanese or Korean script. Anything else
@@ -205,14 +216,20 @@ func splitWordsInto(dst []word, buf *wordBuf, s string, limit int) (out []word, 
 			}
 		}
 	}
-	if len(spans) > 0 {
-		text := string(bs)
-		for _, sp := range spans {
+	buf.cur, buf.ascii, buf.spans = cur, bs, spans
+	return out, total
+}
+
+// setTexts gives the plain ASCII words that scan appended to out since
+// the last call their texts, and empties buf for the next.
+func (buf *wordBuf) setTexts(out []word) {
+	if len(buf.spans) > 0 {
+		text := string(buf.ascii)
+		for _, sp := range buf.spans {
 			out[sp.i].text = text[sp.lo:sp.hi]
 		}
 	}
-	buf.cur, buf.ascii, buf.spans = cur, bs, spans
-	return out, total
+	buf.ascii, buf.spans = buf.ascii[:0], buf.spans[:0]
 }
 
 // wordGoesOn handles an apostrophe of n bytes at s[*i] inside a word and

@@ -208,3 +208,58 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSaveDecisions stores the decisions of a clustering pass as
+// the pipeline does, a batch of 4,096 memberships a transaction (an op):
+// every item new to the clusters, one in two founding a cluster and the
+// other joining the cluster founded just before, with the shared terms
+// and a representative per cluster. It reports allocs/membership.
+func BenchmarkSaveDecisions(b *testing.B) {
+	const batch = 4096
+	db := mustOpenDB(b)
+	real := realItems(b, "x", t0)
+	var pending []aggregator.Item
+	fetches := 0
+	more := func() {
+		for len(pending) < batch {
+			name := fmt.Sprintf("feed%02d", fetches%50)
+			items := synthItems(real, name, 40, t0)
+			for i := range items {
+				items[i].GUID = fmt.Sprintf("%d-%d", fetches, i)
+				items[i].Published = t0.Add(time.Duration(fetches*40+i) * time.Minute)
+				items[i].Normalize(name)
+			}
+			mustSave(b, db, name, items)
+			pending = append(pending, items...)
+			fetches++
+		}
+	}
+	more()
+	ms := make([]aggregator.Membership, batch)
+	reps := map[string]string{}
+	saved := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(pending) < batch {
+			b.StopTimer()
+			more()
+			b.StartTimer()
+		}
+		clear(reps)
+		for i, it := range pending[:batch] {
+			m := aggregator.Membership{Item: it.ID, Joined: t0, Cluster: it.ID, Reason: aggregator.ReasonFirst}
+			if i%2 == 1 {
+				m.Cluster, m.Reason, m.Matched, m.Score = ms[i-1].Cluster, aggregator.ReasonSimilar, ms[i-1].Item, 0.42
+				m.Shared = []string{"storm", "coast", "warning"}
+			}
+			ms[i] = m
+			reps[m.Cluster] = m.Cluster
+		}
+		pending = pending[batch:]
+		if err := db.SaveDecisions(context.Background(), aggregator.Decisions{Memberships: ms, Representatives: reps, Now: t0}); err != nil {
+			b.Fatal(err)
+		}
+		saved += batch
+	}
+	b.ReportMetric(float64(saved)/b.Elapsed().Seconds(), "memberships/s")
+}

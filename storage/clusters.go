@@ -41,8 +41,9 @@ func (db *DB) saveClusters(ctx context.Context, ms []aggregator.Membership, reps
 	err := db.update(ctx, func(tx *bolt.Tx) error {
 		cs := newClusterSet(tx)
 		memB := tx.Bucket(bucketMemTime)
+		buf := newTxBuf(tx)
 		for _, m := range ms {
-			ref, ok, err := lookup(tx, m.Item)
+			ref, ok, err := buf.lookup(m.Item)
 			if err != nil {
 				return err
 			}
@@ -54,7 +55,7 @@ func (db *DB) saveClusters(ctx context.Context, ms []aggregator.Membership, reps
 				m.Joined = now
 			}
 			m.Shared = slices.Clone(m.Shared)
-			old, had, err := getMembershipAt(tx, ref.key)
+			old, had, err := buf.membershipAt(ref.key)
 			if err != nil {
 				return err
 			}
@@ -80,7 +81,7 @@ func (db *DB) saveClusters(ctx context.Context, ms []aggregator.Membership, reps
 				c.Published = t
 			}
 			c.Updated = now
-			if err := memB.Put(ref.key, encodeMembership(ref.key, &m)); err != nil {
+			if err := memB.Put(ref.key, appendSealedMembership(buf.take(membershipLen(&m)), ref.key, &m)); err != nil {
 				return err
 			}
 			if err := tx.Bucket(bucketPending).Delete(ref.key); err != nil {
@@ -183,8 +184,9 @@ func memberIndex(c *aggregator.Cluster, itemID string) int {
 // decodes and encodes each cluster once, and remembers each one's index
 // key as stored so flush can move it.
 type clusterSet struct {
-	tx *bolt.Tx
-	m  map[string]*clusterEntry
+	tx  *bolt.Tx
+	m   map[string]*clusterEntry
+	cur *bolt.Cursor // on the clusters bucket, made at the first load
 }
 
 type clusterEntry struct {
@@ -204,7 +206,10 @@ func (cs *clusterSet) load(id string) (*clusterEntry, error) {
 		return e, nil
 	}
 	e := &clusterEntry{}
-	if v := cs.tx.Bucket(bucketClusters).Get([]byte(id)); v != nil {
+	if cs.cur == nil {
+		cs.cur = cs.tx.Bucket(bucketClusters).Cursor()
+	}
+	if v := cursorGet(cs.cur, []byte(id)); v != nil {
 		// Clustering needs the members' IDs only: no fillMembers.
 		if _, err := decodeCluster([]byte(id), v, &e.c); err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", id, err)

@@ -122,7 +122,17 @@ func appendMembership(b []byte, m *aggregator.Membership) []byte {
 
 // encodeMembership writes the memtime value of m under key.
 func encodeMembership(key []byte, m *aggregator.Membership) []byte {
-	b := make([]byte, 0, 16+len(m.Item)+len(m.Cluster)+itemcodec.MembershipBodyLen(m)+itemcodec.SumLen)
+	return appendSealedMembership(make([]byte, 0, membershipLen(m)), key, m)
+}
+
+// membershipLen is room enough for what encodeMembership writes of m.
+func membershipLen(m *aggregator.Membership) int {
+	return 16 + len(m.Item) + len(m.Cluster) + itemcodec.MembershipBodyLen(m) + itemcodec.SumLen
+}
+
+// appendSealedMembership appends to b (empty: the value starts at b[0])
+// what encodeMembership writes.
+func appendSealedMembership(b, key []byte, m *aggregator.Membership) []byte {
 	b = appendMembership(b, m)
 	b[0] = itemcodec.FormatSummed
 	return itemcodec.Seal(b, 0, key)

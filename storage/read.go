@@ -50,7 +50,9 @@ func (db *DB) Pending(ctx context.Context, limit int) ([]aggregator.Item, error)
 		if pendB == nil {
 			return nil
 		}
-		timeB, memB := tx.Bucket(bucketItemTime), tx.Bucket(bucketMemTime)
+		// Cursors kept for the whole read: a Get makes a cursor, and
+		// allocates its path down the tree, every time.
+		timeC, memC := tx.Bucket(bucketItemTime).Cursor(), tx.Bucket(bucketMemTime).Cursor()
 		c := pendB.Cursor()
 		var last []byte // the time of the last item taken
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
@@ -60,13 +62,13 @@ func (db *DB) Pending(ctx context.Context, limit int) ([]aggregator.Item, error)
 			if limit > 0 && len(out) >= limit && (!bytes.Equal(k[:timeKeyLen], last) || len(out) >= 16*limit) {
 				break
 			}
-			if memB.Get(k) != nil {
+			if cursorGet(memC, k) != nil {
 				continue
 			}
 			// Every pending key names a stored item (a deletion drops
 			// both): a key without one was damaged, and its item would
 			// silently never be clustered.
-			v := timeB.Get(k)
+			v := cursorGet(timeC, k)
 			if v == nil {
 				return fmt.Errorf("pending item %s: %w: not stored", k[timeKeyLen:], errCorrupt)
 			}
