@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"runtime"
 	"slices"
 	"testing"
@@ -12,7 +11,6 @@ import (
 
 	"aggregator"
 	"aggregator/dedupe"
-	"aggregator/dedupe/score"
 )
 
 // TestConsolidate: after ten days of real headlines with recurring
@@ -29,6 +27,18 @@ func TestConsolidate(t *testing.T) {
 		cluster string
 		titles  []string
 	}
+	// launch is the second half of the Titanfall story in two cases.
+	launch := group{"launch", []string{
+		"Titanfall launches on Xbox One with a day one patch",
+		"Microsoft bets on Titanfall launch to sell Xbox One",
+		"Titanfall launch day: Xbox One bundle sells out",
+		"Titanfall Xbox One launch hit by server problems",
+		"EA's Titanfall launch lifts Xbox One sales",
+		"Titanfall launch: Xbox One owners queue at midnight",
+		"Titanfall launch boosts Xbox One sales in the UK",
+		"Xbox One Titanfall bundle launch: where to buy",
+		"Titanfall launch: EA shares rise as Xbox One game ships",
+	}}
 	tests := []struct {
 		name  string
 		a, b  group
@@ -48,31 +58,11 @@ func TestConsolidate(t *testing.T) {
 				"Titanfall review: robots, pilots and a thin campaign",
 				"Titanfall PC review: the shooter of the year so far",
 			}},
-			group{"launch", []string{
-				"Titanfall launches on Xbox One with a day one patch",
-				"Microsoft bets on Titanfall launch to sell Xbox One",
-				"Titanfall launch day: Xbox One bundle sells out",
-				"Titanfall Xbox One launch hit by server problems",
-				"EA's Titanfall launch lifts Xbox One sales",
-				"Titanfall launch: Xbox One owners queue at midnight",
-				"Titanfall launch boosts Xbox One sales in the UK",
-				"Xbox One Titanfall bundle launch: where to buy",
-				"Titanfall launch: EA shares rise as Xbox One game ships",
-			}},
+			launch,
 			true, true},
 		{"a lone report rejoins the story",
 			group{"lone", []string{"Titanfall on Xbox One: day one patch fixes matchmaking"}},
-			group{"launch", []string{
-				"Titanfall launches on Xbox One with a day one patch",
-				"Microsoft bets on Titanfall launch to sell Xbox One",
-				"Titanfall launch day: Xbox One bundle sells out",
-				"Titanfall Xbox One launch hit by server problems",
-				"EA's Titanfall launch lifts Xbox One sales",
-				"Titanfall launch: Xbox One owners queue at midnight",
-				"Titanfall launch boosts Xbox One sales in the UK",
-				"Xbox One Titanfall bundle launch: where to buy",
-				"Titanfall launch: EA shares rise as Xbox One game ships",
-			}},
+			launch,
 			true, true},
 		{"two stories that share a frame",
 			group{"eclipse", []string{
@@ -213,21 +203,7 @@ func TestConsolidateOrder(t *testing.T) {
 // stream (its items among real English headlines) merges no two stories
 // and no two languages.
 func TestConsolidateMultilingual(t *testing.T) {
-	f, err := os.Open("testdata/multilingual.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	ml, err := score.Load(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	english := loadSet(t, "dev.jsonl")[:1500]
-	day := time.Date(2026, 5, 4, 0, 0, 0, 0, time.UTC)
-	for i := range english {
-		english[i].Published = day.Add(time.Duration(i) * 48 * time.Hour / time.Duration(len(english)))
-		english[i].Story = "en-" + english[i].Story
-	}
+	ml, english := multilingualStream(t)
 	labelled := append(english, ml...)
 	items := make([]aggregator.Item, len(labelled))
 	for i, it := range labelled {

@@ -22,21 +22,7 @@ import (
 // the items alone and mixed into real English headlines moved to the same
 // days (which must not merge with them either).
 func TestMultilingual(t *testing.T) {
-	f, err := os.Open("testdata/multilingual.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	ml, err := score.Load(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	english := loadSet(t, "dev.jsonl")[:1500]
-	day := time.Date(2026, 5, 4, 0, 0, 0, 0, time.UTC)
-	for i := range english {
-		english[i].Published = day.Add(time.Duration(i) * 48 * time.Hour / time.Duration(len(english)))
-		english[i].Story = "en-" + english[i].Story
-	}
+	ml, english := multilingualStream(t)
 	tests := []struct {
 		name  string
 		items []score.Item
@@ -88,4 +74,25 @@ func sortedKeys(m map[string]bool) string {
 	}
 	sort.Strings(out)
 	return strings.Join(out, ", ")
+}
+
+// multilingualStream is testdata/multilingual.jsonl and 1,500 real English
+// headlines moved to the same days, their stories prefixed "en-".
+func multilingualStream(t *testing.T) (ml, english []score.Item) {
+	t.Helper()
+	f, err := os.Open("testdata/multilingual.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if ml, err = score.Load(f); err != nil {
+		t.Fatal(err)
+	}
+	english = loadSet(t, "dev.jsonl")[:1500]
+	day := time.Date(2026, 5, 4, 0, 0, 0, 0, time.UTC)
+	for i := range english {
+		english[i].Published = day.Add(time.Duration(i) * 48 * time.Hour / time.Duration(len(english)))
+		english[i].Story = "en-" + english[i].Story
+	}
+	return ml, english
 }
