@@ -3,13 +3,13 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 
 	"aggregator"
 	"aggregator/fetcher"
+	"aggregator/internal/synthfeed"
 )
 
 // countingStore counts the groups the ingester hands a real store.
@@ -29,21 +29,14 @@ func (c *countingStore) SaveFetches(ctx context.Context, fs []aggregator.Fetched
 // and every state is stored.
 func TestUnchangedPassFewCommits(t *testing.T) {
 	const n = 600
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		etag := `"` + r.URL.Path + `"`
-		w.Header().Set("ETag", etag)
-		if r.Header.Get("If-None-Match") == etag {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		w.Header().Set("Content-Type", "application/rss+xml")
-		fmt.Fprintf(w, `<rss version="2.0"><channel><title>%[1]s</title><item><title>Report %[1]s</title><link>https://example.com%[1]s</link></item></channel></rss>`, r.URL.Path)
-	}))
+	// synthfeed's server answers 304 to the strong ETag it gave.
+	srv := httptest.NewServer(&synthfeed.Server{Feeds: synthfeed.Feeds{
+		Texts: []synthfeed.Text{{Title: "A report on the day's events", Summary: "Its lead."}}, N: n, Items: 1}})
 	defer srv.Close()
 	var jobs []fetcher.Job
 	var feeds []aggregator.Feed
 	for i := range n {
-		f := aggregator.Feed{Name: fmt.Sprintf("f%d", i), URL: fmt.Sprintf("%s/f%d", srv.URL, i)}
+		f := aggregator.Feed{Name: fmt.Sprintf("f%05d", i), URL: fmt.Sprintf("%s/f%05d.xml", srv.URL, i)}
 		feeds = append(feeds, f)
 		jobs = append(jobs, fetcher.Job{Feed: f})
 	}
