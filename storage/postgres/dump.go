@@ -265,7 +265,7 @@ func (im *importer) put1(r aggregator.DumpRecord) error {
 		return nil
 	case r.Feed != nil:
 		enc := encodeFeedState(*r.Feed)
-		im.feeds = append(im.feeds, []any{r.Feed.Name, enc.json, enc.gob, enc.bin, int32(0), r.Feed.NextFetch, r.Feed.Disabled})
+		im.feeds = append(im.feeds, []any{r.Feed.Name, enc, int32(0), r.Feed.NextFetch, r.Feed.Disabled})
 	case r.Item != nil:
 		it := r.Item
 		sec, nsec := secNsec(it.Time())
@@ -309,7 +309,7 @@ func (im *importer) flush() error {
 		cols  []string
 		rows  *[][]any
 	}{
-		{"feeds", []string{"name", "state", "state_gob", "state_bin", "item_count", "next_fetch", "disabled"}, &im.feeds},
+		{"feeds", []string{"name", "state_bin", "item_count", "next_fetch", "disabled"}, &im.feeds},
 		{"items", []string{"id", "feed", "t_sec", "t_nsec", "hash", "data"}, &im.items},
 		{"clusters", []string{"id", "representative", "pub_sec", "pub_nsec", "updated", "next_pos"}, &im.clusters},
 		{"memberships", []string{"item_id", "cluster_id", "pos", "data"}, &im.memberships},

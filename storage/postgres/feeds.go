@@ -113,18 +113,12 @@ func decodeStateBin(v []byte, st *aggregator.FeedState) error {
 	return d.Err()
 }
 
-// feedState is a FeedState as stored: every state is now written to
-// state_bin (see migrations/00007_feed_state_bin.sql); json (state) and
-// gob (state_gob) are the columns older versions wrote, set to NULL.
-type feedState struct {
-	json *string
-	gob  []byte
-	bin  []byte
-}
-
-func encodeFeedState(st aggregator.FeedState) feedState {
+// encodeFeedState is st as stored in state_bin (see
+// migrations/00007_feed_state_bin.sql). Every write sets state and
+// state_gob, the columns older versions wrote, to NULL.
+func encodeFeedState(st aggregator.FeedState) []byte {
 	st.TotalItems = 0 // kept in item_count
-	return feedState{bin: itemcodec.AppendFeedStateBody([]byte{stateBinLayout}, &st)}
+	return itemcodec.AppendFeedStateBody([]byte{stateBinLayout}, &st)
 }
 
 // PutFeedState stores st on its own, for changes that come without items.
@@ -137,10 +131,10 @@ func (db *DB) PutFeedState(ctx context.Context, st aggregator.FeedState) error {
 	}
 	enc := encodeFeedState(st)
 	err := db.write(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO feeds (name, state, state_gob, state_bin, next_fetch, disabled) VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (name) DO UPDATE SET state = excluded.state, state_gob = excluded.state_gob, state_bin = excluded.state_bin,
+		_, err := tx.Exec(ctx, `INSERT INTO feeds (name, state_bin, next_fetch, disabled) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (name) DO UPDATE SET state = NULL, state_gob = NULL, state_bin = excluded.state_bin,
 				next_fetch = excluded.next_fetch, disabled = excluded.disabled`,
-			st.Name, enc.json, enc.gob, enc.bin, st.NextFetch, st.Disabled)
+			st.Name, enc, st.NextFetch, st.Disabled)
 		return err
 	})
 	if err != nil {
@@ -216,9 +210,7 @@ func (db *DB) SaveFetches(ctx context.Context, fs []aggregator.Fetched) ([]aggre
 // twice in a batch (the last state wins, the new items add up).
 type feedRows struct {
 	names []string
-	state []*string
-	gob   [][]byte
-	bin   [][]byte
+	state [][]byte
 	delta []int32
 	next  []time.Time
 	off   []bool
@@ -226,33 +218,32 @@ type feedRows struct {
 	index map[string]int
 }
 
-func (f *feedRows) add(st aggregator.FeedState, newItems int) error {
+func (f *feedRows) add(st aggregator.FeedState, newItems int) {
 	enc := encodeFeedState(st)
 	if j, ok := f.index[st.Name]; ok {
-		f.state[j], f.gob[j], f.bin[j] = enc.json, enc.gob, enc.bin
+		f.state[j] = enc
 		f.delta[j] += int32(newItems)
 		f.next[j], f.off[j], f.node[j] = st.NextFetch, st.Disabled, st.Node
-		return nil
+		return
 	}
 	if f.index == nil {
 		f.index = make(map[string]int)
 	}
 	f.index[st.Name] = len(f.names)
 	f.names = append(f.names, st.Name)
-	f.state, f.gob, f.bin = append(f.state, enc.json), append(f.gob, enc.gob), append(f.bin, enc.bin)
+	f.state = append(f.state, enc)
 	f.delta = append(f.delta, int32(newItems))
 	f.next, f.off, f.node = append(f.next, st.NextFetch), append(f.off, st.Disabled), append(f.node, st.Node)
-	return nil
 }
 
 // queue queues the rows' upsert, and the end of the leases they end.
 func (f *feedRows) queue(b *pgx.Batch) {
-	b.Queue(`INSERT INTO feeds (name, state, state_gob, state_bin, item_count, next_fetch, disabled)
-		SELECT * FROM unnest($1::text[], $2::json[], $3::bytea[], $4::bytea[], $5::int[], $6::timestamptz[], $7::boolean[])
-		ON CONFLICT (name) DO UPDATE SET state = excluded.state, state_gob = excluded.state_gob, state_bin = excluded.state_bin,
+	b.Queue(`INSERT INTO feeds (name, state_bin, item_count, next_fetch, disabled)
+		SELECT * FROM unnest($1::text[], $2::bytea[], $3::int[], $4::timestamptz[], $5::boolean[])
+		ON CONFLICT (name) DO UPDATE SET state = NULL, state_gob = NULL, state_bin = excluded.state_bin,
 			item_count = feeds.item_count + excluded.item_count,
 			next_fetch = excluded.next_fetch, disabled = excluded.disabled`,
-		f.names, f.state, f.gob, f.bin, f.delta, f.next, f.off)
+		f.names, f.state, f.delta, f.next, f.off)
 	// The lease ends only when the node that stores the fetch holds it
 	// (see SaveFetches); a process alone names no node.
 	if slices.ContainsFunc(f.node, func(n string) bool { return n != "" }) {
@@ -272,9 +263,7 @@ func (f *feedRows) queue(b *pgx.Batch) {
 func (db *DB) saveStates(ctx context.Context, fs []aggregator.Fetched, idx []int, res []aggregator.SaveResult) error {
 	var feeds feedRows
 	for _, i := range idx {
-		if err := feeds.add(fs[i].State, 0); err != nil {
-			return err
-		}
+		feeds.add(fs[i].State, 0)
 	}
 	for attempt := 0; ; attempt++ {
 		var b pgx.Batch
@@ -416,9 +405,7 @@ func (db *DB) saveFetchesTx(ctx context.Context, tx pgx.Tx, fs []aggregator.Fetc
 			prev.hash, prev.sec, prev.nsec = it.Hash, sec, nsec
 			r.Updated = append(r.Updated, it)
 		}
-		if err := rows.add(st, len(r.New)); err != nil {
-			return err
-		}
+		rows.add(st, len(r.New))
 		res[i] = r
 	}
 
