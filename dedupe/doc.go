@@ -70,9 +70,9 @@
 // one campaign's founder and its celebrity supporters; a central
 // banker's hearing and the probe it announced) each later report joins
 // one of them, and no report is ever close enough to both to join them.
-// On the headline set the eleven stories of 100–322 items ended this way
-// (157 → 80 + 62, 181 → 73 + 42 and dozens of strays), and pairwise
-// scores, which count pairs, are dominated by them.
+// On the headline set the biggest stories end this way, and pairwise
+// scores, which count pairs, are dominated by them (README, Merging
+// clusters, has the figures).
 //
 // [Index.Consolidate] repairs this after a batch of Adds, for the clusters
 // the batch added members to (a pair's decision depends only on the two
@@ -108,22 +108,18 @@
 // (TestConsolidateMultilingual).
 //
 // Its defaults were chosen by the same story-disjoint cross-validation
-// as the decision, on the training folds only: threshold 0.15, size 8,
-// one core term, rejoin 0.15 was the choice of 18 of 19 folds over three
-// seeds and k=4 (the other chose size 5). It raises held-out headline
-// recall without costing precision, and leaves title + lead, whose
-// stories are of 3 to 11 reports, nearly unchanged (size 3 merged
-// different roundups of one development and cost a tenth of pairwise
-// precision there). It does not bring the worst fold within 0.03 of the
+// as the decision, on the training folds only, and nearly every fold
+// chose the same setting. It raises held-out headline recall without
+// costing precision, and leaves title + lead, whose stories are small,
+// nearly unchanged (a small MinSize merged different roundups of one
+// development there). It does not bring the worst fold close to the
 // mean: it helps the folds whose big stories split into two big clusters,
 // but cannot gather a story whose reports were scattered as strays and
 // small clusters, and most of the spread comes from which folds hold such
-// stories (README, the spread of fixed clusterings). Consolidating after
-// small batches (every 256 items) merges some clusters before their
-// centroids say what the story is: with the defaults it gathered a little
-// less (held-out headline pairwise F1 0.820 against 0.829, same
-// precision), and with size 5 it cost precision; consolidate after a
-// pass.
+// stories. Consolidating after small batches merges some clusters before
+// their centroids say what the story is, so it gathers less or costs
+// precision: consolidate after a pass (the pipeline does it once a day of
+// item time). The README's Merging clusters section has the figures.
 //
 // # Templates
 //

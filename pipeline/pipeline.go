@@ -28,12 +28,10 @@ type Options struct {
 	Dedupe dedupe.Options
 	// MergeClusters makes the pipeline merge clusters that report one
 	// story but formed apart (dedupe.Index.Consolidate; merge.go). Off by
-	// default: end to end on the headline set it raises date-split
-	// pairwise F1 from 0.765 to 0.845 but lowers B-cubed precision from
-	// 0.981 to 0.971 (0.977 to 0.951 with the feed names of
-	// cmd/aggregator's TestQualityEndToEnd), under the 0.97 target; see
-	// README, "Merging clusters". A log written with it on replays its
-	// merges whatever it is set to.
+	// default: end to end on the headline set it gathers big stories but
+	// costs B-cubed precision, below issue 11's target (README, Merging
+	// clusters). A log written with it on replays its merges whatever it
+	// is set to.
 	MergeClusters bool
 	// Keep and KeepPerFeed are retention ([storage] keep and
 	// keep_per_feed): items published and first seen longer than Keep ago

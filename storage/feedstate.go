@@ -14,7 +14,8 @@ import (
 // which keeps every string byte for byte (an ETag may hold any byte from
 // 0x80 on, RFC 9110's obs-text) and costs a fraction of JSON to write and
 // read: an unchanged pass reads every feed's state and writes it back,
-// and JSON's reflection was a tenth of that pass's CPU. `aggregator dump`
+// and JSON's reflection was a large part of that pass's CPU (README,
+// Measured: scripts/peer-miniflux). `aggregator dump`
 // shows the states as JSON. The value starts with a format byte and ends
 // with a CRC-32C of its key (the feed's name) and the rest, checked on
 // every read (see encode.go). Values of earlier versions still decode:
