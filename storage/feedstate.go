@@ -15,8 +15,8 @@ import (
 // 0x80 on, RFC 9110's obs-text) and costs a fraction of JSON to write and
 // read: an unchanged pass reads every feed's state and writes it back,
 // and JSON's reflection was a large part of that pass's CPU (README,
-// Measured: scripts/peer-miniflux). `aggregator dump`
-// shows the states as JSON. The value starts with a format byte and ends
+// Measured: scripts/peer-miniflux). `aggregator feeds --json` shows
+// the states as JSON. The value starts with a format byte and ends
 // with a CRC-32C of its key (the feed's name) and the rest, checked on
 // every read (see encode.go). Values of earlier versions still decode:
 // JSON (feedStateJSON), or gob for a state whose strings were not valid
