@@ -73,7 +73,8 @@
 //
 // Nothing costs a round trip per item, nor, on a node that fetches many
 // feeds of one host without a delay, per fetch: a released fetch slot is
-// reused (hostslots.go). SaveFetches reads what the
+// reused, and the node's requests waiting for the host ask for their
+// slots in one call (hostslots.go). SaveFetches reads what the
 // group's IDs are (stored, with which hash, tombstoned) in one pipelined
 // batch, fetching an item's data only when its hash changed; decides in
 // memory; writes the new items and pending rows with COPY and the rest
@@ -137,7 +138,8 @@
 // Politeness is fleet-wide: [DB.AcquireHost] grants one of a host's
 // perHost slots (fetch_slots, each leased with a token) under the host's
 // row lock in fetch_hosts, whose next_start keeps starts delay apart; the
-// plpgsql function fleet_acquire_host does it in one round trip, reading
+// plpgsql function fleet_acquire_host_slots (fleet_acquire_host before
+// migration 8, which granted one slot a call) does it in one round trip, reading
 // the clock after the lock so that a grant that waited still keeps the
 // gap. The gap is counted from the server's answer, not the grant: a
 // grant holds the host (hold_token) until its node reports that the

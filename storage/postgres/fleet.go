@@ -190,10 +190,12 @@ const releaseTimeout = 5 * time.Second
 // nothing, since the slot may be another's by then. It returns ctx's
 // error when ctx ends first.
 //
-// Each attempt is one call of fleet_acquire_host (migrations 4 and 5),
-// which grants a slot under the host's row lock or says how long to
-// wait; between attempts AcquireHost sleeps. Waiters are not queued:
-// under contention any of them may get the next slot.
+// Each attempt is one call of fleet_acquire_host_slots (migrations 4, 5
+// and 8), which grants a slot under the host's row lock or says how long
+// to wait; between attempts AcquireHost sleeps. Waiters are not queued:
+// under contention any of them may get the next slot. With
+// Options.SlotReuse, a host without a delay is asked for by this
+// process's waiting requests together (see hostslots.go).
 func (db *DB) AcquireHost(ctx context.Context, node, host string, perHost int, delay, lease time.Duration) (sent, release func(), err error) {
 	g, err := db.acquireHost(ctx, node, host, perHost, delay, lease)
 	if err != nil {
@@ -220,40 +222,24 @@ func (db *DB) acquireHost(ctx context.Context, node, host string, perHost int, d
 	if lease <= 0 {
 		return nil, fmt.Errorf("acquire host %s: lease %v is not positive", host, lease)
 	}
-	reuse := delay <= 0 && db.slots.reuse > 0
-	if reuse {
-		if s := db.takeIdleSlot(node, host, perHost); s != nil {
-			return db.grant(ctx, node, host, s.slot, s.token, delay, s.at, s.leaseEnd, true), nil
-		}
+	// A slot whose lease is shorter than SlotReuse could never be kept.
+	if delay <= 0 && db.slots.reuse > 0 && lease >= db.slots.reuse {
+		return db.acquireShared(ctx, node, host, perHost, lease)
 	}
-	token := rand.Int64()
 	var timer *time.Timer
 	for {
-		var (
-			slot    *int32
-			wait    int64
-			granted *time.Time
-		)
-		// The lease ends lease after the database granted it, which is
-		// after now: a lower bound by this process's clock.
-		leaseEnd := time.Now().Add(lease)
-		err := db.pool.QueryRow(ctx, `SELECT granted_slot, wait_us, granted_at FROM fleet_acquire_host($1, $2, $3, $4, $5, $6)`,
-			host, node, perHost, delay.Microseconds(), lease.Microseconds(), token).Scan(&slot, &wait, &granted)
+		a, err := db.askHost(ctx, node, host, perHost, 1, delay, lease)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, fmt.Errorf("acquire host %s: %w", host, err)
+			return nil, err
 		}
-		if slot != nil && granted != nil {
-			return db.grant(ctx, node, host, *slot, token, delay, *granted, leaseEnd, reuse), nil
+		if len(a.slots) > 0 {
+			return db.grant(ctx, node, host, a.slots[0], a.token, delay, a.at, a.leaseEnd, false), nil
 		}
-		d := min(max(time.Duration(wait)*time.Microsecond, hostPollMin), hostPollMax)
 		if timer == nil {
-			timer = time.NewTimer(d)
+			timer = time.NewTimer(a.wait)
 			defer timer.Stop()
 		} else {
-			timer.Reset(d)
+			timer.Reset(a.wait)
 		}
 		select {
 		case <-ctx.Done():
@@ -261,6 +247,44 @@ func (db *DB) acquireHost(ctx context.Context, node, host string, perHost int, d
 		case <-timer.C:
 		}
 	}
+}
+
+// hostAsk is what one call of fleet_acquire_host_slots came to: the
+// slots granted under token at the database's time at, whose leases end
+// at leaseEnd at the earliest by this process's clock; or no slot, and
+// how long to wait before asking again.
+type hostAsk struct {
+	slots        []int32
+	token        int64
+	at, leaseEnd time.Time
+	wait         time.Duration
+}
+
+// askHost asks the database once for up to want slots of host (one when
+// there is a delay), leased to node for lease.
+func (db *DB) askHost(ctx context.Context, node, host string, perHost, want int, delay, lease time.Duration) (hostAsk, error) {
+	// The lease ends lease after the database granted it, which is after
+	// now: a lower bound by this process's clock.
+	a := hostAsk{token: rand.Int64(), leaseEnd: time.Now().Add(lease)}
+	var (
+		wait    int64
+		granted *time.Time
+	)
+	err := db.pool.QueryRow(ctx, `SELECT granted_slots, wait_us, granted_at FROM fleet_acquire_host_slots($1, $2, $3, $4, $5, $6, $7)`,
+		host, node, perHost, want, delay.Microseconds(), lease.Microseconds(), a.token).Scan(&a.slots, &wait, &granted)
+	if err != nil {
+		if ctx.Err() != nil {
+			return hostAsk{}, ctx.Err()
+		}
+		return hostAsk{}, fmt.Errorf("acquire host %s: %w", host, err)
+	}
+	if len(a.slots) > 0 && granted != nil {
+		a.at = *granted
+		return a, nil
+	}
+	a.slots = nil
+	a.wait = min(max(time.Duration(wait)*time.Microsecond, hostPollMin), hostPollMax)
+	return a, nil
 }
 
 // grant returns the sent and release of a granted slot, each effective
@@ -292,10 +316,13 @@ func (db *DB) grant(ctx context.Context, node, host string, slot int32, token in
 		release: func() {
 			relOnce.Do(func() {
 				sent()
-				if reuse && db.keepIdleSlot(idleSlot{node: node, host: host, slot: slot, token: token, at: at, leaseEnd: leaseEnd}) {
-					return
+				is := idleSlot{node: node, host: host, slot: slot, token: token, at: at, leaseEnd: leaseEnd}
+				switch {
+				case !reuse:
+					db.freeSlots(ctx, []idleSlot{is})
+				case !db.keepIdleSlot(is):
+					db.freeShared(ctx, []idleSlot{is})
 				}
-				db.freeSlot(ctx, host, slot, token)
 			})
 		},
 		sentAt: func() time.Time { mu.Lock(); defer mu.Unlock(); return sentAt },
@@ -316,10 +343,19 @@ func (db *DB) hostSent(ctx context.Context, host string, token int64, delay time
 	return *at
 }
 
-func (db *DB) freeSlot(ctx context.Context, host string, slot int32, token int64) {
+// freeSlots ends the leases of slots, each only while its token still
+// holds it, in one statement.
+func (db *DB) freeSlots(ctx context.Context, slots []idleSlot) {
+	if len(slots) == 0 {
+		return
+	}
+	hosts, nums, tokens := make([]string, len(slots)), make([]int32, len(slots)), make([]int64, len(slots))
+	for i, is := range slots {
+		hosts[i], nums[i], tokens[i] = is.host, is.slot, is.token
+	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
-	// An error leaves the slot to its lease, which ends it anyway.
-	_, _ = db.pool.Exec(rctx, `DELETE FROM fetch_slots WHERE host = $1 AND slot = $2 AND token = $3`,
-		host, slot, token)
+	// An error leaves the slots to their leases, which end them anyway.
+	_, _ = db.pool.Exec(rctx, `DELETE FROM fetch_slots f USING unnest($1::text[], $2::int[], $3::bigint[]) AS u(host, slot, token)
+		WHERE f.host = u.host AND f.slot = u.slot AND f.token = u.token`, hosts, nums, tokens)
 }

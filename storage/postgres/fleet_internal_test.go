@@ -372,6 +372,67 @@ func TestAcquireHostReuse(t *testing.T) {
 	}
 }
 
+// TestAcquireHostBurst: a burst of requests from one node to a host
+// without a delay asks the database for its slots together, a few asks
+// rather than one per request, and what it holds still counts against
+// the fleet-wide limit: another node gets no slot while the burst holds
+// them all, and gets one as soon as the burst's node frees them.
+func TestAcquireHostBurst(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a, err := Open(t.Context(), url, Options{SlotReuse: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b := openInternal(t, url)
+	const (
+		perHost = 16
+		host    = "burst.example"
+		lease   = 10 * time.Minute
+	)
+	ctx := t.Context()
+	grants := make([]*hostGrant, perHost)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range grants {
+		wg.Go(func() {
+			<-start
+			g, err := a.acquireHost(ctx, "a", host, perHost, 0, lease)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			grants[i] = g
+		})
+	}
+	close(start)
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	asks := make(map[time.Time]bool) // one grant time per call of the database
+	for _, g := range grants {
+		asks[g.at] = true
+	}
+	t.Logf("%d requests at once: %d asks", perHost, len(asks))
+	if len(asks) > 4 {
+		t.Errorf("%d requests at once asked the database %d times, want a few asks for all", perHost, len(asks))
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, err := b.acquireHost(short, "b", host, perHost, 0, lease); err != context.DeadlineExceeded {
+		t.Errorf("node b's request while node a holds all %d slots: %v, want the context's deadline", perHost, err)
+	}
+	for _, g := range grants {
+		g.release() // kept by a for a moment, then freed
+	}
+	g, err := b.acquireHost(ctx, "b", host, perHost, 0, lease)
+	if err != nil {
+		t.Fatalf("node b's request after node a released: %v", err)
+	}
+	g.release()
+}
+
 // putLegacyState writes st as the program of migration 6 wrote it: JSON
 // in state, or gob in state_gob when a string is not valid UTF-8, with
 // the claim columns.
