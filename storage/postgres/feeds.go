@@ -236,21 +236,38 @@ func (f *feedRows) add(st aggregator.FeedState, newItems int) {
 	f.next, f.off, f.node = append(f.next, st.NextFetch), append(f.off, st.Disabled), append(f.node, st.Node)
 }
 
-// queue queues the rows' upsert, and the end of the leases they end.
+// upsertFeeds writes feedRows: the rows that exist are updated (and
+// their lease ended where the storing node holds it, see SaveFetches),
+// the others inserted, in one statement. It is an UPDATE and then an
+// INSERT of the rest, not INSERT ... ON CONFLICT DO UPDATE, because the
+// lease's end needs the storing node, which the inserted row must not
+// get: as an upsert it took a second UPDATE of the same rows, a second
+// version of each row in a fleet. A row another process inserted since
+// the statement began is a conflict of the INSERT and is updated there;
+// it holds no lease of the storing node, whose claim of the feed
+// committed before the fetch it stores.
+const upsertFeeds = `WITH u AS (
+		SELECT * FROM unnest($1::text[], $2::bytea[], $3::int[], $4::timestamptz[], $5::boolean[], $6::text[])
+			AS u(name, state_bin, delta, next_fetch, disabled, node)
+	),
+	updated AS (
+		UPDATE feeds f SET state = NULL, state_gob = NULL, state_bin = u.state_bin,
+			item_count = f.item_count + u.delta, next_fetch = u.next_fetch, disabled = u.disabled,
+			lease_node = CASE WHEN f.lease_node = u.node THEN NULL ELSE f.lease_node END,
+			lease_until = CASE WHEN f.lease_node = u.node THEN NULL ELSE f.lease_until END
+		FROM u WHERE f.name = u.name
+		RETURNING f.name
+	)
+	INSERT INTO feeds (name, state_bin, item_count, next_fetch, disabled)
+		SELECT u.name, u.state_bin, u.delta, u.next_fetch, u.disabled FROM u
+		WHERE u.name NOT IN (SELECT name FROM updated)
+	ON CONFLICT (name) DO UPDATE SET state = NULL, state_gob = NULL, state_bin = excluded.state_bin,
+		item_count = feeds.item_count + excluded.item_count,
+		next_fetch = excluded.next_fetch, disabled = excluded.disabled`
+
+// queue queues the rows' upsert, which ends the leases they end.
 func (f *feedRows) queue(b *pgx.Batch) {
-	b.Queue(`INSERT INTO feeds (name, state_bin, item_count, next_fetch, disabled)
-		SELECT * FROM unnest($1::text[], $2::bytea[], $3::int[], $4::timestamptz[], $5::boolean[])
-		ON CONFLICT (name) DO UPDATE SET state = NULL, state_gob = NULL, state_bin = excluded.state_bin,
-			item_count = feeds.item_count + excluded.item_count,
-			next_fetch = excluded.next_fetch, disabled = excluded.disabled`,
-		f.names, f.state, f.delta, f.next, f.off)
-	// The lease ends only when the node that stores the fetch holds it
-	// (see SaveFetches); a process alone names no node.
-	if slices.ContainsFunc(f.node, func(n string) bool { return n != "" }) {
-		b.Queue(`UPDATE feeds f SET lease_node = NULL, lease_until = NULL
-		FROM unnest($1::text[], $2::text[]) AS u(name, node)
-		WHERE f.name = u.name AND f.lease_node = u.node`, f.names, f.node)
-	}
+	b.Queue(upsertFeeds, f.names, f.state, f.delta, f.next, f.off, f.node)
 }
 
 // saveStates stores fetches that bring no items (unchanged, failed),
