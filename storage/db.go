@@ -469,6 +469,9 @@ func (db *DB) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	}
 	db.writeFailed.Store(nil)
 	db.version.Add(1)
+	// A write goes down the B+tree to every leaf it changes: at a
+	// million items, a pass's writes go through most of the file.
+	db.trimMapped()
 	return nil
 }
 

@@ -161,6 +161,9 @@ func (db *DB) Recent(ctx context.Context, since time.Time, fn func(aggregator.It
 		if err != nil {
 			return fmt.Errorf("recent: %w", err)
 		}
+		// The walk reads the buckets once, start to end: the pages
+		// behind it are not read again.
+		db.trimMapped()
 		for i := range batch {
 			if err := fn(batch[i].it, batch[i].m); err != nil {
 				return err

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package storage
+
+// trimMapped does nothing here: the mapped pages stay resident until the
+// kernel needs them (see trim_linux.go).
+func (db *DB) trimMapped() {}
