@@ -84,6 +84,9 @@ func (db *DB) Pending(ctx context.Context, limit int) ([]aggregator.Item, error)
 	if err != nil {
 		return nil, fmt.Errorf("pending items: %w", err)
 	}
+	// Clustering reads the pending items a batch at a time, oldest
+	// first, and each batch only once.
+	db.trimMapped()
 	return out, nil
 }
 

@@ -1,10 +1,49 @@
 package storage
 
 import (
+	"sync"
 	"syscall"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
+
+// trimEvery is how often the trimmer drops what was mapped since it last
+// ran, if any transaction ran meanwhile. A write trims when it ends, but
+// the reads between two writes and a long write itself map pages too: at
+// a million items, the pages one batch of clustering read and wrote
+// (its pending items, the ID index, stories of thousands of members)
+// came to some 200 MB before it committed.
+const trimEvery = 250 * time.Millisecond
+
+// startTrimmer starts the goroutine that trims every trimEvery; the
+// returned function stops it and waits for it (Close calls it, once or
+// more).
+func (db *DB) startTrimmer() (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(trimEvery)
+		defer t.Stop()
+		var last uint64
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			if n := db.txs.Load(); n != last {
+				last = n
+				db.trimMapped()
+			}
+		}
+	})
+	// Close may be called more than once.
+	return sync.OnceFunc(func() {
+		close(done)
+		wg.Wait()
+	})
+}
 
 // trimMapped drops the process's mappings of the file's pages
 // (madvise(MADV_DONTNEED) on bbolt's read-only mapping), so that the
