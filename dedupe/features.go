@@ -272,8 +272,8 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 		f.title = hashKey("title", title)
 	}
 	f.rk = repKey{
-		summary: sumWords,
-		title:   utf8.RuneCount(title),
+		summary: clampInt32(sumWords),
+		title:   clampInt32(utf8.RuneCount(title)),
 		t:       it.Time().UnixNano(),
 		id:      it.ID,
 	}

@@ -75,7 +75,7 @@ func (ix *Index) place(id string, hid uint64, t int64, f *features, c int32) {
 		s = int32(len(ix.items))
 		ix.items = append(ix.items, itemRec{})
 	}
-	ix.items[s] = itemRec{id: id, cluster: c, alive: true, t: t, terms: f.terms,
+	ix.items[s] = itemRec{id: id, cluster: c, alive: true, terms: f.terms,
 		keys: [3]uint64{f.guid, f.url, f.title}, rk: f.rk}
 	ix.byID[hid] = s
 	ix.live++
@@ -286,7 +286,7 @@ func (ix *Index) Expire(now time.Time) {
 	deadTerms := map[int32]bool{}
 	for s := range ix.items {
 		it := &ix.items[s]
-		if !it.alive || it.t >= cutoff {
+		if !it.alive || it.rk.t >= cutoff {
 			continue
 		}
 		it.alive = false
@@ -340,7 +340,7 @@ func (ix *Index) Expire(now time.Time) {
 		cl.minT, cl.maxT, cl.rep = math.MaxInt64, math.MinInt64, -1
 		for _, m := range cl.members {
 			it := &ix.items[m]
-			cl.minT, cl.maxT = min(cl.minT, it.t), max(cl.maxT, it.t)
+			cl.minT, cl.maxT = min(cl.minT, it.rk.t), max(cl.maxT, it.rk.t)
 			if cl.rep < 0 || it.rk.better(ix.items[cl.rep].rk) {
 				cl.rep = m
 			}

@@ -1,6 +1,7 @@
 package dedupe
 
 import (
+	"math"
 	"unicode/utf8"
 
 	"aggregator"
@@ -8,8 +9,8 @@ import (
 
 // repKey holds what the representative rule compares.
 type repKey struct {
-	summary int    // words in the normalised summary
-	title   int    // runes in the normalised title
+	summary int32  // words in the normalised summary
+	title   int32  // runes in the normalised title
 	t       int64  // Item.Time, Unix nanoseconds
 	id      string // Item.ID
 }
@@ -43,12 +44,15 @@ func (k repKey) better(o repKey) bool {
 	return k.id < o.id
 }
 
+// clampInt32 is n as an int32, the largest int32 when it is larger.
+func clampInt32(n int) int32 { return int32(min(n, math.MaxInt32)) }
+
 func keyOf(it aggregator.Item) repKey {
 	_, sum := splitWords(cleanText(it.Summary, it.Feed), 1)
 	title, _ := splitWords(cleanText(it.Title, it.Feed), 0)
 	return repKey{
-		summary: sum,
-		title:   utf8.RuneCountInString(joinWords(title)),
+		summary: clampInt32(sum),
+		title:   clampInt32(utf8.RuneCountInString(joinWords(title))),
 		t:       it.Time().UnixNano(),
 		id:      it.ID,
 	}

@@ -190,7 +190,7 @@ func (ix *Index) WriteSnapshot(w io.Writer) error {
 	}
 	for s := range ix.items {
 		it := &ix.items[s]
-		if it.rk.id != it.id || it.rk.t != it.t {
+		if it.rk.id != it.id {
 			return fmt.Errorf("dedupe: write snapshot: item slot %d: representative key out of step", s)
 		}
 		cnt.itemTerms += int64(len(it.terms))
@@ -243,7 +243,7 @@ func (ix *Index) WriteSnapshot(w io.Writer) error {
 		}
 		b := append(sw.buf, fl)
 		b = le.AppendUint32(b, uint32(it.cluster))
-		b = le.AppendUint64(b, uint64(it.t))
+		b = le.AppendUint64(b, uint64(it.rk.t))
 		for _, key := range it.keys {
 			b = le.AppendUint64(b, key)
 		}

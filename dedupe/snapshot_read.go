@@ -170,11 +170,10 @@ func (sr *snapReader) readItems(ix *Index, cnt *snapshotCounts) ([]byte, error) 
 		if it.cluster < 0 || int64(it.cluster) >= cnt.clusters {
 			return corrupt("item slot %d: cluster %d out of range", s, it.cluster)
 		}
-		it.t = int64(le.Uint64(b[5:]))
 		for k := range it.keys {
 			it.keys[k] = le.Uint64(b[13+8*k:])
 		}
-		it.rk = repKey{summary: int(le.Uint32(b[37:])), title: int(le.Uint32(b[41:])), t: it.t}
+		it.rk = repKey{summary: int32(le.Uint32(b[37:])), title: int32(le.Uint32(b[41:])), t: int64(le.Uint64(b[5:]))}
 		n, err := budget(&left, le.Uint32(b[45:]), "item terms")
 		if err != nil {
 			return err

@@ -64,7 +64,17 @@ func (db *DB) saveClusters(ctx context.Context, ms []aggregator.Membership, reps
 					return err
 				}
 			}
-			c, ok, err := cs.get(m.Cluster)
+			// An item decided again into the cluster it is in may be
+			// listed already: only then are all the members needed.
+			// Any other item is not a member (its membership would say
+			// so), and joins without the cluster's members decoded.
+			again := had && old.Cluster == m.Cluster
+			var c *aggregator.Cluster
+			if again {
+				c, ok, err = cs.get(m.Cluster)
+			} else {
+				c, ok, err = cs.head(m.Cluster)
+			}
 			if err != nil {
 				return err
 			}
@@ -72,7 +82,11 @@ func (db *DB) saveClusters(ctx context.Context, ms []aggregator.Membership, reps
 				c = cs.create(m.Cluster)
 				c.Published = t
 			}
-			if i := memberIndex(c, m.Item); i >= 0 {
+			i := -1
+			if again {
+				i = memberIndex(c, m.Item)
+			}
+			if i >= 0 {
 				c.Members[i] = m
 			} else {
 				c.Members = append(c.Members, m)
@@ -89,11 +103,11 @@ func (db *DB) saveClusters(ctx context.Context, ms []aggregator.Membership, reps
 			}
 		}
 		for cid, rep := range reps {
-			c, ok, err := cs.get(cid)
+			c, ok, err := cs.head(cid)
 			if err != nil {
 				return err
 			}
-			if !ok || c.Representative == rep || memberIndex(c, rep) < 0 {
+			if !ok || c.Representative == rep || !cs.isMember(cid, rep) {
 				continue
 			}
 			c.Representative = rep
@@ -190,7 +204,12 @@ type clusterSet struct {
 }
 
 type clusterEntry struct {
+	// c is the cluster; while encoded is set, c.Members holds only the
+	// members added after the rawN stored ones in raw (see head).
 	c       aggregator.Cluster
+	encoded bool
+	raw     []byte
+	rawN    int
 	oldKey  []byte // its clusterpub key as stored; nil for a new cluster
 	exists  bool   // false for a cluster not stored and not created
 	dirty   bool
@@ -201,30 +220,89 @@ func newClusterSet(tx *bolt.Tx) *clusterSet {
 	return &clusterSet{tx: tx, m: make(map[string]*clusterEntry)}
 }
 
-func (cs *clusterSet) load(id string) (*clusterEntry, error) {
-	if e, ok := cs.m[id]; ok {
-		return e, nil
-	}
-	e := &clusterEntry{}
-	if cs.cur == nil {
-		cs.cur = cs.tx.Bucket(bucketClusters).Cursor()
-	}
-	if v := cursorGet(cs.cur, []byte(id)); v != nil {
-		// Clustering needs the members' IDs only: no fillMembers.
-		if _, err := decodeCluster([]byte(id), v, &e.c); err != nil {
-			return nil, fmt.Errorf("cluster %s: %w", id, err)
+// load returns the entry of cluster id, reading it the first time; with
+// encoded, its stored members may stay encoded (clusterEntry.raw).
+func (cs *clusterSet) load(id string, encoded bool) (*clusterEntry, error) {
+	e, ok := cs.m[id]
+	if !ok {
+		e = &clusterEntry{}
+		if cs.cur == nil {
+			cs.cur = cs.tx.Bucket(bucketClusters).Cursor()
 		}
-		e.exists = true
-		e.oldKey = clusterPubKey(&e.c)
+		if v := cursorGet(cs.cur, []byte(id)); v != nil {
+			full := true
+			if encoded {
+				raw, n, older, err := decodeClusterHead([]byte(id), v, &e.c)
+				if err != nil {
+					return nil, fmt.Errorf("cluster %s: %w", id, err)
+				}
+				// raw points into the mapping, which stays as it is
+				// until the transaction commits, after flush.
+				e.encoded, e.raw, e.rawN, full = !older, raw, n, older
+			}
+			// Clustering needs the members' IDs only: no fillMembers.
+			if full {
+				if _, err := decodeCluster([]byte(id), v, &e.c); err != nil {
+					return nil, fmt.Errorf("cluster %s: %w", id, err)
+				}
+			}
+			e.exists = true
+			e.oldKey = clusterPubKey(&e.c)
+		}
+		cs.m[id] = e
 	}
-	cs.m[id] = e
+	if e.encoded && !encoded {
+		// Decode the stored members, ahead of those added since.
+		ms := make([]aggregator.Membership, 0, e.rawN+len(e.c.Members))
+		rawMembers(e.raw, func(id []byte) bool {
+			ms = append(ms, aggregator.Membership{Item: string(id), Cluster: e.c.ID})
+			return true
+		})
+		e.c.Members = append(ms, e.c.Members...)
+		e.encoded, e.raw, e.rawN = false, nil, 0
+	}
 	return e, nil
+}
+
+// head is get for a change that needs none of the members stored before
+// this transaction (adding one, setting the representative): they may
+// stay encoded, and c.Members then holds only the members added since. A
+// story of thousands of members gains a few in each batch of decisions,
+// and decoding all of them each time was most of what a batch allocated
+// (at a million items, 40 of the 64 GB a pass allocated).
+func (cs *clusterSet) head(id string) (*aggregator.Cluster, bool, error) {
+	e, err := cs.load(id, true)
+	if err != nil {
+		return nil, false, err
+	}
+	if !e.exists || e.deleted {
+		return nil, false, nil
+	}
+	e.dirty = true
+	return &e.c, true, nil
+}
+
+// isMember reports whether itemID is a member of cluster id, which head
+// or get returned.
+func (cs *clusterSet) isMember(id, itemID string) bool {
+	e := cs.m[id]
+	if memberIndex(&e.c, itemID) >= 0 {
+		return true
+	}
+	found := false
+	if e.encoded {
+		rawMembers(e.raw, func(m []byte) bool {
+			found = string(m) == itemID
+			return !found
+		})
+	}
+	return found
 }
 
 // get returns the cluster for modification; the caller's changes are
 // written by flush. ok is false for a missing or deleted cluster.
 func (cs *clusterSet) get(id string) (*aggregator.Cluster, bool, error) {
-	e, err := cs.load(id)
+	e, err := cs.load(id, false)
 	if err != nil {
 		return nil, false, err
 	}
@@ -242,6 +320,7 @@ func (cs *clusterSet) create(id string) *aggregator.Cluster {
 		cs.m[id] = e
 	}
 	e.c = aggregator.Cluster{ID: id}
+	e.encoded, e.raw, e.rawN = false, nil, 0
 	e.exists, e.deleted, e.dirty = true, false, true
 	return &e.c
 }
@@ -335,10 +414,13 @@ func (cs *clusterSet) flush() error {
 			}
 			continue
 		}
+		if e.c.Representative == "" && e.rawN > 0 {
+			rawMembers(e.raw, func(m []byte) bool { e.c.Representative = string(m); return false })
+		}
 		if e.c.Representative == "" && len(e.c.Members) > 0 {
 			e.c.Representative = e.c.Members[0].Item
 		}
-		if err := clusters.Put([]byte(id), encodeCluster(&e.c)); err != nil {
+		if err := clusters.Put([]byte(id), encodeClusterAfter(&e.c, e.raw, e.rawN)); err != nil {
 			return err
 		}
 		if err := pub.Put(clusterPubKey(&e.c), nil); err != nil {

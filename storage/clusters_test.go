@@ -132,6 +132,60 @@ func TestSaveClusters(t *testing.T) {
 	}
 }
 
+// TestSaveClustersAcrossBatches: a cluster that grows over many batches
+// (whose stored members a batch only adds to) keeps its members in the
+// order they joined, takes a representative among the earlier members,
+// ignores one that is not a member, and does not list an item decided
+// again into it twice.
+func TestSaveClustersAcrossBatches(t *testing.T) {
+	db, f := clusterFixture(t)
+	ctx := context.Background()
+	var all []aggregator.Item
+	for _, feed := range []string{"a", "b", "c"} {
+		all = append(all, f[feed]...)
+	}
+	now := t0.Add(24 * time.Hour)
+	var want []string
+	for i, it := range all[:9] {
+		reps := map[string]string{}
+		switch i {
+		case 5:
+			reps["s"] = all[1].ID // stored two batches ago
+		case 7:
+			reps["s"] = all[10].ID // not a member
+		}
+		ms := []aggregator.Membership{{Item: it.ID, Cluster: "s", Reason: aggregator.ReasonSimilar}}
+		if i == 6 {
+			ms = append(ms, aggregator.Membership{Item: all[2].ID, Cluster: "s", Reason: aggregator.ReasonTitle})
+		}
+		if err := db.SaveClusters(ctx, ms, reps, now); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, it.ID)
+	}
+	c, ok, err := db.Cluster(ctx, "s")
+	if err != nil || !ok {
+		t.Fatalf("Cluster(s) = %v, %v", ok, err)
+	}
+	if got := memberIDs(c); !reflect.DeepEqual(got, want) {
+		t.Errorf("members = %v, want %v", got, want)
+	}
+	if c.Representative != all[1].ID {
+		t.Errorf("representative = %s, want %s", c.Representative, all[1].ID)
+	}
+	if m, _, _ := db.Membership(ctx, all[2].ID); m.Reason != aggregator.ReasonTitle {
+		t.Errorf("membership of the item decided again = %+v, want its second decision", m)
+	}
+	// Moving an early member out takes it from the stored members.
+	if err := db.SaveClusters(ctx, []aggregator.Membership{{Item: all[0].ID, Cluster: "t", Reason: aggregator.ReasonFirst}}, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	c, _, _ = db.Cluster(ctx, "s")
+	if got := memberIDs(c); !reflect.DeepEqual(got, want[1:]) {
+		t.Errorf("members after a move = %v, want %v", got, want[1:])
+	}
+}
+
 func TestClusterPublishedFollowsEditedDate(t *testing.T) {
 	db, f := clusterFixture(t)
 	a := f["a"]
@@ -150,6 +204,7 @@ func TestClusterPublishedFollowsEditedDate(t *testing.T) {
 	if len(stories) != 1 || !stories[0].Published.Equal(edited.Published) || stories[0].Items[0].Title != edited.Title {
 		t.Errorf("stories = %+v; want Published %v and the edited title", stories, edited.Published)
 	}
+
 	// The item moved in time order with its membership.
 	if m, ok, err := db.Membership(context.Background(), edited.ID); err != nil || !ok || m.Cluster != "s" {
 		t.Errorf("Membership after edit = %+v, %v, %v", m, ok, err)

@@ -138,6 +138,11 @@ type DB struct {
 	// writeFailed is the last write's commit failure (a full disk, an I/O
 	// error), nil once a write commits again; see LastWriteError.
 	writeFailed atomic.Pointer[writeFailure]
+	// txs counts the transactions begun through view and update, which
+	// tells the trimmer whether anything was read since it last ran;
+	// stopTrim stops it (see trim_linux.go).
+	txs      atomic.Uint64
+	stopTrim func()
 }
 
 type writeFailure struct {
@@ -239,6 +244,7 @@ func Open(path string, opts Options) (*DB, error) {
 		removeStaleIndexTemps(db.IndexPath())
 	}
 	db.version.Store(1)
+	db.stopTrim = db.startTrimmer()
 	return db, nil
 }
 
@@ -395,6 +401,9 @@ func isEmpty(tx *bolt.Tx) bool {
 
 // Close releases the file and its lock.
 func (db *DB) Close() error {
+	if db.stopTrim != nil {
+		db.stopTrim()
+	}
 	if err := db.bolt.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", db.path, err)
 	}
@@ -444,6 +453,7 @@ func (db *DB) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 		return err
 	}
 	fnDone := false
+	db.txs.Add(1)
 	err := db.guard(func() error {
 		return db.bolt.Update(func(tx *bolt.Tx) error {
 			if err := ctx.Err(); err != nil {
@@ -469,6 +479,9 @@ func (db *DB) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	}
 	db.writeFailed.Store(nil)
 	db.version.Add(1)
+	// A write goes down the B+tree to every leaf it changes: at a
+	// million items, a pass's writes go through most of the file.
+	db.trimMapped()
 	return nil
 }
 
@@ -495,6 +508,7 @@ func (db *DB) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	db.txs.Add(1)
 	return db.guard(func() error { return db.bolt.View(fn) })
 }
 

@@ -168,18 +168,24 @@ const memberRef = 0x10
 // encodeCluster writes a cluster under its ID, its members as item IDs in
 // the order they joined (memberRef). It is binary, not JSON (JSON was half
 // the cost of storing a clustering).
-func encodeCluster(c *aggregator.Cluster) []byte {
-	n := 48 + len(c.ID) + len(c.Representative) + itemcodec.SumLen
+func encodeCluster(c *aggregator.Cluster) []byte { return encodeClusterAfter(c, nil, 0) }
+
+// encodeClusterAfter is encodeCluster for a cluster whose first n members
+// are still encoded, as decodeClusterHead returned them in raw, and
+// c.Members holds those that followed.
+func encodeClusterAfter(c *aggregator.Cluster, raw []byte, n int) []byte {
+	size := 48 + len(c.ID) + len(c.Representative) + len(raw) + itemcodec.SumLen
 	for i := range c.Members {
-		n += 4 + len(c.Members[i].Item)
+		size += 4 + len(c.Members[i].Item)
 	}
-	b := make([]byte, 0, n)
+	b := make([]byte, 0, size)
 	b = append(b, itemcodec.FormatSummed)
 	b = appendString(b, c.ID)
 	b = appendString(b, c.Representative)
 	b = appendTime(b, c.Published)
 	b = appendTime(b, c.Updated)
-	b = binary.AppendUvarint(b, uint64(len(c.Members)))
+	b = binary.AppendUvarint(b, uint64(n+len(c.Members)))
+	b = append(b, raw...)
 	var m []byte
 	for i := range c.Members {
 		m = appendString(append(m[:0], memberRef), c.Members[i].Item)
@@ -195,18 +201,9 @@ func encodeCluster(c *aggregator.Cluster) []byte {
 // members are complete only after fillMembers. The clustering itself
 // needs only the IDs.
 func decodeCluster(key, v []byte, c *aggregator.Cluster) (refs bool, err error) {
-	body, err := itemcodec.Open(key, v)
+	d, n, err := openCluster(key, v, c)
 	if err != nil {
-		return false, fmt.Errorf("cluster: %w", corruptErr(err))
-	}
-	d := itemcodec.NewDecoder(body)
-	c.ID = d.String()
-	c.Representative = d.String()
-	c.Published = d.Time()
-	c.Updated = d.Time()
-	n := d.Uvarint()
-	if d.Err() != nil || n > uint64(len(d.Rest())) {
-		return false, fmt.Errorf("cluster: %w", errCorrupt)
+		return false, err
 	}
 	c.Members = make([]aggregator.Membership, 0, n)
 	for range n {
@@ -216,12 +213,11 @@ func decodeCluster(key, v []byte, c *aggregator.Cluster) (refs bool, err error) 
 		}
 		switch mv[0] {
 		case memberRef:
-			md := itemcodec.NewDecoder(mv[1:])
-			id := md.String()
-			if md.Err() != nil || id == "" || len(md.Rest()) != 0 {
-				return false, fmt.Errorf("cluster %s: %w: a malformed member", c.ID, errCorrupt)
+			id, err := memberRefID(c, mv)
+			if err != nil {
+				return false, err
 			}
-			c.Members = append(c.Members, aggregator.Membership{Item: id, Cluster: c.ID})
+			c.Members = append(c.Members, aggregator.Membership{Item: string(id), Cluster: c.ID})
 			refs = true
 		case itemcodec.FormatPlain:
 			m, err := decodeMembership(nil, mv)
@@ -237,6 +233,85 @@ func decodeCluster(key, v []byte, c *aggregator.Cluster) (refs bool, err error) 
 		return false, fmt.Errorf("cluster %s: %w: %d bytes after its members", c.ID, errCorrupt, len(d.Rest()))
 	}
 	return refs, nil
+}
+
+// decodeClusterHead is decodeCluster but for the members, which it
+// checks as decodeCluster does and returns still encoded, with their
+// number, leaving c.Members nil: a write that only adds members to a
+// cluster of thousands then neither decodes nor copies them (see
+// clusterSet). The members point into v. full reports a member of the
+// format before schema 4, which only decodeCluster reads; raw is nil
+// then.
+func decodeClusterHead(key, v []byte, c *aggregator.Cluster) (raw []byte, n int, full bool, err error) {
+	d, n, err := openCluster(key, v, c)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	raw = d.Rest()
+	for range n {
+		mv := d.Bytes()
+		if d.Err() != nil || len(mv) == 0 {
+			return nil, 0, false, fmt.Errorf("cluster %s: %w", c.ID, errCorrupt)
+		}
+		switch mv[0] {
+		case memberRef:
+			if _, err := memberRefID(c, mv); err != nil {
+				return nil, 0, false, err
+			}
+		case itemcodec.FormatPlain:
+			return nil, 0, true, nil
+		default:
+			return nil, 0, false, fmt.Errorf("cluster %s: %w: a member of another format", c.ID, errCorrupt)
+		}
+	}
+	if len(d.Rest()) != 0 {
+		return nil, 0, false, fmt.Errorf("cluster %s: %w: %d bytes after its members", c.ID, errCorrupt, len(d.Rest()))
+	}
+	c.Members = nil
+	return raw, n, false, nil
+}
+
+// openCluster checks a stored cluster, reads its fields up to the
+// members into c and returns the decoder at the members and their number.
+func openCluster(key, v []byte, c *aggregator.Cluster) (*itemcodec.Decoder, int, error) {
+	body, err := itemcodec.Open(key, v)
+	if err != nil {
+		return nil, 0, fmt.Errorf("cluster: %w", corruptErr(err))
+	}
+	d := itemcodec.NewDecoder(body)
+	c.ID = d.String()
+	c.Representative = d.String()
+	c.Published = d.Time()
+	c.Updated = d.Time()
+	n := d.Uvarint()
+	if d.Err() != nil || n > uint64(len(d.Rest())) {
+		return nil, 0, fmt.Errorf("cluster: %w", errCorrupt)
+	}
+	return d, int(n), nil
+}
+
+// memberRefID returns the item ID of a memberRef member mv of c, without
+// copying it.
+func memberRefID(c *aggregator.Cluster, mv []byte) ([]byte, error) {
+	md := itemcodec.NewDecoder(mv[1:])
+	id := md.Bytes()
+	if md.Err() != nil || len(id) == 0 || len(md.Rest()) != 0 {
+		return nil, fmt.Errorf("cluster %s: %w: a malformed member", c.ID, errCorrupt)
+	}
+	return id, nil
+}
+
+// rawMembers walks members as decodeClusterHead returned them (checked),
+// calling fn with each item ID until it returns false.
+func rawMembers(raw []byte, fn func(id []byte) bool) {
+	d := itemcodec.NewDecoder(raw)
+	for len(d.Rest()) > 0 {
+		mv := d.Bytes()
+		md := itemcodec.NewDecoder(mv[1:])
+		if !fn(md.Bytes()) {
+			return
+		}
+	}
 }
 
 // timeKeyLen is the length of the sortable time prefix of index keys.

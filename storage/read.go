@@ -84,6 +84,9 @@ func (db *DB) Pending(ctx context.Context, limit int) ([]aggregator.Item, error)
 	if err != nil {
 		return nil, fmt.Errorf("pending items: %w", err)
 	}
+	// Clustering reads the pending items a batch at a time, oldest
+	// first, and each batch only once.
+	db.trimMapped()
 	return out, nil
 }
 
@@ -161,6 +164,9 @@ func (db *DB) Recent(ctx context.Context, since time.Time, fn func(aggregator.It
 		if err != nil {
 			return fmt.Errorf("recent: %w", err)
 		}
+		// The walk reads the buckets once, start to end: the pages
+		// behind it are not read again.
+		db.trimMapped()
 		for i := range batch {
 			if err := fn(batch[i].it, batch[i].m); err != nil {
 				return err

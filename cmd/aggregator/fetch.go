@@ -34,6 +34,7 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	force := fs.Bool("force", false, "fetch even the feeds that are not due yet")
 	quiet := fs.Bool("quiet", false, "print only the totals")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the pass to `file` (for developers: go tool pprof)")
+	memprofile := fs.String("memprofile", "", "write a heap profile to `file` when the pass has clustered, the index at its largest (for developers: go tool pprof)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -126,6 +127,11 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
+	if *memprofile != "" {
+		if err := writeHeapProfile(*memprofile); err != nil {
+			return err
+		}
+	}
 	pruned, err := p.Prune(ctx)
 	if err != nil {
 		log.Warn("pruning old items failed; the next run tries again", "err", err)
@@ -137,6 +143,23 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	if pruned.Items > 0 {
 		fmt.Fprintf(e.stdout, "%d old items pruned (older than [storage].keep = %s, beyond the newest %d of each feed)\n",
 			pruned.Items, cfg.Storage.Keep.Duration, cfg.Storage.KeepPerFeed)
+	}
+	return nil
+}
+
+// writeHeapProfile writes the heap profile as of the last garbage
+// collection: what was live then, and what was allocated since the start.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("heap profile: %w", err)
 	}
 	return nil
 }

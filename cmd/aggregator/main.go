@@ -21,7 +21,9 @@ import (
 func main() {
 	fetcher.Version = version // the User-Agent names it
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	stopLimit := limitHeap(ctx, os.Getenv)
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stopLimit()
 	stop()
 	os.Exit(exitCode(err, os.Stderr))
 }
