@@ -33,6 +33,9 @@ type Options struct {
 	// clusters). A log written with it on replays its merges whatever it
 	// is set to.
 	MergeClusters bool
+	// Merge configures those merges; its zero value means
+	// dedupe.MergeOptions' defaults.
+	Merge dedupe.MergeOptions
 	// Keep and KeepPerFeed are retention ([storage] keep and
 	// keep_per_feed): items published and first seen longer than Keep ago
 	// are pruned, but the newest KeepPerFeed of each feed. Keep 0 keeps

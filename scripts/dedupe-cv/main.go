@@ -25,6 +25,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"go/format"
@@ -74,6 +75,9 @@ func run(args []string, stdout io.Writer) error {
 	table := fs.Bool("table", false, "also print every candidate's held-out mean (B-cubed P, B-cubed F1, pairwise F1 of each set): the rule grid, then the learned decision at each MinP")
 	every := fs.Int("merge-every", 0, "consolidate every this many items instead of at each date")
 	spread := fs.Int("spread", 0, "instead of cross-validating, score fixed clusterings (the defaults with and without merging, the gold with its stories over 100 items cut in two, the gold) under this many fold assignments and print how far the worst fold falls under the mean")
+	viaPipeline := fs.Bool("pipeline", false, "instead, choose the merge setting end to end: cluster each set through the pipeline (fetch, store, cluster, as aggregator fetch does) once per merge setting and cross-validate the choice")
+	prefix := fs.String("names", "outlet-", "with -pipeline: the feeds' names, this and a number (the item IDs hash them, and they break ties among reports of one time); scripts/score-e2e's are outlet-")
+	grid := fs.String("grid", "full", "with -pipeline: the merge settings to choose from: full, or none (off and the defaults)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -84,7 +88,14 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cv := &crossValidation{k: *k, sets: sets, mergeEvery: *every}
+	cv := &crossValidation{k: *k, seed: *seed, sets: sets, mergeEvery: *every}
+	if *viaPipeline {
+		cands := mergeCandidates
+		if *grid == "none" {
+			cands = cands[:2]
+		}
+		return pipelineCV(context.Background(), stdout, cv, *prefix, cands, *verbose)
+	}
 	if *write != "" {
 		return writeModel(cv, *write, stdout)
 	}
@@ -284,6 +295,7 @@ func ruleOptions(opts dedupe.Options) dedupe.Options {
 // crossValidation holds the sets and folds.
 type crossValidation struct {
 	k    int
+	seed uint64
 	sets []*set
 	// mergeEvery, when positive, consolidates every mergeEvery items
 	// instead of at each date (-merge-every).
