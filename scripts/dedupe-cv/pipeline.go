@@ -28,8 +28,8 @@ import (
 // served as one RSS feed on 127.0.0.1, fetched by a fetcher.Client,
 // stored in a bbolt file and clustered by pipeline.Pass; the stories are
 // read from the store, as "clusters --json" reads them. With the feed
-// names of scripts/score-e2e (prefix "outlet-") it gives that script's
-// figures.
+// names of scripts/score-e2e (outlet-%04d) it gives that script's
+// figures, with those of TestQualityEndToEnd (o%d) that test's.
 
 // feedSet is a labelled set served as feeds, once per process.
 type feedSet struct {
@@ -38,9 +38,9 @@ type feedSet struct {
 	dir   string
 }
 
-// serveSet serves items as one RSS feed per outlet, named prefix and a
-// number in order of the outlet's first item.
-func serveSet(items []score.Item, prefix string) (*feedSet, error) {
+// serveSet serves items as one RSS feed per outlet, named by the format
+// names with the outlet's number in order of its first item.
+func serveSet(items []score.Item, names string) (*feedSet, error) {
 	byOutlet := map[string][]score.Item{}
 	var outlets []string
 	for _, it := range items {
@@ -56,7 +56,7 @@ func serveSet(items []score.Item, prefix string) (*feedSet, error) {
 	bodies := map[string][]byte{}
 	fs := &feedSet{}
 	for i, o := range outlets {
-		name := fmt.Sprintf("%s%04d", prefix, i)
+		name := fmt.Sprintf(names, i)
 		bodies["/"+name+".xml"] = score.RSS(o, byOutlet[o])
 		fs.feeds = append(fs.feeds, aggregator.Feed{Name: name, Title: o, URL: fmt.Sprintf("http://%s/%s.xml", ln.Addr(), name)})
 	}
@@ -96,9 +96,9 @@ func (fs *feedSet) run(ctx context.Context, opts dedupe.Options, mo *dedupe.Merg
 		db.Close()
 		os.Remove(path)
 	}()
-	po := pipeline.Options{Feeds: fs.feeds, Dedupe: opts}
+	po := pipeline.Options{Feeds: fs.feeds, Dedupe: opts, NoMergeClusters: mo == nil}
 	if mo != nil {
-		po.MergeClusters, po.Merge = true, *mo
+		po.Merge = *mo
 	}
 	p := pipeline.New(db, po)
 	client := fetcher.New(fetcher.Options{LoopbackNoDelay: true, HostDelay: -1})
