@@ -11,7 +11,7 @@ import (
 
 // Merging clusters. One pass over the items leaves a big story that split
 // early in two or more big clusters (dedupe/doc.go, "Merging clusters"),
-// so the pipeline (with Options.MergeClusters) calls
+// so the pipeline (unless Options.NoMergeClusters) calls
 // dedupe.Index.Consolidate on the clusters that
 // items joined since the last call, sorted (which makes the merges
 // independent of the order items of one time came in).
@@ -60,7 +60,7 @@ func epochOf(t time.Time) time.Time { return t.UTC().Truncate(mergeEpoch) }
 // mergeOptions returns how the pipeline merges clusters, nil when it
 // does not.
 func (o *Options) mergeOptions() *dedupe.MergeOptions {
-	if !o.MergeClusters {
+	if o.NoMergeClusters {
 		return nil
 	}
 	return &o.Merge

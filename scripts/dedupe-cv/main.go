@@ -311,6 +311,11 @@ type crossValidation struct {
 	folds    func(items []score.Item, k int, seed uint64) map[string]int
 	foldName string
 	sets     []*set
+	// keepPrecision makes choose consider only the candidates whose
+	// training B-cubed precision is, on every set, no more than
+	// precisionSlack under that of the first candidate (-pipeline: merging
+	// off), before the objective ranks them.
+	keepPrecision bool
 	// mergeEvery, when positive, consolidates every mergeEvery items
 	// instead of at each date (-merge-every).
 	mergeEvery int
@@ -378,11 +383,31 @@ func (cv *crossValidation) scoreAll(preds []map[string]string) []score.Result {
 func (cv *crossValidation) choose(evals []evaluation, f int) int {
 	best, bestV := 0, math.Inf(-1)
 	for c, ev := range evals {
+		if cv.keepPrecision && !keepsPrecision(ev.folds[f].train, evals[0].folds[f].train) {
+			continue
+		}
 		if v := cv.objective(ev.folds[f].train); v > bestV+1e-9 {
 			best, bestV = c, v
 		}
 	}
 	return best
+}
+
+// precisionSlack is how much training B-cubed precision a candidate may
+// lose against the first one when crossValidation.keepPrecision is set:
+// a rounding's worth, so that a merge setting buys recall without
+// costing precision.
+const precisionSlack = 0.001
+
+// keepsPrecision reports whether rs lose no more than precisionSlack of
+// B-cubed precision against base, set by set.
+func keepsPrecision(rs, base []score.Result) bool {
+	for si := range rs {
+		if rs[si].B3P < base[si].B3P-precisionSlack {
+			return false
+		}
+	}
+	return true
 }
 
 // printFamily chooses, for each fold, the candidate of evals with the
