@@ -94,7 +94,7 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	cv := &crossValidation{k: *k, seed: *seed, folds: foldFn, foldName: *foldMethod, sets: sets, mergeEvery: *every}
-	if *viaPipeline {
+	if *viaPipeline && *spread == 0 {
 		cands := pipelineMergeCandidates
 		if *grid == "none" {
 			cands = cands[:2]
