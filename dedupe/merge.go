@@ -13,7 +13,7 @@ import (
 type MergeOptions struct {
 	// Threshold is the similarity two clusters need to merge: the cosine
 	// of their centroids, lowered by Decay as for an item (by the time
-	// between their spans). Default 0.15.
+	// between their spans). Default 0.2.
 	Threshold float64
 	// MinSize is the number of members each of the two clusters needs: a
 	// centroid of one or two reports says too little about a story to
@@ -30,14 +30,14 @@ type MergeOptions struct {
 	// cluster of MinSize or more in the same pass: the decayed cosine of
 	// the two centroids, with MinShared shared terms (Options) and one
 	// core term of the larger cluster. The larger centroid may have grown
-	// or merged since the report was added. Default 0.15; negative
+	// or merged since the report was added. Default 0.25; negative
 	// disables.
 	Rejoin float64
 }
 
 func (o MergeOptions) withDefaults() MergeOptions {
 	if o.Threshold <= 0 {
-		o.Threshold = 0.15
+		o.Threshold = 0.2
 	}
 	if o.MinSize <= 0 {
 		o.MinSize = 8
@@ -46,7 +46,7 @@ func (o MergeOptions) withDefaults() MergeOptions {
 		o.MinCore = 1
 	}
 	if o.Rejoin == 0 {
-		o.Rejoin = 0.15
+		o.Rejoin = 0.25
 	}
 	return o
 }

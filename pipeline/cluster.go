@@ -170,7 +170,7 @@ func (p *Pipeline) clusterGroupsLocked(ctx context.Context, groups [][]aggregato
 			p.clustered = maxTime(p.clustered, minTime(it.Time(), now))
 		}
 		p.ix.Expire(expired)
-		ms, reps := addPrepared(p.ix, &p.merger, p.opts.MergeClusters, g, prepared, now)
+		ms, reps := addPrepared(p.ix, &p.merger, p.opts.mergeOptions(), g, prepared, now)
 		// The cluster log lets a saved copy of the index catch up with
 		// these decisions (see index.go).
 		batches <- aggregator.Decisions{
@@ -317,7 +317,7 @@ func (p *Pipeline) clusterLocked(ctx context.Context, items []aggregator.Item) e
 		p.clustered = maxTime(p.clustered, minTime(it.Time(), now))
 	}
 	p.ix.Expire(expired) // keeps items from p.horizon() on
-	ms, reps := addPrepared(p.ix, &p.merger, p.opts.MergeClusters, items, prepared, now)
+	ms, reps := addPrepared(p.ix, &p.merger, p.opts.mergeOptions(), items, prepared, now)
 	// The cluster log lets a saved copy of the index catch up with these
 	// decisions (see index.go).
 	err := p.store.SaveDecisions(context.WithoutCancel(ctx), aggregator.Decisions{

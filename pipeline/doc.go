@@ -58,14 +58,16 @@
 //
 // # Merging clusters
 //
-// With Options.MergeClusters, clusters that report one story but formed
+// Unless Options.NoMergeClusters, clusters that report one story but formed
 // apart are merged (dedupe.Index.Consolidate) before the first item of
 // each new UTC day of item time is clustered: a point set by the items,
 // not by where a batch ends, so that merging keeps stories independent
 // of batching, restarts and fleet leaders. Moves are stored as
 // memberships of the batch (ReasonMerged) and the cluster log's replay
-// repeats them (see merge.go). Off by default: end to end it costs
-// headline precision (README, "Merging clusters").
+// repeats them (see merge.go). On by default, with the merge settings
+// chosen end to end through the pipeline (README, "Merging clusters"):
+// the settings chosen on the dedupe API's clusters cost headline
+// precision here.
 //
 // # Cancellation
 //

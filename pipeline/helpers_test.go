@@ -140,16 +140,16 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
-// mergeClusters sets Options.MergeClusters in testOptions: off by
-// default, as in the daemon; -merge-clusters=true runs the restart,
-// rewind, fleet and serve-like tests with the merges (merge_test.go
-// covers them either way).
-var mergeClusters = flag.Bool("merge-clusters", false, "test with Options.MergeClusters")
+// mergeClusters says whether testOptions merge clusters: on by default,
+// as in the daemon; -merge-clusters=false runs the restart, rewind,
+// fleet and serve-like tests without the merges (merge_test.go covers
+// them either way).
+var mergeClusters = flag.Bool("merge-clusters", true, "test with cluster merging (Options.NoMergeClusters false)")
 
 // testOptions are a pipeline's options for the labelled sets: a window
 // that covers their months, no retention.
 func testOptions(feeds []aggregator.Feed, log *logBuffer) Options {
-	o := Options{Feeds: feeds, Dedupe: dedupe.Options{Window: 10 * 365 * 24 * time.Hour}, MergeClusters: *mergeClusters}
+	o := Options{Feeds: feeds, Dedupe: dedupe.Options{Window: 10 * 365 * 24 * time.Hour}, NoMergeClusters: !*mergeClusters}
 	if log != nil {
 		o.Logger = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

@@ -11,7 +11,7 @@ import (
 
 // Merging clusters. One pass over the items leaves a big story that split
 // early in two or more big clusters (dedupe/doc.go, "Merging clusters"),
-// so the pipeline (with Options.MergeClusters) calls
+// so the pipeline (unless Options.NoMergeClusters) calls
 // dedupe.Index.Consolidate on the clusters that
 // items joined since the last call, sorted (which makes the merges
 // independent of the order items of one time came in).
@@ -57,6 +57,15 @@ const mergeEpoch = 24 * time.Hour
 
 func epochOf(t time.Time) time.Time { return t.UTC().Truncate(mergeEpoch) }
 
+// mergeOptions returns how the pipeline merges clusters, nil when it
+// does not.
+func (o *Options) mergeOptions() *dedupe.MergeOptions {
+	if o.NoMergeClusters {
+		return nil
+	}
+	return &o.Merge
+}
+
 // merger is the consolidation state that carries over between batches:
 // the epoch of the last item added (zero: none yet) and the clusters
 // items joined since the last consolidation, unsorted, with repeats.
@@ -68,13 +77,13 @@ type merger struct {
 // next is called before an item of time t is added (not for an item the
 // index already holds): when t starts another epoch and merge is set, it
 // consolidates the clusters touched in ix and returns ms with the moves
-// appended (see consolidate). Without merge it only updates the state,
+// appended (see consolidate). With merge nil it only updates the state,
 // as a replay does (the moves are in the log).
-func (mg *merger) next(ix *dedupe.Index, t time.Time, ms []aggregator.Membership, reps map[string]string, now time.Time, merge bool) []aggregator.Membership {
+func (mg *merger) next(ix *dedupe.Index, t time.Time, ms []aggregator.Membership, reps map[string]string, now time.Time, merge *dedupe.MergeOptions) []aggregator.Membership {
 	e := epochOf(t)
 	if !mg.epoch.IsZero() && !e.Equal(mg.epoch) && len(mg.touched) > 0 {
-		if merge {
-			ms = consolidate(ix, mg.touched, ms, reps, now)
+		if merge != nil {
+			ms = consolidate(ix, *merge, mg.touched, ms, reps, now)
 		}
 		mg.touched = mg.touched[:0]
 	}
@@ -82,13 +91,13 @@ func (mg *merger) next(ix *dedupe.Index, t time.Time, ms []aggregator.Membership
 	return ms
 }
 
-// consolidate merges clusters in ix among those named in touched, and
+// consolidate merges clusters in ix among those named in touched, by o, and
 // returns ms with a membership appended for each item a merge moved, in
 // the order of the merges; it sets each surviving cluster's
 // representative in reps and drops those of the clusters merged away.
-func consolidate(ix *dedupe.Index, touched []string, ms []aggregator.Membership, reps map[string]string, now time.Time) []aggregator.Membership {
+func consolidate(ix *dedupe.Index, o dedupe.MergeOptions, touched []string, ms []aggregator.Membership, reps map[string]string, now time.Time) []aggregator.Membership {
 	ids := slices.Compact(slices.Sorted(slices.Values(touched)))
-	merges := ix.Consolidate(dedupe.MergeOptions{}, ids)
+	merges := ix.Consolidate(o, ids)
 	for _, mg := range merges {
 		for _, item := range mg.Moved {
 			ms = append(ms, aggregator.Membership{
@@ -107,10 +116,10 @@ func consolidate(ix *dedupe.Index, touched []string, ms []aggregator.Membership,
 }
 
 // addPrepared adds items (prepared as prepared) to ix in order,
-// consolidating where mg says when merge is set, and returns their
+// consolidating by merge (nil: never) where mg says, and returns their
 // memberships, with the moves of any merge, and the representatives that
 // changed, by cluster.
-func addPrepared(ix *dedupe.Index, mg *merger, merge bool, items []aggregator.Item, prepared []dedupe.Prepared, now time.Time) ([]aggregator.Membership, map[string]string) {
+func addPrepared(ix *dedupe.Index, mg *merger, merge *dedupe.MergeOptions, items []aggregator.Item, prepared []dedupe.Prepared, now time.Time) ([]aggregator.Membership, map[string]string) {
 	ms := make([]aggregator.Membership, 0, len(prepared))
 	reps := map[string]string{}
 	for i, pr := range prepared {
@@ -140,7 +149,7 @@ func replayLogRecord(ix *dedupe.Index, mg *merger, rec aggregator.LogRecord, pre
 	for i, m := range rec.Memberships {
 		cur, ok := ix.ClusterOf(m.Item)
 		if !ok {
-			mg.next(ix, rec.Items[i].Time(), nil, nil, time.Time{}, false)
+			mg.next(ix, rec.Items[i].Time(), nil, nil, time.Time{}, nil)
 			ix.RestorePrepared(prepared[i], m)
 			mg.touched = append(mg.touched, m.Cluster)
 			restored++

@@ -33,7 +33,7 @@ func TestConsolidateAcrossPasses(t *testing.T) {
 	dir := t.TempDir()
 	opts := func(log *logBuffer) Options {
 		o := testOptions(nil, log)
-		o.MergeClusters = true // whatever -merge-clusters says
+		o.NoMergeClusters = false // whatever -merge-clusters says
 		return o
 	}
 

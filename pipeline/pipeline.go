@@ -26,13 +26,15 @@ type Options struct {
 	// Dedupe configures clustering; Dedupe.Window also sets how far back
 	// the index reaches (two windows before the newest item).
 	Dedupe dedupe.Options
-	// MergeClusters makes the pipeline merge clusters that report one
-	// story but formed apart (dedupe.Index.Consolidate; merge.go). Off by
-	// default: end to end on the headline set it gathers big stories but
-	// costs B-cubed precision, below issue 11's target (README, Merging
-	// clusters). A log written with it on replays its merges whatever it
-	// is set to.
-	MergeClusters bool
+	// NoMergeClusters turns off the merging of clusters that report one
+	// story but formed apart (dedupe.Index.Consolidate; merge.go), which
+	// is on by default ([dedupe] merge_clusters). A log written with
+	// merging on replays its merges whatever this says.
+	NoMergeClusters bool
+	// Merge configures the merges; its zero value means
+	// dedupe.MergeOptions' defaults, which were chosen by cross-validation
+	// on the pipeline's own clusters (README, Merging clusters).
+	Merge dedupe.MergeOptions
 	// Keep and KeepPerFeed are retention ([storage] keep and
 	// keep_per_feed): items published and first seen longer than Keep ago
 	// are pruned, but the newest KeepPerFeed of each feed. Keep 0 keeps

@@ -109,7 +109,7 @@ func (p *Pipeline) rewindLocked(ctx context.Context, items []aggregator.Item) (b
 		}
 		expired = latest.Add(-window)
 		ix.Expire(expired)
-		cms, creps := addPrepared(ix, &mg, p.opts.MergeClusters, chunk, prepareAll(p.opts.Dedupe, chunk), now)
+		cms, creps := addPrepared(ix, &mg, p.opts.mergeOptions(), chunk, prepareAll(p.opts.Dedupe, chunk), now)
 		ms = append(ms, cms...)
 		maps.Copy(reps, creps)
 		if err := ctx.Err(); err != nil {

@@ -84,7 +84,8 @@ type FetchConfig struct {
 type DedupeConfig struct {
 	Window    Duration `toml:"window"`
 	Threshold float64  `toml:"threshold"`
-	// MergeClusters is pipeline.Options.MergeClusters.
+	// MergeClusters is the opposite of pipeline.Options.NoMergeClusters:
+	// true by default.
 	MergeClusters bool `toml:"merge_clusters"`
 }
 
@@ -188,7 +189,7 @@ func defaultConfig() Config {
 			MaxBody:     15 << 20,
 			MaxItems:    fetcher.DefaultMaxItems,
 		},
-		Dedupe: DedupeConfig{Window: Duration{72 * time.Hour}},
+		Dedupe: DedupeConfig{Window: Duration{72 * time.Hour}, MergeClusters: true},
 	}
 }
 

@@ -201,12 +201,12 @@ func claimJobs(ctx context.Context, fl pipeline.Fleet, node string, lease time.D
 
 func pipelineOptions(cfg *Config, log *slog.Logger) pipeline.Options {
 	return pipeline.Options{
-		Feeds:         cfg.feeds(),
-		Dedupe:        dedupe.Options{Window: cfg.Dedupe.Window.Duration, Threshold: cfg.Dedupe.Threshold},
-		MergeClusters: cfg.Dedupe.MergeClusters,
-		Keep:          cfg.Storage.Keep.Duration,
-		KeepPerFeed:   cfg.Storage.KeepPerFeed,
-		Logger:        log,
+		Feeds:           cfg.feeds(),
+		Dedupe:          dedupe.Options{Window: cfg.Dedupe.Window.Duration, Threshold: cfg.Dedupe.Threshold},
+		NoMergeClusters: !cfg.Dedupe.MergeClusters,
+		Keep:            cfg.Storage.Keep.Duration,
+		KeepPerFeed:     cfg.Storage.KeepPerFeed,
+		Logger:          log,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -165,35 +166,76 @@ func TestScoreHeldOutAll(t *testing.T) {
 
 func TestFolds(t *testing.T) {
 	items := load(t, "dev.jsonl")
-	const k = 5
-	folds := score.Folds(items, k, 1)
+	for _, tc := range []struct {
+		name  string
+		folds func([]score.Item, int, uint64) map[string]int
+		// slack is how far a fold's item count may stray from n/k, in
+		// tenths: the greedy dealing balances items, the stratified one
+		// only story sizes.
+		slack int
+		// evenHuge: the stories of over 100 items are dealt evenly, to
+		// within one (the greedy dealing gives one fold one of the 11 of
+		// dev.jsonl and two folds three each with k=5).
+		evenHuge bool
+	}{
+		{"greedy", score.Folds, 1, false},
+		{"stratified", score.StratifiedFolds, 3, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range []int{4, 5} {
+				checkFolds(t, items, k, tc.folds, tc.slack, tc.evenHuge)
+			}
+		})
+	}
+}
+
+// checkFolds checks that folds keeps every story in one fold, deals
+// about n/k items to each, gives the same folds for a seed and others
+// for another seed; with evenHuge, that the huge stories (over 100
+// items) are dealt evenly, to within one.
+func checkFolds(t *testing.T, items []score.Item, k int, folds func([]score.Item, int, uint64) map[string]int, slack int, evenHuge bool) {
+	t.Helper()
+	got := folds(items, k, 1)
 	storyFold := map[string]int{}
+	storySize := map[string]int{}
 	sizes := make([]int, k)
 	for _, it := range items {
-		f := folds[it.ID]
+		f := got[it.ID]
 		if g, ok := storyFold[it.Story]; ok && g != f {
-			t.Fatalf("story %s in folds %d and %d", it.Story, g, f)
+			t.Fatalf("k=%d: story %s in folds %d and %d", k, it.Story, g, f)
 		}
 		storyFold[it.Story] = f
+		storySize[it.Story]++
 		sizes[f]++
 	}
 	for f, n := range sizes {
-		if n < len(items)/k*9/10 || n > len(items)/k*11/10 {
-			t.Errorf("fold %d has %d items, want about %d", f, n, len(items)/k)
+		if n < len(items)/k*(10-slack)/10 || n > len(items)/k*(10+slack)/10 {
+			t.Errorf("k=%d: fold %d has %d items, want about %d", k, f, n, len(items)/k)
 		}
 	}
-	again := score.Folds(items, k, 1)
-	other := score.Folds(items, k, 2)
+	huge := make([]int, k)
+	total := 0
+	for s, n := range storySize {
+		if n > 100 {
+			huge[storyFold[s]]++
+			total++
+		}
+	}
+	if evenHuge && slices.Max(huge)-slices.Min(huge) > 1 {
+		t.Errorf("k=%d: huge stories per fold %v, want %d each to within one", k, huge, total/k)
+	}
+	again := folds(items, k, 1)
+	other := folds(items, k, 2)
 	moved := 0
-	for id, f := range folds {
+	for id, f := range got {
 		if again[id] != f {
-			t.Fatalf("item %s: fold %d then %d with the same seed", id, f, again[id])
+			t.Fatalf("k=%d: item %s: fold %d then %d with the same seed", k, id, f, again[id])
 		}
 		if other[id] != f {
 			moved++
 		}
 	}
 	if moved == 0 {
-		t.Error("another seed gave the same folds")
+		t.Errorf("k=%d: another seed gave the same folds", k)
 	}
 }

@@ -25,6 +25,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"go/format"
@@ -73,23 +74,44 @@ func run(args []string, stdout io.Writer) error {
 	write := fs.String("write-model", "", "instead of cross-validating, fit the shipped model on all items (the same procedure as for a fold) and write it as Go to this file (dedupe/model_weights.go)")
 	table := fs.Bool("table", false, "also print every candidate's held-out mean (B-cubed P, B-cubed F1, pairwise F1 of each set): the rule grid, then the learned decision at each MinP")
 	every := fs.Int("merge-every", 0, "consolidate every this many items instead of at each date")
-	spread := fs.Int("spread", 0, "instead of cross-validating, score fixed clusterings (the defaults with and without merging, the gold with its stories over 100 items cut in two, the gold) under this many fold assignments and print how far the worst fold falls under the mean")
+	spread := fs.Int("spread", 0, "instead of cross-validating, score fixed clusterings (the defaults with and without merging, the gold with its stories over 100 items cut in two, the gold; with -pipeline also the pipeline's with and without merging, feeds named by the first of -names) under this many fold assignments and print how far the worst fold falls under the mean")
+	viaPipeline := fs.Bool("pipeline", false, "instead, choose the merge setting end to end: cluster each set through the pipeline (fetch, store, cluster, as aggregator fetch does) once per merge setting and cross-validate the choice")
+	names := fs.String("names", "outlet-%04d,o%d,feed-%d", "with -pipeline: the formats of the feeds' names, given the outlet's number, comma-separated: each set is run under each (the item IDs hash the names, and so they break ties among reports of one time); scripts/score-e2e's are outlet-%04d, TestQualityEndToEnd's o%d")
+	foldMethod := fs.String("folds", "greedy", "how stories are dealt to folds: greedy (score.Folds: largest first to the fold with the fewest items) or stratified (score.StratifiedFolds: blocks of k stories of about one size, one to each fold in a seeded order)")
+	grid := fs.String("grid", "full", "with -pipeline: the merge settings to choose from: full, or none (off and the defaults)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *k < 4 {
 		return fmt.Errorf("-k %d: want at least 4 folds", *k)
 	}
-	sets, err := loadSets(*k, *seed)
+	foldFn, ok := foldMethods[*foldMethod]
+	if !ok {
+		return fmt.Errorf("-folds %q: want greedy or stratified", *foldMethod)
+	}
+	sets, err := loadSets(*k, *seed, foldFn)
 	if err != nil {
 		return err
 	}
-	cv := &crossValidation{k: *k, sets: sets, mergeEvery: *every}
+	cv := &crossValidation{k: *k, seed: *seed, folds: foldFn, foldName: *foldMethod, sets: sets, mergeEvery: *every}
+	if *viaPipeline && *spread == 0 {
+		cands := pipelineMergeCandidates
+		if *grid == "none" {
+			cands = cands[:2]
+		}
+		return pipelineCV(context.Background(), stdout, cv, strings.Split(*names, ","), cands, *verbose)
+	}
 	if *write != "" {
 		return writeModel(cv, *write, stdout)
 	}
 	if *spread > 0 {
-		printSpread(stdout, cv, &dedupe.MergeOptions{}, *spread)
+		var extra []fixedClustering
+		if *viaPipeline {
+			if extra, err = pipelineClusterings(context.Background(), cv, strings.Split(*names, ",")[0]); err != nil {
+				return err
+			}
+		}
+		printSpread(stdout, cv, &dedupe.MergeOptions{}, *spread, extra)
 		return nil
 	}
 
@@ -284,7 +306,16 @@ func ruleOptions(opts dedupe.Options) dedupe.Options {
 // crossValidation holds the sets and folds.
 type crossValidation struct {
 	k    int
-	sets []*set
+	seed uint64
+	// folds deals the items to folds (-folds).
+	folds    func(items []score.Item, k int, seed uint64) map[string]int
+	foldName string
+	sets     []*set
+	// keepPrecision makes choose consider only the candidates whose
+	// training B-cubed precision is, on every set, no more than
+	// precisionSlack under that of the first candidate (-pipeline: merging
+	// off), before the objective ranks them.
+	keepPrecision bool
 	// mergeEvery, when positive, consolidates every mergeEvery items
 	// instead of at each date (-merge-every).
 	mergeEvery int
@@ -352,11 +383,31 @@ func (cv *crossValidation) scoreAll(preds []map[string]string) []score.Result {
 func (cv *crossValidation) choose(evals []evaluation, f int) int {
 	best, bestV := 0, math.Inf(-1)
 	for c, ev := range evals {
+		if cv.keepPrecision && !keepsPrecision(ev.folds[f].train, evals[0].folds[f].train) {
+			continue
+		}
 		if v := cv.objective(ev.folds[f].train); v > bestV+1e-9 {
 			best, bestV = c, v
 		}
 	}
 	return best
+}
+
+// precisionSlack is how much training B-cubed precision a candidate may
+// lose against the first one when crossValidation.keepPrecision is set:
+// a rounding's worth, so that a merge setting buys recall without
+// costing precision.
+const precisionSlack = 0.001
+
+// keepsPrecision reports whether rs lose no more than precisionSlack of
+// B-cubed precision against base, set by set.
+func keepsPrecision(rs, base []score.Result) bool {
+	for si := range rs {
+		if rs[si].B3P < base[si].B3P-precisionSlack {
+			return false
+		}
+	}
+	return true
 }
 
 // printFamily chooses, for each fold, the candidate of evals with the
@@ -437,7 +488,14 @@ func (cv *crossValidation) examples(f int) []dedupe.Example {
 	return out
 }
 
-func loadSets(k int, seed uint64) ([]*set, error) {
+// foldMethods are the fold assignments -folds chooses from; both are
+// story-disjoint and deterministic for a seed.
+var foldMethods = map[string]func(items []score.Item, k int, seed uint64) map[string]int{
+	"greedy":     score.Folds,
+	"stratified": score.StratifiedFolds,
+}
+
+func loadSets(k int, seed uint64, folds func([]score.Item, int, uint64) map[string]int) ([]*set, error) {
 	sets := []*set{
 		{name: "headlines (date-split)", dateSplit: true, minB3P: 0.985},
 		{name: "title + lead", minB3P: 0.98},
@@ -452,7 +510,7 @@ func loadSets(k int, seed uint64) ([]*set, error) {
 		for _, it := range items {
 			s.gold[it.ID], s.dates[it.ID] = it.Story, it.Published
 		}
-		s.folds = score.Folds(items, k, seed)
+		s.folds = folds(items, k, seed)
 	}
 	return sets, nil
 }

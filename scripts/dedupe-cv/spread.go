@@ -25,7 +25,10 @@ import (
 // cut gold how much a near-perfect clustering that splits the few huge
 // stories would show, which is what "within 0.03" asks of pairwise
 // scores on these files.
-func printSpread(w io.Writer, cv *crossValidation, mo *dedupe.MergeOptions, n int) {
+//
+// extra are further fixed clusterings to measure (the pipeline's, with
+// -pipeline), each a prediction per set.
+func printSpread(w io.Writer, cv *crossValidation, mo *dedupe.MergeOptions, n int, extra []fixedClustering) {
 	type clustering struct {
 		name  string
 		preds func(seed uint64) []map[string]string
@@ -49,7 +52,10 @@ func printSpread(w io.Writer, cv *crossValidation, mo *dedupe.MergeOptions, n in
 		{"gold, half of them (a coin per story) cut in two", cut(true)},
 		{"gold", fixed(gold)},
 	}
-	fmt.Fprintf(w, "\n== spread without tuning: mean - worst fold over %d fold assignments (seeds 1..%d, k=%d): median / largest\n", n, n, cv.k)
+	for _, e := range extra {
+		cls = append(cls, clustering{e.name, fixed(e.preds)})
+	}
+	fmt.Fprintf(w, "\n== spread without tuning: mean - worst fold over %d fold assignments (seeds 1..%d, k=%d, %s folds): median / largest\n", n, n, cv.k, cv.foldName)
 	for si, s := range cv.sets {
 		fmt.Fprintf(w, "%s\n  %-48s", s.name, "")
 		for _, m := range metrics {
@@ -59,7 +65,7 @@ func printSpread(w io.Writer, cv *crossValidation, mo *dedupe.MergeOptions, n in
 		for _, c := range cls {
 			spreads := make([][]float64, len(metrics))
 			for seed := uint64(1); seed <= uint64(n); seed++ {
-				folds := score.Folds(s.items, cv.k, seed)
+				folds := cv.folds(s.items, cv.k, seed)
 				pred := c.preds(seed)[si]
 				var rs []score.Result
 				for f := range cv.k {
@@ -119,4 +125,10 @@ func cutGold(cv *crossValidation, seed uint64, some bool) []map[string]string {
 		out[si] = pred
 	}
 	return out
+}
+
+// fixedClustering is a clustering of every set, named.
+type fixedClustering struct {
+	name  string
+	preds []map[string]string
 }

@@ -8,7 +8,7 @@
 //	go run ./scripts/score-e2e                       # both dev sets
 //	go run ./scripts/score-e2e -data path/to/x.jsonl # one file
 //	go run ./scripts/score-e2e -via both             # also through serve
-//	go run ./scripts/score-e2e -merge                # with [dedupe] merge_clusters
+//	go run ./scripts/score-e2e -merge=false          # with [dedupe] merge_clusters = false
 //
 // With -via serve the stories come from "aggregator serve" instead: the
 // daemon on a fresh database fetches every feed on its own schedule, and
@@ -48,7 +48,7 @@ func main() {
 func run() error {
 	data := flag.String("data", "", "labelled JSONL file (default: dev.jsonl and dev-rich.jsonl from ../shared/data/dedupe)")
 	flag.StringVar(&via, "via", "fetch", "how the stories are made: fetch, serve or both")
-	flag.BoolVar(&mergeClusters, "merge", false, "set [dedupe] merge_clusters = true")
+	flag.BoolVar(&mergeClusters, "merge", true, "[dedupe] merge_clusters (the default: true); -merge=false writes merge_clusters = false")
 	flag.Parse()
 	if via != "fetch" && via != "serve" && via != "both" {
 		return fmt.Errorf("-via %q: want fetch, serve or both", via)
@@ -137,8 +137,8 @@ func scoreFile(bin, dir, path string) error {
 	var b bytes.Buffer
 	// Only feeds: the defaults, as a user with a minimal config has them
 	// (feeds on this machine are spared the host delay).
-	if mergeClusters {
-		b.WriteString("[dedupe]\nmerge_clusters = true\n\n")
+	if !mergeClusters {
+		b.WriteString("[dedupe]\nmerge_clusters = false\n\n")
 	}
 	for _, o := range outlets {
 		fmt.Fprintf(&b, "[[feeds]]\nname = %q\ntitle = %q\nurl = \"http://%s/%s.xml\"\n", names[o], o, ln.Addr(), names[o])
