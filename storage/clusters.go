@@ -271,15 +271,7 @@ func (cs *clusterSet) load(id string, encoded bool) (*clusterEntry, error) {
 // and decoding all of them each time was most of what a batch allocated
 // (at a million items, 40 of the 64 GB a pass allocated).
 func (cs *clusterSet) head(id string) (*aggregator.Cluster, bool, error) {
-	e, err := cs.load(id, true)
-	if err != nil {
-		return nil, false, err
-	}
-	if !e.exists || e.deleted {
-		return nil, false, nil
-	}
-	e.dirty = true
-	return &e.c, true, nil
+	return cs.modify(id, true)
 }
 
 // isMember reports whether itemID is a member of cluster id, which head
@@ -302,7 +294,13 @@ func (cs *clusterSet) isMember(id, itemID string) bool {
 // get returns the cluster for modification; the caller's changes are
 // written by flush. ok is false for a missing or deleted cluster.
 func (cs *clusterSet) get(id string) (*aggregator.Cluster, bool, error) {
-	e, err := cs.load(id, false)
+	return cs.modify(id, false)
+}
+
+// modify is get and head: the cluster, marked to be written by flush,
+// with its stored members left encoded when keepEncoded.
+func (cs *clusterSet) modify(id string, keepEncoded bool) (*aggregator.Cluster, bool, error) {
+	e, err := cs.load(id, keepEncoded)
 	if err != nil {
 		return nil, false, err
 	}
