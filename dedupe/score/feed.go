@@ -25,3 +25,17 @@ func RSS(title string, items []Item) []byte {
 	b.WriteString("</channel></rss>\n")
 	return b.Bytes()
 }
+
+// ByOutlet groups items by their outlet (Item.Source), each outlet's in
+// the order given; outlets lists the outlets in the order of their first
+// item, which is how the end-to-end runs number their feeds.
+func ByOutlet(items []Item) (outlets []string, by map[string][]Item) {
+	by = map[string][]Item{}
+	for _, it := range items {
+		if _, ok := by[it.Source]; !ok {
+			outlets = append(outlets, it.Source)
+		}
+		by[it.Source] = append(by[it.Source], it)
+	}
+	return outlets, by
+}

@@ -41,14 +41,7 @@ type feedSet struct {
 // serveSet serves items as one RSS feed per outlet, named by the format
 // names with the outlet's number in order of its first item.
 func serveSet(items []score.Item, names string) (*feedSet, error) {
-	byOutlet := map[string][]score.Item{}
-	var outlets []string
-	for _, it := range items {
-		if _, ok := byOutlet[it.Source]; !ok {
-			outlets = append(outlets, it.Source)
-		}
-		byOutlet[it.Source] = append(byOutlet[it.Source], it)
-	}
+	outlets, byOutlet := score.ByOutlet(items)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("serve feeds: %w", err)

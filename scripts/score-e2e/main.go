@@ -101,14 +101,7 @@ func scoreFile(bin, dir, path string) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	// One feed per outlet, items in file order.
-	byOutlet := map[string][]score.Item{}
-	var outlets []string
-	for _, it := range items {
-		if _, ok := byOutlet[it.Source]; !ok {
-			outlets = append(outlets, it.Source)
-		}
-		byOutlet[it.Source] = append(byOutlet[it.Source], it)
-	}
+	outlets, byOutlet := score.ByOutlet(items)
 	bodies := map[string][]byte{}
 	names := map[string]string{}
 	for i, o := range outlets {
