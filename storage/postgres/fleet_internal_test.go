@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/gob"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -144,7 +145,7 @@ func TestAcquireHostLeaseEnds(t *testing.T) {
 		t.Logf("per host %d, delay %v: slot back %v after the grant (lease %v)", perHost, delay, g.at.Sub(late.at), lease)
 		late.release() // its pool is closed; a release must not panic or free a's slot
 		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		if _, _, err := a.AcquireHost(short, "b", host, perHost, delay, time.Minute); err != context.DeadlineExceeded {
+		if _, _, err := a.AcquireHost(short, "b", host, perHost, delay, time.Minute); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("per host %d, delay %v: acquire while a holds the only slot: %v, want the context's deadline", perHost, delay, err)
 		}
 		cancel()
@@ -420,7 +421,7 @@ func TestAcquireHostBurst(t *testing.T) {
 	}
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
-	if _, err := b.acquireHost(short, "b", host, perHost, 0, lease); err != context.DeadlineExceeded {
+	if _, err := b.acquireHost(short, "b", host, perHost, 0, lease); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("node b's request while node a holds all %d slots: %v, want the context's deadline", perHost, err)
 	}
 	for _, g := range grants {
