@@ -180,7 +180,10 @@ func TestSaveClustersAcrossBatches(t *testing.T) {
 	if err := db.SaveClusters(ctx, []aggregator.Membership{{Item: all[0].ID, Cluster: "t", Reason: aggregator.ReasonFirst}}, nil, now); err != nil {
 		t.Fatal(err)
 	}
-	c, _, _ = db.Cluster(ctx, "s")
+	c, ok, err = db.Cluster(ctx, "s")
+	if err != nil || !ok {
+		t.Fatalf("cluster s after a move: %v, found %v", err, ok)
+	}
 	if got := memberIDs(c); !reflect.DeepEqual(got, want[1:]) {
 		t.Errorf("members after a move = %v, want %v", got, want[1:])
 	}
