@@ -78,6 +78,7 @@ func run(args []string, stdout io.Writer) error {
 	viaPipeline := fs.Bool("pipeline", false, "instead, choose the merge setting end to end: cluster each set through the pipeline (fetch, store, cluster, as aggregator fetch does) once per merge setting and cross-validate the choice")
 	names := fs.String("names", "outlet-%04d,o%d,feed-%d", "with -pipeline: the formats of the feeds' names, given the outlet's number, comma-separated: each set is run under each (the item IDs hash the names, and so they break ties among reports of one time); scripts/score-e2e's are outlet-%04d, TestQualityEndToEnd's o%d")
 	foldMethod := fs.String("folds", "greedy", "how stories are dealt to folds: greedy (score.Folds: largest first to the fold with the fewest items) or stratified (score.StratifiedFolds: blocks of k stories of about one size, one to each fold in a seeded order)")
+	diag := fs.Int("diagnose", 0, "instead of cross-validating, print for each fold of the fixed clusterings (the defaults through the API, merging; with -pipeline the pipeline's) the stories that carry its pairs, how they were cut and what the fold would score with them perfect, then the spread over this many fold assignments as clustered, with the big stories of uniform quality and with them perfect")
 	grid := fs.String("grid", "full", "with -pipeline: the merge settings to choose from: full, or none (off and the defaults)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -94,7 +95,7 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	cv := &crossValidation{k: *k, seed: *seed, folds: foldFn, foldName: *foldMethod, sets: sets, mergeEvery: *every}
-	if *viaPipeline && *spread == 0 {
+	if *viaPipeline && *spread == 0 && *diag == 0 {
 		cands := pipelineMergeCandidates
 		if *grid == "none" {
 			cands = cands[:2]
@@ -103,6 +104,17 @@ func run(args []string, stdout io.Writer) error {
 	}
 	if *write != "" {
 		return writeModel(cv, *write, stdout)
+	}
+	if *diag > 0 {
+		cls := []fixedClustering{{name: "API, package defaults, merging", preds: cv.clusterMerging(dedupe.Options{}, &dedupe.MergeOptions{})}}
+		if *viaPipeline {
+			if cls, err = pipelineClusterings(context.Background(), cv, strings.Split(*names, ",")[0]); err != nil {
+				return err
+			}
+			cls = cls[1:] // the default MergeOptions
+		}
+		diagnose(stdout, cv, cls, *diag)
+		return nil
 	}
 	if *spread > 0 {
 		var extra []fixedClustering
