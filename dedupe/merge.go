@@ -33,6 +33,18 @@ type MergeOptions struct {
 	// or merged since the report was added. Default 0.25; negative
 	// disables.
 	Rejoin float64
+	// Links is the share of the pairs of members, one from each cluster,
+	// that must be alike on their own for two clusters of MinSize or more
+	// with MinCore core terms in common to merge although their centroids
+	// are under Threshold. A big story told from several angles (a game's
+	// launch, its reviews, its PC release) forms clusters whose centroids
+	// differ, each carrying the angle's words, while many of their reports
+	// are close to reports of the other: the centroids miss what the
+	// members show. Two members are alike when they share MinShared terms
+	// (Options) and the cosine of their terms reaches Options.Threshold,
+	// the item-by-item rule; at most linkSample newest members of each
+	// cluster are compared. Zero or negative disables (the default).
+	Links float64
 }
 
 func (o MergeOptions) withDefaults() MergeOptions {
@@ -253,11 +265,44 @@ func (ix *Index) mergeCandidate(c int32, o *MergeOptions) (int32, float64) {
 			continue
 		}
 		s := cm.cos * (1 - ix.opts.Decay*gap)
+		if s < th && !small && o.Links > 0 && ix.linkShare(cl, xc) >= o.Links {
+			// Accepted on the members' evidence; ranked by the
+			// centroids' cosine like the rest.
+			th = s
+		}
 		if s >= th && (best < 0 || s > score || s == score && xc.id < ix.clusters[best].id) {
 			best, score = x, s
 		}
 	}
 	return best, score
+}
+
+// linkSample is how many of a cluster's newest members linkShare
+// compares, which bounds its cost at linkSample² term-vector products
+// per pair of clusters.
+const linkSample = 64
+
+// linkShare returns the share of the pairs of members of a and b (at most
+// linkSample newest of each) that are alike on their own: MinShared
+// shared terms and a cosine of their terms of Options.Threshold or more.
+func (ix *Index) linkShare(a, b *clusterRec) float64 {
+	ma, mb := a.members[max(0, len(a.members)-linkSample):], b.members[max(0, len(b.members)-linkSample):]
+	var norms [linkSample]float64
+	for j, s := range mb {
+		norms[j] = vecNorm(ix.items[s].terms)
+	}
+	links := 0
+	for _, s := range ma {
+		ta := ix.items[s].terms
+		na := vecNorm(ta)
+		for j, u := range mb {
+			ps := match(ta, nil, ix.items[u].terms, na, norms[j], 1)
+			if ps.shared >= ix.opts.MinShared && ps.cos >= ix.opts.Threshold {
+				links++
+			}
+		}
+	}
+	return float64(links) / float64(len(ma)*len(mb))
 }
 
 // spanGap is the time between the spans of two clusters as a fraction of

@@ -199,6 +199,72 @@ func TestConsolidateOrder(t *testing.T) {
 	}
 }
 
+// TestConsolidateLinks: on the headline set (added with AddBatch, then
+// one Consolidate of every cluster touched), link-supported merging
+// (MergeOptions.Links) merges big clusters whose centroids are under the
+// threshold, and every such merge joins two clusters of one story (the
+// story most of each cluster's members report); without Links none is
+// made under the threshold.
+func TestConsolidateLinks(t *testing.T) {
+	labelled := loadSet(t, "dev.jsonl")
+	items := make([]aggregator.Item, len(labelled))
+	story := map[string]string{}
+	for i, it := range labelled {
+		items[i] = it.Feed()
+		story[items[i].ID] = it.Story
+	}
+	for _, tt := range []struct {
+		name  string
+		links float64
+		want  bool // merges under the threshold
+	}{
+		{"links off", 0, false},
+		{"links 0.05", 0.05, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ix := dedupe.New(dedupe.Options{})
+			members := map[string][]string{}
+			var touched []string
+			for i, m := range ix.AddBatch(items) {
+				touched = append(touched, m.Cluster)
+				members[m.Cluster] = append(members[m.Cluster], items[i].ID)
+			}
+			slices.Sort(touched)
+			mo := dedupe.MergeOptions{Links: tt.links}
+			under := 0
+			for _, mg := range ix.Consolidate(mo, slices.Compact(touched)) {
+				if mg.Score < 0.2 { // the default Threshold
+					under++
+					if a, b := majority(members[mg.Into], story), majority(members[mg.From], story); a != b {
+						t.Errorf("merged %s (%d members, story %s) into %s (%d members, story %s) at %.4f",
+							mg.From, len(members[mg.From]), b, mg.Into, len(members[mg.Into]), a, mg.Score)
+					}
+				}
+				members[mg.Into] = append(members[mg.Into], members[mg.From]...)
+				delete(members, mg.From)
+			}
+			if got := under > 0; got != tt.want {
+				t.Errorf("got %d merges under the threshold, want some: %v", under, tt.want)
+			}
+			t.Logf("%d merges under the threshold", under)
+		})
+	}
+}
+
+// majority returns the story most of ids report (ties: the smaller).
+func majority(ids []string, story map[string]string) string {
+	n := map[string]int{}
+	best := ""
+	for _, id := range ids {
+		s := story[id]
+		n[s]++
+		if n[s] > n[best] || n[s] == n[best] && s < best {
+			best = s
+		}
+	}
+	return best
+}
+
 // TestConsolidateMultilingual: consolidating after TestMultilingual's
 // stream (its items among real English headlines) merges no two stories
 // and no two languages.

@@ -7,6 +7,8 @@ import (
 	"math"
 	"slices"
 
+	"aggregator"
+	"aggregator/dedupe"
 	"aggregator/dedupe/score"
 )
 
@@ -28,6 +30,13 @@ import (
 //     out as singletons. What is left is the spread any method with
 //     that quality on every big story would show: composition, not
 //     method;
+//   - the gold stories cut into the components of the pairs of their
+//     items that the item-by-item decision accepts (Index.Explain, with
+//     the statistics of the whole set): a clustering that is perfect but
+//     never joins two reports without a chain of reports the decision
+//     would put together. What spread this leaves comes from how
+//     differently worded the stories are, which a method comparing the
+//     words of reports cannot undo;
 //   - the clustering as it is.
 //
 // The difference between the last two is what uneven treatment of the
@@ -165,6 +174,8 @@ func diagnose(w io.Writer, cv *crossValidation, cls []fixedClustering, n int) {
 			if stories > 0 {
 				share /= stories
 			}
+			reach := reachable(s)
+			reachCuts := cutsOf(s, reach, nil)
 			fmt.Fprintf(w, "stories of more than %d items: %.0f; mean share of a story in its largest fragment %.3f\n", bigStory(s), stories, share)
 			for f := range cv.k {
 				held := heldOf(s, s.folds, f)
@@ -184,8 +195,10 @@ func diagnose(w io.Writer, cv *crossValidation, cls []fixedClustering, n int) {
 				}
 				fix := perfect(s, pred, func(st string) bool { return cuts[st] != nil && cuts[st].size > bigStory(s) })
 				rf := score.ScoreHeldOut(s.gold, fix, held)
-				fmt.Fprintf(w, "fold %d: %d items, %d stories; pair P/R/F1 %.3f %.3f %.3f, B3 P/R/F1 %.3f %.3f %.3f; big stories perfect: %.3f %.3f %.3f, %.3f %.3f %.3f\n",
-					f, r.Items, len(list), r.PairP, r.PairR, r.PairF1, r.B3P, r.B3R, r.B3F1, rf.PairP, rf.PairR, rf.PairF1, rf.B3P, rf.B3R, rf.B3F1)
+				rr := score.ScoreHeldOut(s.gold, reach, held)
+				fmt.Fprintf(w, "fold %d: %d items, %d stories; pair P/R/F1 %.3f %.3f %.3f, B3 P/R/F1 %.3f %.3f %.3f; big stories perfect: %.3f %.3f %.3f, %.3f %.3f %.3f; gold cut where no chain: %.3f %.3f %.3f, %.3f %.3f %.3f\n",
+					f, r.Items, len(list), r.PairP, r.PairR, r.PairF1, r.B3P, r.B3R, r.B3F1, rf.PairP, rf.PairR, rf.PairF1, rf.B3P, rf.B3R, rf.B3F1,
+					rr.PairP, rr.PairR, rr.PairF1, rr.B3P, rr.B3R, rr.B3F1)
 				for _, sc := range list[:min(len(list), 5)] {
 					one := perfect(s, pred, func(st string) bool { return st == sc.story })
 					r1 := score.ScoreHeldOut(s.gold, one, held)
@@ -194,8 +207,8 @@ func diagnose(w io.Writer, cv *crossValidation, cls []fixedClustering, n int) {
 						intr = append(intr, fmt.Sprintf("%d of %.20q", n, all[o].title))
 					}
 					slices.Sort(intr)
-					fmt.Fprintf(w, "  %3d items, %4.1f%% of pairs, %2d fragments %v; alone perfect: pair F1 %.3f, B3 F1 %.3f; %.50q; in its largest: %v\n",
-						sc.size, 100*pairs(sc.size)/goldPairs, len(sc.frags), head(sc.frags, 6), r1.PairF1, r1.B3F1, sc.title, intr)
+					fmt.Fprintf(w, "  %3d items, %4.1f%% of pairs, %2d fragments %v (chains: %v); alone perfect: pair F1 %.3f, B3 F1 %.3f; %.50q; in its largest: %v\n",
+						sc.size, 100*pairs(sc.size)/goldPairs, len(sc.frags), head(sc.frags, 6), head(reachCuts[sc.story].frags, 4), r1.PairF1, r1.B3F1, sc.title, intr)
 				}
 			}
 			fmt.Fprintf(w, "spread (mean - worst fold) over %d %s fold assignments, k=%d: median / largest\n", n, cv.foldName, cv.k)
@@ -212,6 +225,7 @@ func diagnose(w io.Writer, cv *crossValidation, cls []fixedClustering, n int) {
 				{"as clustered", pred},
 				{fmt.Sprintf("stories > %d items uniform (share %.3f)", bigStory(s), share), uniform(s, pred, share)},
 				{fmt.Sprintf("stories > %d items perfect", bigStory(s)), bigFix},
+				{"gold cut where no chain of accepted pairs", reach},
 			} {
 				fmt.Fprintf(w, "  %-46s", v.name)
 				for _, sp := range spreadOver(cv, s, v.pred, n) {
@@ -221,6 +235,61 @@ func diagnose(w io.Writer, cv *crossValidation, cls []fixedClustering, n int) {
 			}
 		}
 	}
+}
+
+// reachable returns the gold stories of s cut into the components of
+// the same-story pairs that the package defaults accept either way round
+// (Index.Explain with an index that holds every item of s, in file
+// order), by item ID.
+func reachable(s *set) map[string]string {
+	ix := dedupe.New(dedupe.Options{})
+	byStory := map[string][]aggregator.Item{}
+	var stories []string
+	for _, it := range s.items {
+		a := it.Feed()
+		ix.Add(a)
+		if byStory[it.Story] == nil {
+			stories = append(stories, it.Story)
+		}
+		byStory[it.Story] = append(byStory[it.Story], a)
+	}
+	parent := map[string]string{}
+	var find func(string) string
+	find = func(x string) string {
+		p, ok := parent[x]
+		if !ok || p == x {
+			return x
+		}
+		r := find(p)
+		parent[x] = r
+		return r
+	}
+	ids := map[string]string{} // aggregator item ID → data ID
+	for _, it := range s.items {
+		ids[it.Feed().ID] = it.ID
+	}
+	for _, st := range stories {
+		its := byStory[st]
+		for i := range its {
+			for j := i + 1; j < len(its); j++ {
+				a, b := find(its[i].ID), find(its[j].ID)
+				if a == b {
+					continue
+				}
+				if ix.Explain(its[i], its[j]).Merge || ix.Explain(its[j], its[i]).Merge {
+					parent[a] = b
+				}
+			}
+		}
+	}
+	out := map[string]string{}
+	for _, it := range s.items {
+		out[it.ID] = "\x00reach:" + ids[find(it.Feed().ID)]
+		if s.dateSplit {
+			out[it.ID] += "@" + it.Published.UTC().Format("2006-01-02")
+		}
+	}
+	return out
 }
 
 func head(xs []int, n int) []int {

@@ -79,7 +79,8 @@ func run(args []string, stdout io.Writer) error {
 	names := fs.String("names", "outlet-%04d,o%d,feed-%d", "with -pipeline: the formats of the feeds' names, given the outlet's number, comma-separated: each set is run under each (the item IDs hash the names, and so they break ties among reports of one time); scripts/score-e2e's are outlet-%04d, TestQualityEndToEnd's o%d")
 	foldMethod := fs.String("folds", "greedy", "how stories are dealt to folds: greedy (score.Folds: largest first to the fold with the fewest items) or stratified (score.StratifiedFolds: blocks of k stories of about one size, one to each fold in a seeded order)")
 	diag := fs.Int("diagnose", 0, "instead of cross-validating, print for each fold of the fixed clusterings (the defaults through the API, merging; with -pipeline the pipeline's) the stories that carry its pairs, how they were cut and what the fold would score with them perfect, then the spread over this many fold assignments as clustered, with the big stories of uniform quality and with them perfect")
-	grid := fs.String("grid", "full", "with -pipeline: the merge settings to choose from: full, or none (off and the defaults)")
+	links := fs.Float64("links", 0, "with -spread and -diagnose: MergeOptions.Links of the merging clusterings (0: the default)")
+	grid := fs.String("grid", "full", "with -pipeline: the merge settings to choose from: full, links (off, the defaults, and the defaults with MergeOptions.Links, size 8 or 5), or none (off and the defaults)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -97,18 +98,25 @@ func run(args []string, stdout io.Writer) error {
 	cv := &crossValidation{k: *k, seed: *seed, folds: foldFn, foldName: *foldMethod, sets: sets, mergeEvery: *every}
 	if *viaPipeline && *spread == 0 && *diag == 0 {
 		cands := pipelineMergeCandidates
-		if *grid == "none" {
+		switch *grid {
+		case "none":
 			cands = cands[:2]
+		case "links":
+			cands = linkMergeCandidates
+		case "full":
+		default:
+			return fmt.Errorf("-grid %q: want full, links or none", *grid)
 		}
 		return pipelineCV(context.Background(), stdout, cv, strings.Split(*names, ","), cands, *verbose)
 	}
 	if *write != "" {
 		return writeModel(cv, *write, stdout)
 	}
+	fixedMerge := &dedupe.MergeOptions{Links: *links}
 	if *diag > 0 {
-		cls := []fixedClustering{{name: "API, package defaults, merging", preds: cv.clusterMerging(dedupe.Options{}, &dedupe.MergeOptions{})}}
+		cls := []fixedClustering{{name: "API, package defaults, merging", preds: cv.clusterMerging(dedupe.Options{}, fixedMerge)}}
 		if *viaPipeline {
-			if cls, err = pipelineClusterings(context.Background(), cv, strings.Split(*names, ",")[0]); err != nil {
+			if cls, err = pipelineClusterings(context.Background(), cv, strings.Split(*names, ",")[0], fixedMerge); err != nil {
 				return err
 			}
 			cls = cls[1:] // the default MergeOptions
@@ -119,11 +127,11 @@ func run(args []string, stdout io.Writer) error {
 	if *spread > 0 {
 		var extra []fixedClustering
 		if *viaPipeline {
-			if extra, err = pipelineClusterings(context.Background(), cv, strings.Split(*names, ",")[0]); err != nil {
+			if extra, err = pipelineClusterings(context.Background(), cv, strings.Split(*names, ",")[0], fixedMerge); err != nil {
 				return err
 			}
 		}
-		printSpread(stdout, cv, &dedupe.MergeOptions{}, *spread, extra)
+		printSpread(stdout, cv, fixedMerge, *spread, extra)
 		return nil
 	}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"aggregator/dedupe"
@@ -168,18 +169,33 @@ var pipelineMergeCandidates = func() []mergeCandidate {
 	return out
 }()
 
+// linkMergeCandidates are the merge settings of -grid links: off, the
+// package's defaults, then the defaults with link-supported merging
+// (MergeOptions.Links) at three shares, with clusters of 8 or of 5
+// members.
+var linkMergeCandidates = func() []mergeCandidate {
+	out := slices.Clone(pipelineMergeCandidates[:2])
+	for _, size := range []int{8, 5} {
+		for _, l := range []float64{0.03, 0.05, 0.1} {
+			out = append(out, mergeCandidate{name: fmt.Sprintf("merging, threshold 0.20, size %d, rejoin 0.25, links %.2f", size, l),
+				opts: &dedupe.MergeOptions{Threshold: 0.2, MinSize: size, MinCore: 1, Rejoin: 0.25, Links: l}})
+		}
+	}
+	return out
+}()
+
 // pipelineClusterings clusters every set through the pipeline with the
-// shipped configuration, merging off and with the default MergeOptions,
-// feeds named by names: the fixed clusterings of -spread -pipeline.
-func pipelineClusterings(ctx context.Context, cv *crossValidation, names string) ([]fixedClustering, error) {
-	out := []fixedClustering{{name: "pipeline, merging off"}, {name: "pipeline, default MergeOptions"}}
+// shipped configuration, merging off and with mo, feeds named by names:
+// the fixed clusterings of -spread -pipeline.
+func pipelineClusterings(ctx context.Context, cv *crossValidation, names string, mo *dedupe.MergeOptions) ([]fixedClustering, error) {
+	out := []fixedClustering{{name: "pipeline, merging off"}, {name: fmt.Sprintf("pipeline, MergeOptions %+v", *mo)}}
 	for _, s := range cv.sets {
 		fs, err := serveSet(s.items, names)
 		if err != nil {
 			return nil, err
 		}
 		defer fs.close()
-		for i, mo := range []*dedupe.MergeOptions{nil, {}} {
+		for i, mo := range []*dedupe.MergeOptions{nil, mo} {
 			pred, err := fs.run(ctx, dedupe.Options{}, mo)
 			if err != nil {
 				return nil, err
