@@ -30,6 +30,8 @@ import (
 //     out as singletons. What is left is the spread any method with
 //     that quality on every big story would show: composition, not
 //     method;
+//   - the clustering with its wrong merges undone (each cluster cut by
+//     gold story): the spread its misses alone make;
 //   - the gold stories cut into the components of the pairs of their
 //     items that the item-by-item decision accepts (Index.Explain, with
 //     the statistics of the whole set): a clustering that is perfect but
@@ -225,6 +227,7 @@ func diagnose(w io.Writer, cv *crossValidation, cls []fixedClustering, n int) {
 				{"as clustered", pred},
 				{fmt.Sprintf("stories > %d items uniform (share %.3f)", bigStory(s), share), uniform(s, pred, share)},
 				{fmt.Sprintf("stories > %d items perfect", bigStory(s)), bigFix},
+				{"as clustered, wrong merges undone", undoWrong(s, pred)},
 				{"gold cut where no chain of accepted pairs", reach},
 			} {
 				fmt.Fprintf(w, "  %-46s", v.name)
@@ -235,6 +238,16 @@ func diagnose(w io.Writer, cv *crossValidation, cls []fixedClustering, n int) {
 			}
 		}
 	}
+}
+
+// undoWrong returns pred with every predicted cluster cut by gold story:
+// the clustering's recall, none of its wrong merges.
+func undoWrong(s *set, pred map[string]string) map[string]string {
+	out := make(map[string]string, len(pred))
+	for _, it := range s.items {
+		out[it.ID] = predOrSelf(pred, it.ID) + "\x00" + it.Story
+	}
+	return out
 }
 
 // reachable returns the gold stories of s cut into the components of
