@@ -7,6 +7,9 @@
 //
 //	go run ./scripts/dedupe-cv                 # k=5, seed 1, both sets
 //	go run ./scripts/dedupe-cv -k 4 -seed 7 -v # other folds; each fold's choice
+//	go run ./scripts/dedupe-cv -pipeline -v    # merge settings chosen end to end
+//	go run ./scripts/dedupe-cv -diagnose 20 -pipeline -names outlet-%04d
+//	                                           # why the worst fold is worst (diagnose.go)
 //
 // Scoring is through the dedupe API, not end to end: each set is clustered
 // whole, items in file order with FirstSeen = published (as TestQuality

@@ -155,8 +155,12 @@ func printMeanRow(w io.Writer, ev evaluation, n, k int) {
 // pipelineMergeCandidates lists the merge settings -pipeline chooses
 // from: off first, then the package's defaults, then a grid over the
 // centroid threshold, the size both clusters need and the rejoin
-// threshold (off or on), one core term.
-var pipelineMergeCandidates = func() []mergeCandidate {
+// threshold (off or on), one core term; then link-supported merging
+// (linkMergeCandidates).
+var pipelineMergeCandidates = append(pipelineGrid, linkMergeCandidates[2:]...)
+
+// pipelineGrid is pipelineMergeCandidates without link-supported merging.
+var pipelineGrid = func() []mergeCandidate {
 	out := []mergeCandidate{{name: "merging off"}, {name: "merging, default MergeOptions", opts: &dedupe.MergeOptions{}}}
 	for _, size := range []int{5, 8} {
 		for _, th := range []float64{0.15, 0.2, 0.25} {
@@ -174,7 +178,7 @@ var pipelineMergeCandidates = func() []mergeCandidate {
 // (MergeOptions.Links) at three shares, with clusters of 8 or of 5
 // members.
 var linkMergeCandidates = func() []mergeCandidate {
-	out := slices.Clone(pipelineMergeCandidates[:2])
+	out := slices.Clone(pipelineGrid[:2])
 	for _, size := range []int{8, 5} {
 		for _, l := range []float64{0.03, 0.05, 0.1} {
 			out = append(out, mergeCandidate{name: fmt.Sprintf("merging, threshold 0.20, size %d, rejoin 0.25, links %.2f", size, l),
