@@ -308,23 +308,33 @@ func BenchmarkConsolidate(b *testing.B) {
 	for i, it := range labelled {
 		items[i] = it.Feed()
 	}
-	var merges int
-	var spent time.Duration
-	for b.Loop() {
-		ix := dedupe.New(dedupe.Options{})
-		var touched []string
-		for _, m := range ix.AddBatch(items) {
-			touched = append(touched, m.Cluster)
-		}
-		slices.Sort(touched)
-		touched = slices.Compact(touched)
-		runtime.GC() // the garbage of the build is not Consolidate's
-		start := time.Now()
-		merges = len(ix.Consolidate(dedupe.MergeOptions{}, touched))
-		spent += time.Since(start)
+	for _, bb := range []struct {
+		name string
+		mo   dedupe.MergeOptions
+	}{
+		{"defaults", dedupe.MergeOptions{}},
+		{"links=0.05", dedupe.MergeOptions{Links: 0.05}},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			var merges int
+			var spent time.Duration
+			for b.Loop() {
+				ix := dedupe.New(dedupe.Options{})
+				var touched []string
+				for _, m := range ix.AddBatch(items) {
+					touched = append(touched, m.Cluster)
+				}
+				slices.Sort(touched)
+				touched = slices.Compact(touched)
+				runtime.GC() // the garbage of the build is not Consolidate's
+				start := time.Now()
+				merges = len(ix.Consolidate(bb.mo, touched))
+				spent += time.Since(start)
+			}
+			b.ReportMetric(float64(spent.Nanoseconds())/float64(b.N*len(items)), "consolidate-ns/item")
+			b.ReportMetric(float64(merges), "merges")
+		})
 	}
-	b.ReportMetric(float64(spent.Nanoseconds())/float64(b.N*len(items)), "consolidate-ns/item")
-	b.ReportMetric(float64(merges), "merges")
 }
 
 // TestConsolidateSnapshot: an index that merged clusters, written to a
