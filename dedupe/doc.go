@@ -92,6 +92,25 @@
 // centroid, grown or merged since the stray was added, it now resembles
 // (Rejoin, with MinShared shared terms and one core term of the big one).
 //
+// A centroid says what a cluster's reports share, so two pieces of one
+// story told from different angles (a game's launch, its reviews, its PC
+// release) have centroids that share little beyond the story's name,
+// which is also all that two stories about two people of one first name
+// share: the centroids cannot tell them apart. The members can: many
+// reviews resemble many launch reports on their own, while the reports
+// about one Neil seldom resemble those about the other. MergeOptions.Links
+// (off unless set) lets two big clusters with a core term in common
+// merge under the threshold when a large enough share of the pairs of
+// their members, one from each, would pass the item-by-item rule
+// (MinShared shared terms, the cosine threshold). It is a vote of many
+// pairs, not single-link chaining: one close pair never merges two
+// stories. It is limited to clusters of MinSize or more, because a
+// cluster of a few reports or a stray resembles members of another big
+// story about as often as those of its own, and to centroids within a
+// quarter of the threshold, which spares the comparisons where the two
+// clusters share one term and nothing else; each cluster's newest 64
+// members are compared, which bounds the cost.
+//
 // The larger cluster survives a merge (ties: the one whose first member
 // is older, then the smaller ID): its ID stays, so fewer memberships move
 // and the ID readers have most likely seen and linked to is kept. The
@@ -127,8 +146,10 @@
 // roundups of one development there). It does not bring the worst fold close to the
 // mean: it helps the folds whose big stories split into two big clusters,
 // but cannot gather a story whose reports were scattered as strays and
-// small clusters, and most of the spread comes from which folds hold such
-// stories. Consolidating after small batches merges some clusters before
+// small clusters. The spread comes from that unevenness, not from the
+// folds: a fold's pairwise scores are those of its two or three biggest
+// stories, and a clustering that cut every big story alike would have
+// almost none (scripts/dedupe-cv -diagnose). Consolidating after small batches merges some clusters before
 // their centroids say what the story is, so it gathers less or costs
 // precision: consolidate after a pass (the pipeline does it once a day of
 // item time). The README's Merging clusters section has the figures.
