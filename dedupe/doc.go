@@ -99,7 +99,7 @@
 // share: the centroids cannot tell them apart. The members can: many
 // reviews resemble many launch reports on their own, while the reports
 // about one Neil seldom resemble those about the other. MergeOptions.Links
-// (off unless set) lets two big clusters with a core term in common
+// lets two big clusters with a core term in common
 // merge under the threshold when a large enough share of the pairs of
 // their members, one from each, would pass the item-by-item rule
 // (MinShared shared terms, the cosine threshold). It is a vote of many

@@ -43,7 +43,7 @@ type MergeOptions struct {
 	// members show. Two members are alike when they share MinShared terms
 	// (Options) and the cosine of their terms reaches Options.Threshold,
 	// the item-by-item rule; at most linkSample newest members of each
-	// cluster are compared. Zero or negative disables (the default).
+	// cluster are compared. Default 0.05; negative disables.
 	Links float64
 }
 
@@ -59,6 +59,9 @@ func (o MergeOptions) withDefaults() MergeOptions {
 	}
 	if o.Rejoin == 0 {
 		o.Rejoin = 0.25
+	}
+	if o.Links == 0 {
+		o.Links = 0.05
 	}
 	return o
 }

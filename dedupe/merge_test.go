@@ -218,8 +218,8 @@ func TestConsolidateLinks(t *testing.T) {
 		links float64
 		want  bool // merges under the threshold
 	}{
-		{"links off", 0, false},
-		{"links 0.05", 0.05, true},
+		{"links off", -1, false},
+		{"default links", 0, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ix := dedupe.New(dedupe.Options{})
@@ -312,8 +312,8 @@ func BenchmarkConsolidate(b *testing.B) {
 		name string
 		mo   dedupe.MergeOptions
 	}{
+		{"links off", dedupe.MergeOptions{Links: -1}},
 		{"defaults", dedupe.MergeOptions{}},
-		{"links=0.05", dedupe.MergeOptions{Links: 0.05}},
 	} {
 		b.Run(bb.name, func(b *testing.B) {
 			var merges int

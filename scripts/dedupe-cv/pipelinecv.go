@@ -159,14 +159,15 @@ func printMeanRow(w io.Writer, ev evaluation, n, k int) {
 // (linkMergeCandidates).
 var pipelineMergeCandidates = append(pipelineGrid, linkMergeCandidates[2:]...)
 
-// pipelineGrid is pipelineMergeCandidates without link-supported merging.
+// pipelineGrid is pipelineMergeCandidates without link-supported merging
+// (Links -1), but for the package's defaults, which have it.
 var pipelineGrid = func() []mergeCandidate {
 	out := []mergeCandidate{{name: "merging off"}, {name: "merging, default MergeOptions", opts: &dedupe.MergeOptions{}}}
 	for _, size := range []int{5, 8} {
 		for _, th := range []float64{0.15, 0.2, 0.25} {
 			for _, rj := range []float64{-1, 0.15, 0.2, 0.25, 0.3} {
 				out = append(out, mergeCandidate{name: fmt.Sprintf("merging, threshold %.2f, size %d, rejoin %.2f", th, size, rj),
-					opts: &dedupe.MergeOptions{Threshold: th, MinSize: size, MinCore: 1, Rejoin: rj}})
+					opts: &dedupe.MergeOptions{Threshold: th, MinSize: size, MinCore: 1, Rejoin: rj, Links: -1}})
 			}
 		}
 	}
@@ -174,9 +175,9 @@ var pipelineGrid = func() []mergeCandidate {
 }()
 
 // linkMergeCandidates are the merge settings of -grid links: off, the
-// package's defaults, then the defaults with link-supported merging
-// (MergeOptions.Links) at three shares, with clusters of 8 or of 5
-// members.
+// package's defaults (links 0.05), then threshold 0.2 and rejoin 0.25
+// with link-supported merging (MergeOptions.Links) at three shares, with
+// clusters of 8 or of 5 members.
 var linkMergeCandidates = func() []mergeCandidate {
 	out := slices.Clone(pipelineGrid[:2])
 	for _, size := range []int{8, 5} {
