@@ -107,36 +107,56 @@ type textScan struct {
 	spaces bool
 }
 
-// scanText reads s once for what cleanText needs to know of it.
+// scanText reads s once for what cleanText needs to know of it. Most of
+// a headline or lead is printable ASCII with single spaces: eight such
+// bytes are checked at once (scanWord), and only the others one at a
+// time.
 func scanText(s string) textScan {
 	var sc textScan
 	prevSpace := true // the previous rune was white space, or s starts
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c > ' ' && c < utf8.RuneSelf:
-			if c == '<' || c == '&' {
-				sc.markup = true
+	for i := 0; i < len(s); {
+		if i+8 <= len(s) {
+			if x := load64(s[i:]); plainASCII(x) {
+				sp := zeroBytes(x ^ 0x2020202020202020)
+				if sp&(sp<<8) != 0 || prevSpace && sp&0x80 != 0 {
+					sc.spaces = true // two spaces in a row, or a leading one
+				}
+				if zeroBytes(x^0x3c3c3c3c3c3c3c3c)|zeroBytes(x^0x2626262626262626) != 0 {
+					sc.markup = true // a "<" or "&"
+				}
+				prevSpace = sp>>63 != 0
+				i += 8
+				continue
 			}
-			prevSpace = false
-		case c == ' ':
-			if prevSpace {
-				sc.spaces = true
-			}
-			prevSpace = true
-		case c < utf8.RuneSelf:
-			prevSpace = c >= '\t' && c <= '\r'
-			if prevSpace {
-				sc.spaces = true
-			}
-		default:
-			sc.high = true
-			prevSpace = false
-			// White space outside ASCII starts with one of these bytes
-			// (U+0085, U+00A0, U+1680, U+2000–U+205F, U+3000).
-			if c == 0xc2 || c == 0xe1 || c == 0xe2 || c == 0xe3 {
-				if r, n := utf8.DecodeRuneInString(s[i:]); unicode.IsSpace(r) {
-					sc.spaces, prevSpace = true, true
-					i += n - 1
+		}
+		// Up to the next eight bytes one at a time.
+		for end := min(i+8, len(s)); i < end; i++ {
+			switch c := s[i]; {
+			case c > ' ' && c < utf8.RuneSelf:
+				if c == '<' || c == '&' {
+					sc.markup = true
+				}
+				prevSpace = false
+			case c == ' ':
+				if prevSpace {
+					sc.spaces = true
+				}
+				prevSpace = true
+			case c < utf8.RuneSelf:
+				prevSpace = c >= '\t' && c <= '\r'
+				if prevSpace {
+					sc.spaces = true
+				}
+			default:
+				sc.high = true
+				prevSpace = false
+				// White space outside ASCII starts with one of these bytes
+				// (U+0085, U+00A0, U+1680, U+2000–U+205F, U+3000).
+				if c == 0xc2 || c == 0xe1 || c == 0xe2 || c == 0xe3 {
+					if r, n := utf8.DecodeRuneInString(s[i:]); unicode.IsSpace(r) {
+						sc.spaces, prevSpace = true, true
+						i += n - 1
+					}
 				}
 			}
 		}
@@ -145,6 +165,30 @@ func scanText(s string) textScan {
 		sc.spaces = true
 	}
 	return sc
+}
+
+// plainASCII reports whether the eight bytes of x (as load64 reads them)
+// are all printable ASCII or spaces: none below ' ', none from 0x80.
+func plainASCII(x uint64) bool {
+	const low7, below = 0x7f7f7f7f7f7f7f7f, 0x6060606060606060 // 0x80 - ' '
+	// A byte under 0x80 plus 0x60 reaches 0x80 exactly when it is ' ' or
+	// more; no sum carries into the next byte.
+	return (x|^((x&low7)+below))&0x8080808080808080 == 0
+}
+
+// zeroBytes returns the high bit of each zero byte of x, exactly (no
+// borrow from one byte to the next).
+func zeroBytes(x uint64) uint64 {
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	return ^((x&low7 + low7) | x | low7)
+}
+
+// load64 reads the first eight bytes of s, little-endian: byte k is
+// bits 8k to 8k+7.
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // stripTags removes HTML tags, and the content of script and style

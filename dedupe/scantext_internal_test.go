@@ -1,0 +1,94 @@
+package dedupe
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+)
+
+// scanTextBytes is scanText one byte at a time, without the eight-byte
+// path: what scanText must agree with.
+func scanTextBytes(s string) textScan {
+	var sc textScan
+	prevSpace := true
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c > ' ' && c < utf8.RuneSelf:
+			if c == '<' || c == '&' {
+				sc.markup = true
+			}
+			prevSpace = false
+		case c == ' ':
+			if prevSpace {
+				sc.spaces = true
+			}
+			prevSpace = true
+		case c < utf8.RuneSelf:
+			prevSpace = c >= '\t' && c <= '\r'
+			if prevSpace {
+				sc.spaces = true
+			}
+		default:
+			sc.high = true
+			prevSpace = false
+			if r, n := utf8.DecodeRuneInString(s[i:]); unicode.IsSpace(r) {
+				sc.spaces, prevSpace = true, true
+				i += n - 1
+			}
+		}
+	}
+	if prevSpace {
+		sc.spaces = true
+	}
+	return sc
+}
+
+// TestScanTextWords checks scanText against scanTextBytes on random
+// texts made of the bytes and runes that change its answer, at every
+// alignment.
+func TestScanTextWords(t *testing.T) {
+	parts := []string{"a", "Z", "0", " ", "  ", "<", "&", "\t", "\n", "\r", "\x00", "\x1f", "\x7f", "~", "é", "\u00a0", "\u0085", "\u2003", "\u3000", "\u1680", "’", "\xff", "\xc2", "\xe2\x80", "abcdefgh", "word word"}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200_000 {
+		var b strings.Builder
+		for range r.IntN(12) {
+			b.WriteString(parts[r.IntN(len(parts))])
+		}
+		s := b.String()
+		if got, want := scanText(s), scanTextBytes(s); got != want {
+			t.Fatalf("scanText(%q) = %+v, want %+v", s, got, want)
+		}
+	}
+}
+
+func TestZeroBytes(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 100_000 {
+		var x, want uint64
+		ascii := true
+		for k := range 8 {
+			var c uint64
+			switch r.IntN(4) {
+			case 0:
+				c = 0
+			case 1:
+				c = 0x20
+			default:
+				c = uint64(r.IntN(256))
+			}
+			x |= c << (8 * k)
+			if c == 0 {
+				want |= 0x80 << (8 * k)
+			}
+			ascii = ascii && c >= 0x20 && c < 0x80
+		}
+		if got := zeroBytes(x); got != want {
+			t.Fatalf("zeroBytes(%#x) = %#x, want %#x", x, got, want)
+		}
+		if got := plainASCII(x); got != ascii {
+			t.Fatalf("plainASCII(%#x) = %v, want %v", x, got, ascii)
+		}
+	}
+}
