@@ -95,6 +95,31 @@ func (buf *wordBuf) scan(dst []word, s string, limit int) (out []word, total int
 				continue
 			}
 		}
+		// Most words are ASCII letters and digits up to a plain
+		// separator: taken at once, and when already in lower case
+		// without a copy, their text a part of s.
+		if c < utf8.RuneSelf {
+			if j, upper, ok := plainWord(s, i); ok {
+				total++
+				switch full := limit > 0 && len(out)-len(dst) >= limit; {
+				case full:
+				case upper:
+					lo := len(bs)
+					for _, b := range []byte(s[i:j]) {
+						if b-'A' < 26 {
+							b += 'a' - 'A'
+						}
+						bs = append(bs, b)
+					}
+					spans = append(spans, wordSpan{len(out), lo, len(bs)})
+					out = append(out, word{cap: c-'A' < 26 || c-'0' < 10})
+				default:
+					out = append(out, word{text: s[i:j], cap: c-'0' < 10})
+				}
+				i = j
+				continue
+			}
+		}
 		// Scan the word from s[i]. Its folded runes go to bs[lo:] while
 		// they are ASCII, to cur (runes bool) once one is not.
 		var (
@@ -250,6 +275,37 @@ func wordGoesOn(s string, i *int, n int) bool {
 	}
 	*i = j
 	return true
+}
+
+// plainWord reports whether the word at s[i] (which starts with an ASCII
+// letter or digit) is a run of ASCII letters and digits that ends the
+// way the byte-by-byte scan would end it without looking further: at the
+// end of s or at an ASCII byte that is not an apostrophe, nor a comma or
+// point after a digit. It returns the run's end and whether it holds an
+// upper-case letter.
+func plainWord(s string, i int) (end int, upper, ok bool) {
+	j := i
+	for ; j < len(s); j++ {
+		d := s[j]
+		if d-'a' < 26 || d-'0' < 10 {
+			continue
+		}
+		if d-'A' < 26 {
+			upper = true
+			continue
+		}
+		break
+	}
+	if j == len(s) {
+		return j, upper, true
+	}
+	switch d := s[j]; {
+	case d >= utf8.RuneSelf, d == '\'':
+		return j, upper, false
+	case d == ',' || d == '.':
+		return j, upper, s[j-1]-'0' >= 10
+	}
+	return j, upper, true
 }
 
 // lowerRun returns the end of the run of ASCII lower-case letters at
