@@ -267,10 +267,22 @@ var wirePrefixes = []string{
 	"just in", "developing", "podcast", "audio", "listen", "read", "report",
 }
 
+// prefixesByLetter lists wirePrefixes by their first letter, in their
+// order: a text is compared with the few that start as it does.
+var prefixesByLetter = func() (by [26][]string) {
+	for _, p := range wirePrefixes {
+		by[p[0]-'a'] = append(by[p[0]-'a'], p)
+	}
+	return by
+}()
+
 // stripPrefix removes one wire label such as "UPDATE 2:", "BREAKING -" or
 // "RPT-UPDATE 1-" from the start of s.
 func stripPrefix(s string) string {
-	for _, p := range wirePrefixes {
+	if s == "" || !isASCIILetter(s[0]) {
+		return s
+	}
+	for _, p := range prefixesByLetter[s[0]|0x20-'a'] {
 		if !hasPrefixFold(s, p) {
 			continue
 		}
@@ -310,7 +322,7 @@ var wireSuffixes = map[string]bool{
 }
 
 // suffixSeparators separate a headline from the outlet name after it.
-var suffixSeparators = []string{" | ", " - ", " — ", " – ", " :: "}
+var suffixSeparators = [...]string{" | ", " - ", " — ", " – ", " :: "}
 
 // stripSuffix removes a trailing outlet name: the feed's own name, a wire
 // agency, a host name, or any short segment after " | " (sites use the
@@ -319,8 +331,9 @@ func stripSuffix(s, feed string) string {
 	// A separator followed by more than 6 words is never the one: look
 	// only at the end of a long summary.
 	from := tailStart(s, 7)
-	for _, sep := range suffixSeparators {
-		i := lastIndexSep(s[from:], sep)
+	last := lastSeparators(s[from:])
+	for k, sep := range suffixSeparators {
+		i := last[k]
 		if i >= 0 {
 			i += from
 		}
@@ -371,20 +384,31 @@ func tailStart(s string, n int) int {
 	return 0
 }
 
-// lastIndexSep is strings.LastIndex(s, sep) for a separator of a space and
-// a rarer byte and more: it looks for that byte from the end, which is much
-// faster on long summaries than hashing every byte.
-func lastIndexSep(s, sep string) int {
-	for end := len(s); ; {
-		i := strings.LastIndexByte(s[:end], sep[1])
-		if i < 1 {
-			return -1
-		}
-		if strings.HasPrefix(s[i-1:], sep) {
-			return i - 1
-		}
-		end = i
+// lastSeparators returns where each of suffixSeparators last occurs in
+// s (strings.LastIndex; -1: nowhere), from one backward pass over s:
+// every separator starts with a space and a byte that is rarer, which
+// is looked at only after a space.
+func lastSeparators(s string) [len(suffixSeparators)]int {
+	var last [len(suffixSeparators)]int
+	for k := range last {
+		last[k] = -1
 	}
+	for p := len(s) - 2; p >= 0; p-- {
+		if s[p] != ' ' {
+			continue
+		}
+		switch s[p+1] {
+		case '|', '-', ':', "—"[0]: // "–" starts with the same byte
+		default:
+			continue
+		}
+		for k, sep := range suffixSeparators {
+			if last[k] < 0 && strings.HasPrefix(s[p:], sep) {
+				last[k] = p
+			}
+		}
+	}
+	return last
 }
 
 // foldKey is a loose key for comparing outlet names.

@@ -92,3 +92,23 @@ func TestZeroBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestLastSeparators checks lastSeparators against strings.LastIndex on
+// random texts of separators, their parts and words.
+func TestLastSeparators(t *testing.T) {
+	parts := []string{" ", "|", "-", "—", "–", ":", "::", "a", "word", " | ", " - ", " — ", " – ", " :: ", "\u2014"[:1]}
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 100_000 {
+		var b strings.Builder
+		for range r.IntN(10) {
+			b.WriteString(parts[r.IntN(len(parts))])
+		}
+		s := b.String()
+		got := lastSeparators(s)
+		for k, sep := range suffixSeparators {
+			if want := strings.LastIndex(s, sep); got[k] != want {
+				t.Fatalf("lastSeparators(%q)[%q] = %d, want %d", s, sep, got[k], want)
+			}
+		}
+	}
+}
