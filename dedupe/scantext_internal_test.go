@@ -2,6 +2,7 @@ package dedupe
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -109,6 +110,44 @@ func TestLastSeparators(t *testing.T) {
 			if want := strings.LastIndex(s, sep); got[k] != want {
 				t.Fatalf("lastSeparators(%q)[%q] = %d, want %d", s, sep, got[k], want)
 			}
+		}
+	}
+}
+
+// TestClassTable checks wordClasses against the lists it merges, for
+// the listed words and for words near them.
+func TestClassTable(t *testing.T) {
+	want := func(w string) uint8 {
+		var c uint8
+		if stopWords[w] {
+			c |= clsStop
+		}
+		if dateWords[w] {
+			c |= clsDate
+		}
+		for k := langEnglish; k <= langGerman; k++ {
+			if langWords[w]&(1<<k) != 0 {
+				c |= 1 << (clsLang0 + k - 1)
+			}
+		}
+		return c
+	}
+	var words []string
+	for _, m := range []map[string]bool{stopWords, dateWords} {
+		for w := range m {
+			words = append(words, w)
+		}
+	}
+	for w := range langWords {
+		words = append(words, w)
+	}
+	for _, w := range slices.Clone(words) {
+		words = append(words, w+"s", w[1:], w[:len(w)-1], strings.ToUpper(w), w+w, "x"+w)
+	}
+	words = append(words, "", "a", "zz", "internationally", "responsibilities", "abcdefghijklmnopq")
+	for _, w := range words {
+		if got := wordClasses.get(w); got != want(w) {
+			t.Errorf("classes of %q: got %#x, want %#x", w, got, want(w))
 		}
 	}
 }
