@@ -180,37 +180,33 @@ var langWords = func() map[string]uint8 {
 func language(title, summary []word) uint8 {
 	var hits [langGerman + 1]int
 	var cyr, kana, hangul, han, latin int
-	for k := range len(title) + len(summary) {
-		var w *word
-		if k < len(title) {
-			w = &title[k]
-		} else {
-			w = &summary[k-len(title)]
-		}
-		if w.cjk {
-			for _, r := range w.text {
-				switch {
-				case unicode.In(r, unicode.Hiragana, unicode.Katakana):
-					kana++
-				case unicode.Is(unicode.Hangul, r):
-					hangul++
-				default:
-					han++
+	for _, ws := range [2][]word{title, summary} {
+		for i := range ws {
+			w := &ws[i]
+			if w.cjk {
+				for _, r := range w.text {
+					switch {
+					case unicode.In(r, unicode.Hiragana, unicode.Katakana):
+						kana++
+					case unicode.Is(unicode.Hangul, r):
+						hangul++
+					default:
+						han++
+					}
 				}
+				continue
 			}
-			continue
-		}
-		if w.text != "" && w.text[0] >= utf8.RuneSelf && isCyrillicStart(w.text) {
-			cyr++
-			continue
-		}
-		latin++
-		if m := w.cls >> clsLang0; m != 0 {
-			for k := langEnglish; k <= langGerman; k++ {
-				if m&(1<<(k-1)) != 0 {
-					hits[k]++
-				}
+			if w.text != "" && w.text[0] >= utf8.RuneSelf && isCyrillicStart(w.text) {
+				cyr++
+				continue
 			}
+			latin++
+			// Bit k-1 of m: a function word of language k.
+			m := int(w.cls >> clsLang0)
+			hits[langEnglish] += m & 1
+			hits[langSpanish] += m >> 1 & 1
+			hits[langFrench] += m >> 2 & 1
+			hits[langGerman] += m >> 3 & 1
 		}
 	}
 	switch {
