@@ -76,7 +76,7 @@ func cleanText(s, feed string) string {
 		s = stripTags(s) // entities can encode markup: "&lt;b&gt;"
 		changed = true
 	}
-	if (sc.high || changed) && !isASCII(s) && !norm.NFKC.IsNormalString(s) {
+	if (sc.high || changed) && !isNFKC(s) {
 		s = norm.NFKC.String(s)
 		changed = true
 	}
@@ -97,6 +97,46 @@ func cleanText(s, feed string) string {
 	s = stripSuffix(s, feed)
 	return s
 }
+
+// isNFKC is norm.NFKC.IsNormalString(s) for a valid s, but that it
+// decides most texts of news without x/text: a text whose runes are
+// ASCII or in nfkcPlain is in NFKC. Only a text with another rune is
+// checked by x/text.
+func isNFKC(s string) bool {
+	for i := 0; i < len(s); {
+		if i+8 <= len(s) && load64(s[i:])&0x8080808080808080 == 0 {
+			i += 8
+			continue
+		}
+		if s[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if k := int(r) >> 6; k >= len(nfkcPlain) || nfkcPlain[k]&(1<<(r&63)) == 0 {
+			return norm.NFKC.IsNormalString(s)
+		}
+		i += n
+	}
+	return true
+}
+
+// nfkcPlain holds the runes of Latin script and of general punctuation
+// (the quotes, dashes and ellipses of news) that are in NFKC on their
+// own and cannot combine with a rune before them: a text of such runes
+// and ASCII (whose characters are all of that kind) is in NFKC, as no
+// rune of it can compose with, or be reordered around, its neighbours.
+var nfkcPlain = func() (set [(0x2070 + 63) / 64]uint64) {
+	for _, rg := range [][2]rune{{0x80, 0x250}, {0x2000, 0x2070}} {
+		for r := rg[0]; r < rg[1]; r++ {
+			s := string(r)
+			if p := norm.NFKC.PropertiesString(s); p.BoundaryBefore() && p.CCC() == 0 && norm.NFKC.IsNormalString(s) {
+				set[r>>6] |= 1 << (r & 63)
+			}
+		}
+	}
+	return set
+}()
 
 // textScan is what scanText finds in a text.
 type textScan struct {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // scanTextBytes is scanText one byte at a time, without the eight-byte
@@ -148,6 +150,33 @@ func TestClassTable(t *testing.T) {
 	for _, w := range words {
 		if got := wordClasses.get(w); got != want(w) {
 			t.Errorf("classes of %q: got %#x, want %#x", w, got, want(w))
+		}
+	}
+}
+
+// TestIsNFKC checks isNFKC against x/text on random texts of ASCII, of
+// the runes nfkcPlain holds, of runes next to them and of combining
+// marks.
+func TestIsNFKC(t *testing.T) {
+	var pool []string
+	for r := rune(0x20); r < 0x2100; r++ {
+		if r < 0x7f || r >= 0xa0 && r < 0x400 || r >= 0x1e00 && r < 0x1f00 || r >= 0x2000 {
+			pool = append(pool, string(r))
+		}
+	}
+	pool = append(pool, "\u0301", "\u0308", "\u0338", "\u1100", "\u1161", "\u11a8", "가", "ﬁ", "①", "Å", "Ω", "K")
+	r := rand.New(rand.NewPCG(7, 8))
+	for range 300_000 {
+		var b strings.Builder
+		for range 1 + r.IntN(4) {
+			b.WriteString(pool[r.IntN(len(pool))])
+		}
+		if r.IntN(2) == 0 {
+			b.WriteString(" plain ascii text ")
+		}
+		s := b.String()
+		if got, want := isNFKC(s), norm.NFKC.IsNormalString(s); got != want {
+			t.Fatalf("isNFKC(%q) = %v, want %v", s, got, want)
 		}
 	}
 }
