@@ -2,6 +2,7 @@ package dedupe
 
 import (
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -92,7 +93,11 @@ type scratch struct {
 	ws    []word // the words of the title, then of the summary
 	wb    wordBuf
 	seqH  []uint64 // the title's term hashes in reading order
-	title []byte   // the normalised title: its words joined by spaces
+	// terms gathers the entries of each term, hashes lists the
+	// distinct terms.
+	terms  termTable
+	hashes []uint64
+	title  []byte // the normalised title: its words joined by spaces
 	// names, flags and seq hold what features keeps of the item only
 	// until it is added.
 	names slab[string]
@@ -221,45 +226,52 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 	}
 	f.hasSummary = nsum >= 5
 	f.lang = language(tws, sw[:used])
-	sortEntries(ents)
-	// The index keeps f.terms for as long as the item is in the window:
-	// sized to the distinct terms, not to the entries.
-	n := 0
+	// Merge equal terms: the entries of each term are gathered in a
+	// hash table (the first, by position, names the term), and only the
+	// distinct hashes are sorted.
+	tab := sc.terms.reset(len(ents))
+	hs := sc.hashes[:0]
 	for i := range ents {
-		if i == 0 || ents[i].h != ents[i-1].h {
-			n++
+		e := &ents[i]
+		s, fresh := tab.slot(e.h)
+		if fresh {
+			*s = termAgg{h: e.h, first: int32(i)}
+			hs = append(hs, e.h)
+		}
+		if e.title {
+			s.tw1 = max(s.tw1, e.w)
+		} else {
+			s.tf++
 		}
 	}
+	slices.Sort(hs)
+	sc.hashes = hs
+	// The index keeps f.terms for as long as the item is in the window:
+	// sized to the distinct terms, not to the entries.
+	n := len(hs)
 	f.terms = make([]tw, 0, n)
 	f.names = sc.names.take(n)[:0]
 	f.flags = sc.flags.take(n)[:0]
-	for i := 0; i < len(ents); {
-		j := i
-		var tw1, tf float64
+	for k, h := range hs {
+		s, _ := tab.slot(h)
+		s.idx = int32(k)
+		e := &ents[s.first]
 		var fl uint8
-		if ents[i].num {
+		if e.num {
 			fl = flagNumber
 		}
-		for ; j < len(ents) && ents[j].h == ents[i].h; j++ {
-			if ents[j].title {
-				tw1 = max(tw1, float64(ents[j].w))
-			} else {
-				tf++
-			}
+		w := float64(s.tw1)
+		if s.tf > 0 {
+			w += opts.SummaryWeight * (1 + logCount(s.tf))
 		}
-		w := tw1
-		if tf > 0 {
-			w += opts.SummaryWeight * (1 + math.Log(tf))
-		}
-		f.terms = append(f.terms, tw{h: ents[i].h, w: float32(w)})
-		f.names = append(f.names, words[ents[i].pos])
+		f.terms = append(f.terms, tw{h: h, w: float32(w)})
+		f.names = append(f.names, words[e.pos])
 		f.flags = append(f.flags, fl)
-		i = j
 	}
 	f.seq = sc.seq.take(len(seqH))
 	for k, h := range seqH {
-		i, _ := slices.BinarySearchFunc(f.terms, h, func(x tw, h uint64) int { return cmpU64(x.h, h) })
-		f.seq[k] = int32(i)
+		s, _ := tab.slot(h)
+		f.seq[k] = s.idx
 	}
 
 	if g := strings.TrimSpace(it.GUID); globalGUID(g) {
@@ -280,28 +292,6 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 	return f
 }
 
-// sortEntries sorts ents by hash, then position (the first occurrence
-// names the term): by insertion, which keeps positions in order, for the
-// few dozen entries of a headline or lead.
-func sortEntries(ents []entry) {
-	if len(ents) > 64 {
-		slices.SortFunc(ents, func(a, b entry) int {
-			if c := cmpU64(a.h, b.h); c != 0 {
-				return c
-			}
-			return int(a.pos - b.pos)
-		})
-		return
-	}
-	for i := 1; i < len(ents); i++ {
-		x, j := ents[i], i
-		for ; j > 0 && ents[j-1].h > x.h; j-- {
-			ents[j] = ents[j-1]
-		}
-		ents[j] = x
-	}
-}
-
 // globalGUID reports whether a GUID is specific enough to identify a story
 // across feeds: short or purely numeric ids ("12345") are only unique within
 // their feed.
@@ -320,4 +310,74 @@ func cmpU64(a, b uint64) int {
 		return 1
 	}
 	return 0
+}
+
+// termAgg gathers the entries of one term of an item: the largest
+// weight in the title, the count in the summary, the first entry, and
+// the term's index in features.terms once they are sorted.
+type termAgg struct {
+	h     uint64
+	tw1   float32
+	tf    int32
+	first int32
+	idx   int32
+}
+
+// termTable is an open-addressing hash table of termAgg keyed by term
+// hash, reused from one item to the next: merging equal terms through it
+// and sorting only the distinct hashes costs a fraction of sorting every
+// entry (a lead gives some 60 entries, 45 distinct).
+type termTable struct {
+	slots []termAgg
+	used  []bool
+	shift uint // 64 - log2(len(slots))
+}
+
+// reset empties t for n entries: at most half full.
+func (t *termTable) reset(n int) *termTable {
+	size := 64
+	for size < 2*n {
+		size *= 2
+	}
+	if len(t.slots) < size {
+		t.slots = make([]termAgg, size)
+		t.used = make([]bool, size)
+		t.shift = uint(64 - bits.TrailingZeros(uint(size)))
+	} else {
+		clear(t.used)
+	}
+	return t
+}
+
+// slot returns the slot of hash h, and whether it was empty (now taken).
+func (t *termTable) slot(h uint64) (*termAgg, bool) {
+	mask := len(t.slots) - 1
+	// Fibonacci hashing: FNV's low bits alone cluster.
+	for i := int((h * 0x9e3779b97f4a7c15) >> t.shift); ; i = (i + 1) & mask {
+		if !t.used[i] {
+			t.used[i] = true
+			t.slots[i].h = h
+			return &t.slots[i], true
+		}
+		if t.slots[i].h == h {
+			return &t.slots[i], false
+		}
+	}
+}
+
+// logCounts holds math.Log(k) for the summary counts a term usually has,
+// which weighing every term would otherwise compute again.
+var logCounts = func() (l [64]float64) {
+	for k := range l {
+		l[k] = math.Log(float64(k))
+	}
+	return l
+}()
+
+// logCount is math.Log(float64(k)).
+func logCount(k int32) float64 {
+	if int(k) < len(logCounts) {
+		return logCounts[k]
+	}
+	return math.Log(float64(k))
 }

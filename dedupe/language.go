@@ -1,6 +1,8 @@
 package dedupe
 
 import (
+	"math/bits"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -36,7 +38,7 @@ const (
 )
 
 // wordClasses merges stopWords, dateWords and langWords.
-var wordClasses = func() map[string]uint8 {
+var wordClasses = func() *classTable {
 	m := map[string]uint8{}
 	for w := range stopWords {
 		m[w] |= clsStop
@@ -51,14 +53,98 @@ var wordClasses = func() map[string]uint8 {
 			}
 		}
 	}
-	return m
+	return newClassTable(m)
 }()
 
 // classify sets the classes of words.
 func classify(words []word) {
 	for i := range words {
-		words[i].cls = wordClasses[words[i].text] | clsKnown
+		words[i].cls = wordClasses.get(words[i].text) | clsKnown
 	}
+}
+
+// classTable is a read-only open-addressing hash table from the words
+// of the lists to their classes. Every word of a title and of the lead
+// used is looked up, and most are in none of the lists; a map look-up
+// costs some 150 instructions there, this table's about half. No listed
+// word is longer than 16 bytes, and up to 16 bytes a word is told
+// exactly by its length and two loads of its first and last bytes
+// (overlapping), so a slot compares those instead of strings.
+type classTable struct {
+	slots []classSlot
+	shift uint // 64 - log2(len(slots))
+}
+
+type classSlot struct {
+	a, b uint64 // classPrint of the word
+	n    uint8  // its length; 0 in an empty slot
+	cls  uint8
+}
+
+// classMaxLen is the longest word classTable can hold.
+const classMaxLen = 16
+
+func newClassTable(m map[string]uint8) *classTable {
+	size := 64
+	for size < 4*len(m) {
+		size *= 2
+	}
+	t := &classTable{slots: make([]classSlot, size), shift: uint(64 - bits.TrailingZeros(uint(size)))}
+	for w, c := range m {
+		if w == "" || len(w) > classMaxLen {
+			panic("dedupe: listed word " + strconv.Quote(w) + " is empty or too long for classTable")
+		}
+		a, b := classPrint(w)
+		i := int(classHash(a, b, len(w)) >> t.shift)
+		for t.slots[i].n != 0 {
+			i = (i + 1) & (size - 1)
+		}
+		t.slots[i] = classSlot{a: a, b: b, n: uint8(len(w)), cls: c}
+	}
+	return t
+}
+
+// get returns the classes of w, 0 when it is in no list.
+func (t *classTable) get(w string) uint8 {
+	n := len(w)
+	if n == 0 || n > classMaxLen {
+		return 0
+	}
+	a, b := classPrint(w)
+	for i := int(classHash(a, b, n) >> t.shift); ; i = (i + 1) & (len(t.slots) - 1) {
+		s := &t.slots[i]
+		if s.a == a && s.b == b && int(s.n) == n {
+			return s.cls
+		}
+		if s.n == 0 {
+			return 0
+		}
+	}
+}
+
+// classPrint is a word of 1 to 16 bytes as two words that, with its
+// length, tell it exactly: its first and last bytes, overlapping in a
+// short word.
+func classPrint(w string) (a, b uint64) {
+	switch n := len(w); {
+	case n >= 8:
+		return load64(w), load64(w[n-8:])
+	case n >= 4:
+		return uint64(load32(w)), uint64(load32(w[n-4:]))
+	default:
+		return uint64(w[0]) | uint64(w[n/2])<<8 | uint64(w[n-1])<<16, 0
+	}
+}
+
+// classHash hashes a classPrint and length.
+func classHash(a, b uint64, n int) uint64 {
+	return mix64(a + b*0x9e3779b97f4a7c15 + uint64(n))
+}
+
+// load32 reads the first four bytes of s, little-endian.
+func load32(s string) uint32 {
+	_ = s[3]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }
 
 // langWords maps the commonest function words of the Latin-script
@@ -94,37 +180,33 @@ var langWords = func() map[string]uint8 {
 func language(title, summary []word) uint8 {
 	var hits [langGerman + 1]int
 	var cyr, kana, hangul, han, latin int
-	for k := range len(title) + len(summary) {
-		var w *word
-		if k < len(title) {
-			w = &title[k]
-		} else {
-			w = &summary[k-len(title)]
-		}
-		if w.cjk {
-			for _, r := range w.text {
-				switch {
-				case unicode.In(r, unicode.Hiragana, unicode.Katakana):
-					kana++
-				case unicode.Is(unicode.Hangul, r):
-					hangul++
-				default:
-					han++
+	for _, ws := range [2][]word{title, summary} {
+		for i := range ws {
+			w := &ws[i]
+			if w.cjk {
+				for _, r := range w.text {
+					switch {
+					case unicode.In(r, unicode.Hiragana, unicode.Katakana):
+						kana++
+					case unicode.Is(unicode.Hangul, r):
+						hangul++
+					default:
+						han++
+					}
 				}
+				continue
 			}
-			continue
-		}
-		if w.text != "" && w.text[0] >= utf8.RuneSelf && isCyrillicStart(w.text) {
-			cyr++
-			continue
-		}
-		latin++
-		if m := w.cls >> clsLang0; m != 0 {
-			for k := langEnglish; k <= langGerman; k++ {
-				if m&(1<<(k-1)) != 0 {
-					hits[k]++
-				}
+			if w.text != "" && w.text[0] >= utf8.RuneSelf && isCyrillicStart(w.text) {
+				cyr++
+				continue
 			}
+			latin++
+			// Bit k-1 of m: a function word of language k.
+			m := int(w.cls >> clsLang0)
+			hits[langEnglish] += m & 1
+			hits[langSpanish] += m >> 1 & 1
+			hits[langFrench] += m >> 2 & 1
+			hits[langGerman] += m >> 3 & 1
 		}
 	}
 	switch {

@@ -76,7 +76,7 @@ func cleanText(s, feed string) string {
 		s = stripTags(s) // entities can encode markup: "&lt;b&gt;"
 		changed = true
 	}
-	if (sc.high || changed) && !isASCII(s) && !norm.NFKC.IsNormalString(s) {
+	if (sc.high || changed) && !isNFKC(s) {
 		s = norm.NFKC.String(s)
 		changed = true
 	}
@@ -98,6 +98,46 @@ func cleanText(s, feed string) string {
 	return s
 }
 
+// isNFKC is norm.NFKC.IsNormalString(s) for a valid s, but that it
+// decides most texts of news without x/text: a text whose runes are
+// ASCII or in nfkcPlain is in NFKC. Only a text with another rune is
+// checked by x/text.
+func isNFKC(s string) bool {
+	for i := 0; i < len(s); {
+		if i+8 <= len(s) && load64(s[i:])&0x8080808080808080 == 0 {
+			i += 8
+			continue
+		}
+		if s[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if k := int(r) >> 6; k >= len(nfkcPlain) || nfkcPlain[k]&(1<<(r&63)) == 0 {
+			return norm.NFKC.IsNormalString(s)
+		}
+		i += n
+	}
+	return true
+}
+
+// nfkcPlain holds the runes of Latin script and of general punctuation
+// (the quotes, dashes and ellipses of news) that are in NFKC on their
+// own and cannot combine with a rune before them: a text of such runes
+// and ASCII (whose characters are all of that kind) is in NFKC, as no
+// rune of it can compose with, or be reordered around, its neighbours.
+var nfkcPlain = func() (set [(0x2070 + 63) / 64]uint64) {
+	for _, rg := range [][2]rune{{0x80, 0x250}, {0x2000, 0x2070}} {
+		for r := rg[0]; r < rg[1]; r++ {
+			s := string(r)
+			if p := norm.NFKC.PropertiesString(s); p.BoundaryBefore() && p.CCC() == 0 && norm.NFKC.IsNormalString(s) {
+				set[r>>6] |= 1 << (r & 63)
+			}
+		}
+	}
+	return set
+}()
+
 // textScan is what scanText finds in a text.
 type textScan struct {
 	high   bool // a byte outside ASCII
@@ -107,36 +147,56 @@ type textScan struct {
 	spaces bool
 }
 
-// scanText reads s once for what cleanText needs to know of it.
+// scanText reads s once for what cleanText needs to know of it. Most of
+// a headline or lead is printable ASCII with single spaces: eight such
+// bytes are checked at once (scanWord), and only the others one at a
+// time.
 func scanText(s string) textScan {
 	var sc textScan
 	prevSpace := true // the previous rune was white space, or s starts
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c > ' ' && c < utf8.RuneSelf:
-			if c == '<' || c == '&' {
-				sc.markup = true
+	for i := 0; i < len(s); {
+		if i+8 <= len(s) {
+			if x := load64(s[i:]); plainASCII(x) {
+				sp := zeroBytes(x ^ 0x2020202020202020)
+				if sp&(sp<<8) != 0 || prevSpace && sp&0x80 != 0 {
+					sc.spaces = true // two spaces in a row, or a leading one
+				}
+				if zeroBytes(x^0x3c3c3c3c3c3c3c3c)|zeroBytes(x^0x2626262626262626) != 0 {
+					sc.markup = true // a "<" or "&"
+				}
+				prevSpace = sp>>63 != 0
+				i += 8
+				continue
 			}
-			prevSpace = false
-		case c == ' ':
-			if prevSpace {
-				sc.spaces = true
-			}
-			prevSpace = true
-		case c < utf8.RuneSelf:
-			prevSpace = c >= '\t' && c <= '\r'
-			if prevSpace {
-				sc.spaces = true
-			}
-		default:
-			sc.high = true
-			prevSpace = false
-			// White space outside ASCII starts with one of these bytes
-			// (U+0085, U+00A0, U+1680, U+2000–U+205F, U+3000).
-			if c == 0xc2 || c == 0xe1 || c == 0xe2 || c == 0xe3 {
-				if r, n := utf8.DecodeRuneInString(s[i:]); unicode.IsSpace(r) {
-					sc.spaces, prevSpace = true, true
-					i += n - 1
+		}
+		// Up to the next eight bytes one at a time.
+		for end := min(i+8, len(s)); i < end; i++ {
+			switch c := s[i]; {
+			case c > ' ' && c < utf8.RuneSelf:
+				if c == '<' || c == '&' {
+					sc.markup = true
+				}
+				prevSpace = false
+			case c == ' ':
+				if prevSpace {
+					sc.spaces = true
+				}
+				prevSpace = true
+			case c < utf8.RuneSelf:
+				prevSpace = c >= '\t' && c <= '\r'
+				if prevSpace {
+					sc.spaces = true
+				}
+			default:
+				sc.high = true
+				prevSpace = false
+				// White space outside ASCII starts with one of these bytes
+				// (U+0085, U+00A0, U+1680, U+2000–U+205F, U+3000).
+				if c == 0xc2 || c == 0xe1 || c == 0xe2 || c == 0xe3 {
+					if r, n := utf8.DecodeRuneInString(s[i:]); unicode.IsSpace(r) {
+						sc.spaces, prevSpace = true, true
+						i += n - 1
+					}
 				}
 			}
 		}
@@ -145,6 +205,30 @@ func scanText(s string) textScan {
 		sc.spaces = true
 	}
 	return sc
+}
+
+// plainASCII reports whether the eight bytes of x (as load64 reads them)
+// are all printable ASCII or spaces: none below ' ', none from 0x80.
+func plainASCII(x uint64) bool {
+	const low7, below = 0x7f7f7f7f7f7f7f7f, 0x6060606060606060 // 0x80 - ' '
+	// A byte under 0x80 plus 0x60 reaches 0x80 exactly when it is ' ' or
+	// more; no sum carries into the next byte.
+	return (x|^((x&low7)+below))&0x8080808080808080 == 0
+}
+
+// zeroBytes returns the high bit of each zero byte of x, exactly (no
+// borrow from one byte to the next).
+func zeroBytes(x uint64) uint64 {
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	return ^((x&low7 + low7) | x | low7)
+}
+
+// load64 reads the first eight bytes of s, little-endian: byte k is
+// bits 8k to 8k+7.
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // stripTags removes HTML tags, and the content of script and style
@@ -223,10 +307,22 @@ var wirePrefixes = []string{
 	"just in", "developing", "podcast", "audio", "listen", "read", "report",
 }
 
+// prefixesByLetter lists wirePrefixes by their first letter, in their
+// order: a text is compared with the few that start as it does.
+var prefixesByLetter = func() (by [26][]string) {
+	for _, p := range wirePrefixes {
+		by[p[0]-'a'] = append(by[p[0]-'a'], p)
+	}
+	return by
+}()
+
 // stripPrefix removes one wire label such as "UPDATE 2:", "BREAKING -" or
 // "RPT-UPDATE 1-" from the start of s.
 func stripPrefix(s string) string {
-	for _, p := range wirePrefixes {
+	if s == "" || !isASCIILetter(s[0]) {
+		return s
+	}
+	for _, p := range prefixesByLetter[s[0]|0x20-'a'] {
 		if !hasPrefixFold(s, p) {
 			continue
 		}
@@ -266,7 +362,7 @@ var wireSuffixes = map[string]bool{
 }
 
 // suffixSeparators separate a headline from the outlet name after it.
-var suffixSeparators = []string{" | ", " - ", " — ", " – ", " :: "}
+var suffixSeparators = [...]string{" | ", " - ", " — ", " – ", " :: "}
 
 // stripSuffix removes a trailing outlet name: the feed's own name, a wire
 // agency, a host name, or any short segment after " | " (sites use the
@@ -275,8 +371,9 @@ func stripSuffix(s, feed string) string {
 	// A separator followed by more than 6 words is never the one: look
 	// only at the end of a long summary.
 	from := tailStart(s, 7)
-	for _, sep := range suffixSeparators {
-		i := lastIndexSep(s[from:], sep)
+	last := lastSeparators(s[from:])
+	for k, sep := range suffixSeparators {
+		i := last[k]
 		if i >= 0 {
 			i += from
 		}
@@ -327,20 +424,31 @@ func tailStart(s string, n int) int {
 	return 0
 }
 
-// lastIndexSep is strings.LastIndex(s, sep) for a separator of a space and
-// a rarer byte and more: it looks for that byte from the end, which is much
-// faster on long summaries than hashing every byte.
-func lastIndexSep(s, sep string) int {
-	for end := len(s); ; {
-		i := strings.LastIndexByte(s[:end], sep[1])
-		if i < 1 {
-			return -1
-		}
-		if strings.HasPrefix(s[i-1:], sep) {
-			return i - 1
-		}
-		end = i
+// lastSeparators returns where each of suffixSeparators last occurs in
+// s (strings.LastIndex; -1: nowhere), from one backward pass over s:
+// every separator starts with a space and a byte that is rarer, which
+// is looked at only after a space.
+func lastSeparators(s string) [len(suffixSeparators)]int {
+	var last [len(suffixSeparators)]int
+	for k := range last {
+		last[k] = -1
 	}
+	for p := len(s) - 2; p >= 0; p-- {
+		if s[p] != ' ' {
+			continue
+		}
+		switch s[p+1] {
+		case '|', '-', ':', "—"[0]: // "–" starts with the same byte
+		default:
+			continue
+		}
+		for k, sep := range suffixSeparators {
+			if last[k] < 0 && strings.HasPrefix(s[p:], sep) {
+				last[k] = p
+			}
+		}
+	}
+	return last
 }
 
 // foldKey is a loose key for comparing outlet names.

@@ -1,6 +1,7 @@
 package dedupe
 
 import (
+	"math"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -57,6 +58,10 @@ func splitWordsInto(dst []word, buf *wordBuf, s string, limit int) (out []word, 
 func (buf *wordBuf) scan(dst []word, s string, limit int) (out []word, total int) {
 	out = dst
 	bs, spans, cur := buf.ascii, buf.spans, buf.cur[:0]
+	keep := math.MaxInt // out keeps words up to this length
+	if limit > 0 {
+		keep = len(dst) + limit
+	}
 	for i := 0; i < len(s); {
 		// Find the start of a word: a letter, a number or a mark, or a
 		// rune of Chinese, Japanese or Korean script. Anything else
@@ -92,6 +97,18 @@ func (buf *wordBuf) scan(dst []word, s string, limit int) (out []word, total int
 			}
 			if !isWordRune(r) {
 				i += n
+				continue
+			}
+		}
+		// Most words are ASCII letters and digits up to a plain
+		// separator: plainRun takes them, and the ASCII separators
+		// between them, in a loop of its own.
+		if c < utf8.RuneSelf {
+			buf.ascii, buf.spans = bs, spans
+			j, o, t := buf.plainRun(s, i, out, keep, total)
+			bs, spans = buf.ascii, buf.spans
+			if j > i {
+				i, out, total = j, o, t
 				continue
 			}
 		}
@@ -250,6 +267,64 @@ func wordGoesOn(s string, i *int, n int) bool {
 	}
 	*i = j
 	return true
+}
+
+// plainRun scans from s[i] the plain words (ASCII letters and digits
+// up to a plain separator) and the ASCII separators between them, as scan would, appending to out the
+// words up to its length keep and counting all in total, until the end
+// of s or a byte that needs scan: one outside ASCII, or a word that is
+// not plain. A word already in lower case gets a part of s as its
+// text; another is lower-cased into buf.ascii.
+func (buf *wordBuf) plainRun(s string, i int, out []word, keep, total int) (int, []word, int) {
+	for i < len(s) {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			break
+		}
+		if !isASCIIAlnum(c) {
+			i++
+			continue
+		}
+		// The word is a run of ASCII letters and digits...
+		j, upper := i, false
+		for ; j < len(s); j++ {
+			d := s[j]
+			if d-'a' < 26 || d-'0' < 10 {
+				continue
+			}
+			if d-'A' < 26 {
+				upper = true
+				continue
+			}
+			break
+		}
+		// ...that ends the way scan would end it without looking
+		// further: at the end of s or at an ASCII byte that is not an
+		// apostrophe, nor a comma or point after a digit.
+		if j < len(s) {
+			if d := s[j]; d >= utf8.RuneSelf || d == '\'' || (d == ',' || d == '.') && s[j-1]-'0' < 10 {
+				break
+			}
+		}
+		total++
+		switch {
+		case len(out) >= keep:
+		case upper:
+			lo := len(buf.ascii)
+			for _, b := range []byte(s[i:j]) {
+				if b-'A' < 26 {
+					b += 'a' - 'A'
+				}
+				buf.ascii = append(buf.ascii, b)
+			}
+			buf.spans = append(buf.spans, wordSpan{len(out), lo, len(buf.ascii)})
+			out = append(out, word{cap: c-'A' < 26 || c-'0' < 10})
+		default:
+			out = append(out, word{text: s[i:j], cap: c-'0' < 10})
+		}
+		i = j
+	}
+	return i, out, total
 }
 
 // lowerRun returns the end of the run of ASCII lower-case letters at

@@ -54,6 +54,9 @@ func (p *Pipeline) ClusterPending(ctx context.Context) error {
 			return err
 		}
 		if len(items) == 0 {
+			p.mu.Lock()
+			p.spare = nil // an idle pipeline holds no prepared items' room
+			p.mu.Unlock()
 			p.m.drained()
 			return nil
 		}
@@ -120,9 +123,15 @@ func splitChunks(items []aggregator.Item, n int) [][]aggregator.Item {
 // groups added are stored. p.mu must be held.
 func (p *Pipeline) clusterGroupsLocked(ctx context.Context, groups [][]aggregator.Item) (int, error) {
 	now := p.opts.Now()
+	// The slices of prepared items take turns (p.spare): the one a group
+	// was added from holds the group after next.
 	prepare := func(g []aggregator.Item) <-chan []dedupe.Prepared {
+		var dst []dedupe.Prepared
+		if n := len(p.spare); n > 0 {
+			dst, p.spare = p.spare[n-1], p.spare[:n-1]
+		}
 		ch := make(chan []dedupe.Prepared, 1)
-		go func() { ch <- prepareAll(p.opts.Dedupe, g) }()
+		go func() { ch <- prepareInto(dst, p.opts.Dedupe, g) }()
 		return ch
 	}
 	for _, g := range groups {
@@ -182,9 +191,12 @@ func (p *Pipeline) clusterGroupsLocked(ctx context.Context, groups [][]aggregato
 		// The group's items are done with: let their text go now rather
 		// than with the whole batch.
 		clear(g)
+		clear(prepared)
+		p.spare = append(p.spare, prepared)
 	}
 	if next != nil {
-		<-next // the goroutine ends; its group stays pending
+		// The goroutine ends; its group stays pending.
+		p.spare = append(p.spare, clearAll(<-next))
 	}
 	close(batches)
 	s := <-result
@@ -352,7 +364,23 @@ func (p *Pipeline) horizon() time.Time { return p.latest.Add(-2 * p.opts.Dedupe.
 // prepareAll extracts the items' terms on every core: the half of
 // clustering that needs no index state.
 func prepareAll(opts dedupe.Options, items []aggregator.Item) []dedupe.Prepared {
-	out := make([]dedupe.Prepared, len(items))
+	return prepareInto(nil, opts, items)
+}
+
+// clearAll zeroes ps and returns it.
+func clearAll(ps []dedupe.Prepared) []dedupe.Prepared {
+	clear(ps)
+	return ps
+}
+
+// prepareInto is prepareAll into dst when it has room (its elements must
+// be zero), else into a new slice.
+func prepareInto(dst []dedupe.Prepared, opts dedupe.Options, items []aggregator.Item) []dedupe.Prepared {
+	out := dst[:0]
+	if cap(out) < len(items) {
+		out = make([]dedupe.Prepared, len(items))
+	}
+	out = out[:len(items)]
 	workers := min(runtime.GOMAXPROCS(0), len(items)/64+1)
 	var wg sync.WaitGroup
 	for w := range workers {

@@ -156,6 +156,11 @@ type Pipeline struct {
 	// merger is when the index next consolidates and what (merge.go);
 	// saved with the index.
 	merger merger
+	// spare holds slices of prepared items that ClusterPending reuses
+	// from one group to the next and one batch to the next, until no
+	// item is pending (cluster.go): a Prepared is some 600 bytes, 2.5 MB
+	// a group.
+	spare [][]dedupe.Prepared
 
 	// wake tells the clusterer goroutine that items are pending.
 	wake chan struct{}
