@@ -135,7 +135,7 @@ func (c *Client) jitter() float64 {
 func (c *Client) Fetch(ctx context.Context, f aggregator.Feed, st aggregator.FeedState) Result {
 	res := Result{Feed: f, State: st, Status: StatusFailed}
 	delivered := false
-	c.fetch(ctx, f, st, func(r Result) { res, delivered = r, true })
+	c.fetch(ctx, nil, c.prepare(f, st), func(r Result) { res, delivered = r, true })
 	if !delivered {
 		// Cancelled while waiting for the limiter: the state is untouched.
 		res.Err = fmt.Errorf("fetch %s: %w", f.Name, ctx.Err())
@@ -143,52 +143,81 @@ func (c *Client) Fetch(ctx context.Context, f aggregator.Feed, st aggregator.Fee
 	return res
 }
 
-// fetch fetches f and calls deliver with the result while still holding
+// A fetchJob is a fetch prepared: what fetch needs, on the heap, so that
+// the goroutine waiting for the limiter with it keeps a small stack (see
+// workers).
+type fetchJob struct {
+	f     aggregator.Feed
+	given aggregator.FeedState // the state as the caller gave it
+	st    aggregator.FeedState // given as it applies to f's URL (forURL)
+	u     *url.URL             // what to fetch, unless err
+	err   error                // the URL cannot be fetched
+}
+
+// prepare works out what fetching f, whose last state is st, asks for.
+func (c *Client) prepare(f aggregator.Feed, st aggregator.FeedState) *fetchJob {
+	j := &fetchJob{f: f, given: st, st: forURL(f, st)}
+	target := f.URL
+	if j.st.FetchURL != "" {
+		target = j.st.FetchURL
+	}
+	j.u, j.err = url.Parse(strings.TrimSpace(target))
+	if j.err == nil && (j.u.Scheme != "http" && j.u.Scheme != "https" || j.u.Host == "") {
+		j.err = fmt.Errorf("unsupported URL %q: want http or https", target)
+	}
+	if j.err != nil {
+		j.err = fmt.Errorf("feed %s: %w", f.Name, j.err)
+	}
+	return j
+}
+
+// fetch fetches j and calls deliver with the result while still holding
 // its limiter slots, so that a slow consumer (storing, clustering) slows
 // fetching down instead of letting results pile up in memory. deliver is
-// not called when ctx ends while waiting for the limiter.
-func (c *Client) fetch(ctx context.Context, f aggregator.Feed, st aggregator.FeedState, deliver func(Result)) {
-	given := st
-	st = forURL(f, st)
-	target := f.URL
-	if st.FetchURL != "" {
-		target = st.FetchURL
-	}
-	u, err := url.Parse(strings.TrimSpace(target))
-	if err == nil && (u.Scheme != "http" && u.Scheme != "https" || u.Host == "") {
-		err = fmt.Errorf("unsupported URL %q: want http or https", target)
-	}
-	if err != nil {
-		deliver(c.finish(ctx, f, st, exchange{err: fmt.Errorf("feed %s: %w", f.Name, err)}, time.Now()))
+// not called when ctx ends while waiting for the limiter. The exchange and
+// deliver run on one of on (see workers), or here when on is nil.
+func (c *Client) fetch(ctx context.Context, on *workers, j *fetchJob, deliver func(Result)) {
+	if j.err != nil {
+		on.do(func() { deliver(c.finish(ctx, j.f, j.st, exchange{err: j.err}, time.Now())) })
 		return
 	}
-	sent, release, err := c.lim.acquire(ctx, u.Hostname())
+	sent, release, err := c.lim.acquire(ctx, j.u.Hostname())
 	if err != nil {
 		if ctx.Err() == nil {
 			// A HostGate failed (a fleet's database out of reach): the
 			// feed did nothing wrong, so its state stays as it was.
-			deliver(Result{Feed: f, State: given, Status: StatusFailed, Err: fmt.Errorf("fetch %s: host limits: %w", f.Name, err)})
+			// (On a worker too: a Result on this goroutine's stack
+			// would make it grow.)
+			on.do(func() {
+				deliver(Result{Feed: j.f, State: j.given, Status: StatusFailed, Err: fmt.Errorf("fetch %s: host limits: %w", j.f.Name, err)})
+			})
 		}
 		return
 	}
+	on.do(func() { c.fetchAcquired(ctx, j, sent, release, deliver) })
+}
+
+// fetchAcquired is the part of fetch after the limiter let it start; it
+// calls release when done.
+func (c *Client) fetchAcquired(ctx context.Context, j *fetchJob, sent, release func(), deliver func(Result)) {
 	c.m.inflight.Add(1)
 	defer func() {
 		c.m.inflight.Add(-1)
 		release()
 	}()
 	start := time.Now()
-	x := c.exchange(ctx, u, st, sent)
+	x := c.exchange(ctx, j.u, j.st, sent)
 	if ctx.Err() != nil {
 		// The caller gave up (shutdown), not the feed: leave its state be.
 		if x.buf != nil {
 			c.putBuf(x)
 		}
-		r := Result{Feed: f, State: given, Status: StatusFailed, Err: fmt.Errorf("fetch %s: %w", f.Name, ctx.Err()), Bytes: x.wire, Duration: time.Since(start)}
+		r := Result{Feed: j.f, State: j.given, Status: StatusFailed, Err: fmt.Errorf("fetch %s: %w", j.f.Name, ctx.Err()), Bytes: x.wire, Duration: time.Since(start)}
 		c.m.record(r)
 		deliver(r)
 		return
 	}
-	deliver(c.finish(ctx, f, st, x, start))
+	deliver(c.finish(ctx, j.f, j.st, x, start))
 }
 
 // forURL returns st as it applies to f's configured URL: when the URL
