@@ -181,20 +181,40 @@ func (c *Client) fetch(ctx context.Context, on *workers, j *fetchJob, deliver fu
 		on.do(func() { deliver(c.finish(ctx, j.f, j.st, exchange{err: j.err}, time.Now())) })
 		return
 	}
-	sent, release, err := c.lim.acquire(ctx, j.u.Hostname())
-	if err != nil {
-		if ctx.Err() == nil {
-			// A HostGate failed (a fleet's database out of reach): the
-			// feed did nothing wrong, so its state stays as it was.
-			// (On a worker too: a Result on this goroutine's stack
-			// would make it grow.)
-			on.do(func() {
-				deliver(Result{Feed: j.f, State: j.given, Status: StatusFailed, Err: fmt.Errorf("fetch %s: host limits: %w", j.f.Name, err)})
-			})
+	host := j.u.Hostname()
+	if c.lim.gate != nil {
+		// The gate is asked on the worker: it may ask a database, which
+		// takes more stack than this goroutine should grow. The global
+		// slot taken here keeps a worker free for it (see workers).
+		if c.lim.takeGlobal(ctx) != nil {
+			return
 		}
+		on.do(func() {
+			sent, release, err := c.lim.admitGated(ctx, host, c.lim.gateDelay(host))
+			if err != nil {
+				c.gateFailed(ctx, j, err, deliver)
+				return
+			}
+			c.fetchAcquired(ctx, j, sent, release, deliver)
+		})
 		return
 	}
+	sent, release, err := c.lim.acquire(ctx, host)
+	if err != nil {
+		return // only ctx ends an ungated wait
+	}
 	on.do(func() { c.fetchAcquired(ctx, j, sent, release, deliver) })
+}
+
+// gateFailed delivers the result of a fetch whose HostGate refused with
+// err, unless ctx ended (then there is nothing to deliver).
+func (c *Client) gateFailed(ctx context.Context, j *fetchJob, err error, deliver func(Result)) {
+	if ctx.Err() != nil {
+		return
+	}
+	// A HostGate failed (a fleet's database out of reach): the feed did
+	// nothing wrong, so its state stays as it was.
+	deliver(Result{Feed: j.f, State: j.given, Status: StatusFailed, Err: fmt.Errorf("fetch %s: host limits: %w", j.f.Name, err)})
 }
 
 // fetchAcquired is the part of fetch after the limiter let it start; it
