@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"aggregator"
@@ -318,18 +320,12 @@ func (c *Client) exchange(ctx context.Context, u *url.URL, st aggregator.FeedSta
 	}
 	log := &redirectLog{}
 	ctx = context.WithValue(withGuard(ctx, g), redirectKey{}, log)
+	tr := &exchangeTrace{c: c, sent: sent}
 	if c.opts.Transport == nil && !c.opts.AllowPrivate && !g.origPrivate.Load() {
-		ctx = httptrace.WithClientTrace(ctx, c.trace(g))
+		tr.g = g
 	}
-	ph := &phases{}
-	ctx = httptrace.WithClientTrace(ctx, ph.trace())
-	// The first byte of the answer is the first moment the server has
-	// certainly begun on the request (a written request may still wait
-	// in its accept queue), so that is when the host gate hears of it.
-	var answered sync.Once
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotFirstResponseByte: func() { answered.Do(sent) },
-	})
+	ctx = httptrace.WithClientTrace(ctx, tr.trace())
+	ph := &tr.ph
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		x.err = err
@@ -374,6 +370,45 @@ func (c *Client) exchange(ctx context.Context, u *url.URL, st aggregator.FeedSta
 	x.retryAt = se.RetryAfter
 	x.err = se
 	return x
+}
+
+// exchangeTrace is the one httptrace.ClientTrace of an exchange, with
+// what its hooks keep. One, because a context's traces compose: each
+// further httptrace.WithClientTrace made a reflect.MakeFunc for every
+// hook two of them share, on every request.
+type exchangeTrace struct {
+	c *Client
+	// g, when set, is told of the first connection (noteConn): set when
+	// the dial policy applies.
+	g  *guard
+	ph phases
+	// sent is called at the first byte of the first answer, the first
+	// moment the server has certainly begun on the request (a written
+	// request may still wait in its accept queue): that is when the
+	// host gate hears of it.
+	sent     func()
+	answered atomic.Bool
+}
+
+func (t *exchangeTrace) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GetConn: func(string) { t.ph.connecting.Store(true) },
+		GotConn: func(info httptrace.GotConnInfo) {
+			t.ph.connecting.Store(false)
+			if t.g != nil {
+				t.c.noteConn(t.g, info)
+			}
+		},
+		TLSHandshakeStart: func() { t.ph.handshaking.Store(true) },
+		TLSHandshakeDone:  func(tls.ConnectionState, error) { t.ph.handshaking.Store(false) },
+		WroteRequest:      func(httptrace.WroteRequestInfo) { t.ph.awaitingHeaders.Store(true) },
+		GotFirstResponseByte: func() {
+			t.ph.awaitingHeaders.Store(false)
+			if !t.answered.Swap(true) {
+				t.sent()
+			}
+		},
+	}
 }
 
 // unwrapURLError drops net/http's *url.Error wrapper ("Get \"u\": ..."),
