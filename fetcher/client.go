@@ -448,7 +448,13 @@ func cacheFacts(h http.Header, now time.Time) (maxAge time.Duration, expires tim
 			}
 		}
 	}
-	exp, err := http.ParseTime(h.Get("Expires"))
+	// Most answers have no Expires, and http.ParseTime of "" fails three
+	// times over (a layout each), allocating an error for each.
+	v := h.Get("Expires")
+	if v == "" {
+		return 0, time.Time{}
+	}
+	exp, err := http.ParseTime(v)
 	if err != nil {
 		return 0, time.Time{}
 	}
