@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"aggregator"
@@ -135,7 +137,7 @@ func (c *Client) jitter() float64 {
 func (c *Client) Fetch(ctx context.Context, f aggregator.Feed, st aggregator.FeedState) Result {
 	res := Result{Feed: f, State: st, Status: StatusFailed}
 	delivered := false
-	c.fetch(ctx, f, st, func(r Result) { res, delivered = r, true })
+	c.fetch(ctx, nil, c.prepare(f, st), func(r Result) { res, delivered = r, true })
 	if !delivered {
 		// Cancelled while waiting for the limiter: the state is untouched.
 		res.Err = fmt.Errorf("fetch %s: %w", f.Name, ctx.Err())
@@ -143,52 +145,101 @@ func (c *Client) Fetch(ctx context.Context, f aggregator.Feed, st aggregator.Fee
 	return res
 }
 
-// fetch fetches f and calls deliver with the result while still holding
+// A fetchJob is a fetch prepared: what fetch needs, on the heap, so that
+// the goroutine waiting for the limiter with it keeps a small stack (see
+// workers).
+type fetchJob struct {
+	f     aggregator.Feed
+	given aggregator.FeedState // the state as the caller gave it
+	st    aggregator.FeedState // given as it applies to f's URL (forURL)
+	u     *url.URL             // what to fetch, unless err
+	err   error                // the URL cannot be fetched
+}
+
+// prepare works out what fetching f, whose last state is st, asks for.
+func (c *Client) prepare(f aggregator.Feed, st aggregator.FeedState) *fetchJob {
+	j := &fetchJob{f: f, given: st, st: forURL(f, st)}
+	target := f.URL
+	if j.st.FetchURL != "" {
+		target = j.st.FetchURL
+	}
+	j.u, j.err = url.Parse(strings.TrimSpace(target))
+	if j.err == nil && (j.u.Scheme != "http" && j.u.Scheme != "https" || j.u.Host == "") {
+		j.err = fmt.Errorf("unsupported URL %q: want http or https", target)
+	}
+	if j.err != nil {
+		j.err = fmt.Errorf("feed %s: %w", f.Name, j.err)
+	}
+	return j
+}
+
+// fetch fetches j and calls deliver with the result while still holding
 // its limiter slots, so that a slow consumer (storing, clustering) slows
 // fetching down instead of letting results pile up in memory. deliver is
-// not called when ctx ends while waiting for the limiter.
-func (c *Client) fetch(ctx context.Context, f aggregator.Feed, st aggregator.FeedState, deliver func(Result)) {
-	given := st
-	st = forURL(f, st)
-	target := f.URL
-	if st.FetchURL != "" {
-		target = st.FetchURL
-	}
-	u, err := url.Parse(strings.TrimSpace(target))
-	if err == nil && (u.Scheme != "http" && u.Scheme != "https" || u.Host == "") {
-		err = fmt.Errorf("unsupported URL %q: want http or https", target)
-	}
-	if err != nil {
-		deliver(c.finish(ctx, f, st, exchange{err: fmt.Errorf("feed %s: %w", f.Name, err)}, time.Now()))
+// not called when ctx ends while waiting for the limiter. The exchange and
+// deliver run on one of on (see workers), or here when on is nil.
+func (c *Client) fetch(ctx context.Context, on *workers, j *fetchJob, deliver func(Result)) {
+	if j.err != nil {
+		on.do(func() { deliver(c.finish(ctx, j.f, j.st, exchange{err: j.err}, time.Now())) })
 		return
 	}
-	sent, release, err := c.lim.acquire(ctx, u.Hostname())
-	if err != nil {
-		if ctx.Err() == nil {
-			// A HostGate failed (a fleet's database out of reach): the
-			// feed did nothing wrong, so its state stays as it was.
-			deliver(Result{Feed: f, State: given, Status: StatusFailed, Err: fmt.Errorf("fetch %s: host limits: %w", f.Name, err)})
+	host := j.u.Hostname()
+	if c.lim.gate != nil {
+		// The gate is asked on the worker: it may ask a database, which
+		// takes more stack than this goroutine should grow. The global
+		// slot taken here keeps a worker free for it (see workers).
+		if c.lim.takeGlobal(ctx) != nil {
+			return
 		}
+		on.do(func() {
+			sent, release, err := c.lim.admitGated(ctx, host, c.lim.gateDelay(host))
+			if err != nil {
+				c.gateFailed(ctx, j, err, deliver)
+				return
+			}
+			c.fetchAcquired(ctx, j, sent, release, deliver)
+		})
 		return
 	}
+	sent, release, err := c.lim.acquire(ctx, host)
+	if err != nil {
+		return // only ctx ends an ungated wait
+	}
+	on.do(func() { c.fetchAcquired(ctx, j, sent, release, deliver) })
+}
+
+// gateFailed delivers the result of a fetch whose HostGate refused with
+// err, unless ctx ended (then there is nothing to deliver).
+func (c *Client) gateFailed(ctx context.Context, j *fetchJob, err error, deliver func(Result)) {
+	if ctx.Err() != nil {
+		return
+	}
+	// A HostGate failed (a fleet's database out of reach): the feed did
+	// nothing wrong, so its state stays as it was.
+	deliver(Result{Feed: j.f, State: j.given, Status: StatusFailed, Err: fmt.Errorf("fetch %s: host limits: %w", j.f.Name, err)})
+}
+
+// fetchAcquired is the part of fetch after the limiter let it start; it
+// calls release when done.
+func (c *Client) fetchAcquired(ctx context.Context, j *fetchJob, sent, release func(), deliver func(Result)) {
 	c.m.inflight.Add(1)
 	defer func() {
 		c.m.inflight.Add(-1)
 		release()
 	}()
 	start := time.Now()
-	x := c.exchange(ctx, u, st, sent)
+	x := c.exchange(ctx, j.u, j.st, sent)
 	if ctx.Err() != nil {
 		// The caller gave up (shutdown), not the feed: leave its state be.
 		if x.buf != nil {
 			c.putBuf(x)
 		}
-		r := Result{Feed: f, State: given, Status: StatusFailed, Err: fmt.Errorf("fetch %s: %w", f.Name, ctx.Err()), Bytes: x.wire, Duration: time.Since(start)}
+		r := Result{Feed: j.f, State: j.given, Status: StatusFailed, Err: fmt.Errorf("fetch %s: %w", j.f.Name, ctx.Err()), Bytes: x.wire, Duration: time.Since(start)}
 		c.m.record(r)
 		deliver(r)
 		return
 	}
-	deliver(c.finish(ctx, f, st, x, start))
+	deliver(c.finish(ctx, j.f, j.st, x, start))
 }
 
 // forURL returns st as it applies to f's configured URL: when the URL
@@ -269,18 +320,12 @@ func (c *Client) exchange(ctx context.Context, u *url.URL, st aggregator.FeedSta
 	}
 	log := &redirectLog{}
 	ctx = context.WithValue(withGuard(ctx, g), redirectKey{}, log)
+	tr := &exchangeTrace{c: c, sent: sent}
 	if c.opts.Transport == nil && !c.opts.AllowPrivate && !g.origPrivate.Load() {
-		ctx = httptrace.WithClientTrace(ctx, c.trace(g))
+		tr.g = g
 	}
-	ph := &phases{}
-	ctx = httptrace.WithClientTrace(ctx, ph.trace())
-	// The first byte of the answer is the first moment the server has
-	// certainly begun on the request (a written request may still wait
-	// in its accept queue), so that is when the host gate hears of it.
-	var answered sync.Once
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotFirstResponseByte: func() { answered.Do(sent) },
-	})
+	ctx = httptrace.WithClientTrace(ctx, tr.trace())
+	ph := &tr.ph
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		x.err = err
@@ -327,6 +372,45 @@ func (c *Client) exchange(ctx context.Context, u *url.URL, st aggregator.FeedSta
 	return x
 }
 
+// exchangeTrace is the one httptrace.ClientTrace of an exchange, with
+// what its hooks keep. One, because a context's traces compose: each
+// further httptrace.WithClientTrace made a reflect.MakeFunc for every
+// hook two of them share, on every request.
+type exchangeTrace struct {
+	c *Client
+	// g, when set, is told of the first connection (noteConn): set when
+	// the dial policy applies.
+	g  *guard
+	ph phases
+	// sent is called at the first byte of the first answer, the first
+	// moment the server has certainly begun on the request (a written
+	// request may still wait in its accept queue): that is when the
+	// host gate hears of it.
+	sent     func()
+	answered atomic.Bool
+}
+
+func (t *exchangeTrace) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GetConn: func(string) { t.ph.connecting.Store(true) },
+		GotConn: func(info httptrace.GotConnInfo) {
+			t.ph.connecting.Store(false)
+			if t.g != nil {
+				t.c.noteConn(t.g, info)
+			}
+		},
+		TLSHandshakeStart: func() { t.ph.handshaking.Store(true) },
+		TLSHandshakeDone:  func(tls.ConnectionState, error) { t.ph.handshaking.Store(false) },
+		WroteRequest:      func(httptrace.WroteRequestInfo) { t.ph.awaitingHeaders.Store(true) },
+		GotFirstResponseByte: func() {
+			t.ph.awaitingHeaders.Store(false)
+			if !t.answered.Swap(true) {
+				t.sent()
+			}
+		},
+	}
+}
+
 // unwrapURLError drops net/http's *url.Error wrapper ("Get \"u\": ..."),
 // since our messages name the feed themselves.
 func unwrapURLError(err error) error {
@@ -364,7 +448,13 @@ func cacheFacts(h http.Header, now time.Time) (maxAge time.Duration, expires tim
 			}
 		}
 	}
-	exp, err := http.ParseTime(h.Get("Expires"))
+	// Most answers have no Expires, and http.ParseTime of "" fails three
+	// times over (a layout each), allocating an error for each.
+	v := h.Get("Expires")
+	if v == "" {
+		return 0, time.Time{}
+	}
+	exp, err := http.ParseTime(v)
 	if err != nil {
 		return 0, time.Time{}
 	}

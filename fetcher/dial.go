@@ -36,18 +36,16 @@ type guard struct {
 
 type guardKey struct{}
 
-// trace notes whether the fetch's first connection, dialled or taken from
-// the pool, reaches a private address: then the feed is a LAN source and
-// may redirect within the LAN.
-func (c *Client) trace(g *guard) *httptrace.ClientTrace {
-	return &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
-		if g.first.Swap(true) {
-			return
-		}
-		if ap, err := netip.ParseAddrPort(info.Conn.RemoteAddr().String()); err == nil && c.isPrivate(ap.Addr()) {
-			g.origPrivate.Store(true)
-		}
-	}}
+// noteConn notes whether the fetch's first connection, dialled or taken
+// from the pool, reaches a private address: then the feed is a LAN source
+// and may redirect within the LAN. It is a GotConn hook (exchangeTrace).
+func (c *Client) noteConn(g *guard, info httptrace.GotConnInfo) {
+	if g.first.Swap(true) {
+		return
+	}
+	if ap, err := netip.ParseAddrPort(info.Conn.RemoteAddr().String()); err == nil && c.isPrivate(ap.Addr()) {
+		g.origPrivate.Store(true)
+	}
 }
 
 func withGuard(ctx context.Context, g *guard) context.Context {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"sync/atomic"
 	"time"
 )
@@ -146,17 +145,6 @@ func (e *plainError) Unwrap() error { return e.err }
 // headers) are shorter than the whole request's.
 type phases struct {
 	connecting, handshaking, awaitingHeaders atomic.Bool
-}
-
-func (p *phases) trace() *httptrace.ClientTrace {
-	return &httptrace.ClientTrace{
-		GetConn:              func(string) { p.connecting.Store(true) },
-		GotConn:              func(httptrace.GotConnInfo) { p.connecting.Store(false) },
-		TLSHandshakeStart:    func() { p.handshaking.Store(true) },
-		TLSHandshakeDone:     func(tls.ConnectionState, error) { p.handshaking.Store(false) },
-		WroteRequest:         func(httptrace.WroteRequestInfo) { p.awaitingHeaders.Store(true) },
-		GotFirstResponseByte: func() { p.awaitingHeaders.Store(false) },
-	}
 }
 
 // timeout says what timed out in an exchange whose context is ctx (the

@@ -66,15 +66,12 @@ func (l *limiter) host(name string) *hostLimit {
 	return h
 }
 
-// acquire blocks until a request to host may start, or ctx is done. The
-// returned sent is called once the request has been written (it matters
-// only to a gate), and release once the request (body included) is
-// finished.
+// acquire blocks until a request to host may start, or ctx is done, when
+// there is no gate (with one, see takeGlobal). The returned sent is
+// called once the request has been written (it matters only to a gate),
+// and release once the request (body included) is finished.
 func (l *limiter) acquire(ctx context.Context, host string) (sent, release func(), err error) {
 	h := l.host(host)
-	if l.gate != nil {
-		return l.acquireGated(ctx, host, max(h.delay, 0))
-	}
 	select {
 	case h.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -110,18 +107,29 @@ func (l *limiter) acquire(ctx context.Context, host string) (sent, release func(
 	return func() {}, func() { <-l.global; <-h.slots }, nil
 }
 
-// acquireGated takes a global slot, then the gate's permission for host.
-// The global slot comes first so that the request starts as soon as the
-// gate grants it: a start the gate spaced host_delay from another node's
-// must not then wait here and arrive late, closer to the next one. (The
-// nodes of a fleet claim no more feeds than they have slots, so the
-// global slots are not what they wait for.)
-func (l *limiter) acquireGated(ctx context.Context, host string, delay time.Duration) (sent, release func(), err error) {
+// With a gate, a request takes a global slot (takeGlobal), then the
+// gate's permission for its host (admitGated). The global slot comes
+// first so that the request starts as soon as the gate grants it: a
+// start the gate spaced host_delay from another node's must not then
+// wait here and arrive late, closer to the next one. (The nodes of a
+// fleet claim no more feeds than they have slots, so the global slots
+// are not what they wait for.) The two are separate steps so that the
+// fetch can ask the gate on a worker (see workers).
+
+// takeGlobal is a gated request's first step: a global slot.
+func (l *limiter) takeGlobal(ctx context.Context) error {
 	select {
 	case l.global <- struct{}{}:
+		return nil
 	case <-ctx.Done():
-		return nil, nil, ctx.Err()
+		return ctx.Err()
 	}
+}
+
+// admitGated is a gated request's second step, with the global slot
+// taken: the gate's permission. When the gate refuses, the global slot
+// is given back.
+func (l *limiter) admitGated(ctx context.Context, host string, delay time.Duration) (sent, release func(), err error) {
 	sent, rel, err := l.gate(ctx, strings.ToLower(host), l.perHost, delay)
 	if err != nil {
 		<-l.global
@@ -129,6 +137,9 @@ func (l *limiter) acquireGated(ctx context.Context, host string, delay time.Dura
 	}
 	return sent, func() { <-l.global; rel() }, nil
 }
+
+// gateDelay is the delay a gate is told to keep for host.
+func (l *limiter) gateDelay(host string) time.Duration { return max(l.host(host).delay, 0) }
 
 // isLoopbackHost reports whether the host name of a URL (lower case, no
 // port, no brackets) names this machine: localhost and its subdomains

@@ -27,11 +27,12 @@ type Job struct {
 // their state unchanged, and jobs that had not started are not delivered
 // at all.
 func (c *Client) FetchAll(ctx context.Context, jobs []Job, handle func(Result)) {
+	on := startWorkers(min(c.opts.Concurrency, len(jobs)))
+	defer on.stop()
 	var wg sync.WaitGroup
 	for _, j := range jobs {
-		wg.Go(func() {
-			c.fetch(ctx, j.Feed, j.State, handle)
-		})
+		fj := c.prepare(j.Feed, j.State)
+		wg.Go(func() { c.fetch(ctx, on, fj, handle) })
 	}
 	wg.Wait()
 }
@@ -100,6 +101,8 @@ func (s *Scheduler) poke() {
 // their results still handed over (failed, state unchanged), and Run
 // returns ctx's error once they are all done.
 func (s *Scheduler) Run(ctx context.Context, handle func(Result)) error {
+	on := startWorkers(s.c.opts.Concurrency)
+	defer on.stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	timer := time.NewTimer(time.Hour)
@@ -108,9 +111,10 @@ func (s *Scheduler) Run(ctx context.Context, handle func(Result)) error {
 		now := s.c.opts.Now()
 		due, next := s.collect(now)
 		for _, j := range due {
+			fj := s.c.prepare(j.Feed, j.State)
 			wg.Go(func() {
 				delivered := false
-				s.c.fetch(ctx, j.Feed, j.State, func(r Result) {
+				s.c.fetch(ctx, on, fj, func(r Result) {
 					delivered = true
 					handle(r)
 					s.done(r)

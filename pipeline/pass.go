@@ -26,7 +26,7 @@ type PassResult struct {
 // returns ctx's error with what was done: the rest stays pending for the
 // next pass.
 func (p *Pipeline) Pass(ctx context.Context, client *fetcher.Client, jobs []fetcher.Job, progress func(Outcome)) (PassResult, error) {
-	var res PassResult
+	res := PassResult{Outcomes: make([]Outcome, 0, len(jobs))}
 	start := time.Now()
 	ing := p.startIngest(ctx)
 	sched := p.scheduler() // a pass asked of a running daemon

@@ -126,7 +126,14 @@ func feedCount(tx *bolt.Tx, feed string) uint64 {
 	return 0
 }
 
+// addFeedCount adds delta to feed's stored item count and returns the
+// new count. A delta of 0 (a fetch with nothing new, as most are) writes
+// nothing: a Put of the same value would still dirty the bucket's page
+// and make the commit write it again.
 func addFeedCount(tx *bolt.Tx, feed string, delta int) (uint64, error) {
+	if delta == 0 {
+		return feedCount(tx, feed), nil
+	}
 	n := int64(feedCount(tx, feed)) + int64(delta)
 	if n < 0 {
 		n = 0

@@ -32,8 +32,11 @@ type Config struct {
 
 	// path is the file the config was read from, for messages and for
 	// resolving a relative storage path.
-	path  string
-	lines keyLines
+	path string
+	// data is the file as read; lines, where its keys are, is scanned
+	// from it when a message first needs a line number (Config.keyLines).
+	data  []byte
+	lines *keyLines
 	// override applies the command line's settings (serve's --listen and
 	// --node) over the file's; a reload applies it to the new file too.
 	override func(*Config)
@@ -265,59 +268,17 @@ const maxTypeErrors = 50
 // such line is reported and blanked and the file decoded again, until
 // none is left: every problem is reported at once.
 func parseConfig(path string, data []byte) (*Config, error) {
-	var (
-		cfg  Config
-		md   toml.MetaData
-		errs []error
-	)
-	lines := bytes.Split(data, []byte("\n"))
-	for {
-		cfg = defaultConfig()
-		cfg.path = path
-		cfg.lines = scanKeyLines(data)
-		doc := bytes.Join(lines, []byte("\n"))
+	cfg, md, errs, ok := decodeFast(path, data)
+	if !ok {
 		var err error
-		md, err = toml.NewDecoder(bytes.NewReader(doc)).Decode(&cfg)
-		if err == nil {
-			break
+		if cfg, md, errs, err = decodeConfig(path, data); err != nil {
+			return nil, err
 		}
-		var line int
-		var pe toml.ParseError
-		switch {
-		case errors.As(err, &pe):
-			var syntax map[string]any
-			if _, serr := toml.Decode(string(doc), &syntax); serr != nil {
-				// A syntax error; or, after lines were blanked, one that
-				// blanking made (a value over several lines): then report
-				// what was found before.
-				if len(errs) > 0 {
-					return nil, errors.Join(errs...)
-				}
-				return nil, &ConfigError{File: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
-			}
-			// A value our types refuse (a bad duration or size).
-			line = pe.Position.Line
-			errs = append(errs, &ConfigError{File: path, Line: line, Key: pe.LastKey, Msg: pe.Message})
-		default:
-			// Type mismatches come as plain errors; their text is the
-			// only place the library puts the line and key.
-			m := tomlTypeErrRE.FindStringSubmatch(err.Error())
-			if m == nil {
-				errs = append(errs, &ConfigError{File: path, Msg: strings.TrimPrefix(err.Error(), "toml: ")})
-				return nil, errors.Join(errs...)
-			}
-			line, _ = strconv.Atoi(m[1])
-			errs = append(errs, &ConfigError{File: path, Line: line, Key: m[2], Msg: m[3]})
-		}
-		if line < 1 || line > len(lines) || len(lines[line-1]) == 0 || len(errs) >= maxTypeErrors {
-			return nil, errors.Join(errs...)
-		}
-		lines[line-1] = nil
 	}
 	cfg.Fetch.hostDelaySet = md.IsDefined("fetch", "host_delay")
 	for _, k := range md.Undecoded() {
 		key := k.String()
-		errs = append(errs, &ConfigError{File: path, Line: cfg.lines.first(key), Key: key,
+		errs = append(errs, &ConfigError{File: path, Line: cfg.keyLines().first(key), Key: key,
 			Msg: "unknown key (misspelt? README lists every key)"})
 	}
 	errs = append(errs, cfg.validate()...)
@@ -326,6 +287,76 @@ func parseConfig(path string, data []byte) (*Config, error) {
 	}
 	cfg.fill()
 	return &cfg, nil
+}
+
+// decodeFast decodes data with its [[feeds]] tables read by fastFeeds,
+// and reports whether it could: not when fastFeeds declines, nor when the
+// rest of the file has any problem or defines feeds itself (then
+// decodeConfig must read all of it, and report what is wrong).
+func decodeFast(path string, data []byte) (Config, toml.MetaData, []error, bool) {
+	rest, feeds, ok := fastFeeds(data)
+	if !ok {
+		return Config{}, toml.MetaData{}, nil, false
+	}
+	cfg := defaultConfig()
+	cfg.path = path
+	md, err := toml.NewDecoder(bytes.NewReader(rest)).Decode(&cfg)
+	if err != nil || md.IsDefined("feeds") || len(md.Undecoded()) > 0 {
+		return Config{}, toml.MetaData{}, nil, false
+	}
+	cfg.Feeds = feeds
+	cfg.data = data
+	return cfg, md, nil, true
+}
+
+// decodeConfig decodes data over the defaults with the TOML decoder
+// alone. Values of the wrong type come back as errs with the config;
+// err is a problem that leaves no config to validate.
+func decodeConfig(path string, data []byte) (cfg Config, md toml.MetaData, errs []error, err error) {
+	lines := bytes.Split(data, []byte("\n"))
+	for {
+		cfg = defaultConfig()
+		cfg.path, cfg.data = path, data
+		doc := bytes.Join(lines, []byte("\n"))
+		var derr error
+		md, derr = toml.NewDecoder(bytes.NewReader(doc)).Decode(&cfg)
+		if derr == nil {
+			break
+		}
+		var line int
+		var pe toml.ParseError
+		switch {
+		case errors.As(derr, &pe):
+			var syntax map[string]any
+			if _, serr := toml.Decode(string(doc), &syntax); serr != nil {
+				// A syntax error; or, after lines were blanked, one that
+				// blanking made (a value over several lines): then report
+				// what was found before.
+				if len(errs) > 0 {
+					return Config{}, md, nil, errors.Join(errs...)
+				}
+				return Config{}, md, nil, &ConfigError{File: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
+			}
+			// A value our types refuse (a bad duration or size).
+			line = pe.Position.Line
+			errs = append(errs, &ConfigError{File: path, Line: line, Key: pe.LastKey, Msg: pe.Message})
+		default:
+			// Type mismatches come as plain errors; their text is the
+			// only place the library puts the line and key.
+			m := tomlTypeErrRE.FindStringSubmatch(derr.Error())
+			if m == nil {
+				errs = append(errs, &ConfigError{File: path, Msg: strings.TrimPrefix(derr.Error(), "toml: ")})
+				return Config{}, md, nil, errors.Join(errs...)
+			}
+			line, _ = strconv.Atoi(m[1])
+			errs = append(errs, &ConfigError{File: path, Line: line, Key: m[2], Msg: m[3]})
+		}
+		if line < 1 || line > len(lines) || len(lines[line-1]) == 0 || len(errs) >= maxTypeErrors {
+			return Config{}, md, nil, errors.Join(errs...)
+		}
+		lines[line-1] = nil
+	}
+	return cfg, md, errs, nil
 }
 
 var tomlTypeErrRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
@@ -340,7 +371,7 @@ func (c *Config) validate() []error {
 	}
 	positive := func(key string, d Duration) {
 		if d.Duration <= 0 {
-			bad(key, c.lines.first(key), "must be a positive duration, got %s", d.Duration)
+			bad(key, c.keyLines().first(key), "must be a positive duration, got %s", d.Duration)
 		}
 	}
 	positive("fetch.interval", c.Fetch.Interval)
@@ -349,74 +380,77 @@ func (c *Config) validate() []error {
 	positive("fetch.max_interval", c.Fetch.MaxInterval)
 	positive("dedupe.window", c.Dedupe.Window)
 	if l := c.Fleet.Lease.Duration; l != 0 && l <= c.Fetch.Timeout.Duration {
-		bad("fleet.lease", c.lines.first("fleet.lease"), "%s is not longer than fetch.timeout (%s): a feed's lease would end while it is fetched, and another node fetch it again", l, c.Fetch.Timeout.Duration)
+		bad("fleet.lease", c.keyLines().first("fleet.lease"), "%s is not longer than fetch.timeout (%s): a feed's lease would end while it is fetched, and another node fetch it again", l, c.Fetch.Timeout.Duration)
 	}
 	if c.Storage.Keep.Duration < 0 {
-		bad("storage.keep", c.lines.first("storage.keep"), "must not be negative (use \"0s\" to keep everything)")
+		bad("storage.keep", c.keyLines().first("storage.keep"), "must not be negative (use \"0s\" to keep everything)")
 	}
 	if c.Storage.KeepPerFeed < 0 {
-		bad("storage.keep_per_feed", c.lines.first("storage.keep_per_feed"), "must not be negative, got %d", c.Storage.KeepPerFeed)
+		bad("storage.keep_per_feed", c.keyLines().first("storage.keep_per_feed"), "must not be negative, got %d", c.Storage.KeepPerFeed)
 	}
 	if c.Fetch.MinInterval.Duration > c.Fetch.MaxInterval.Duration {
-		bad("fetch.min_interval", c.lines.first("fetch.min_interval"), "%s is above fetch.max_interval (%s)", c.Fetch.MinInterval.Duration, c.Fetch.MaxInterval.Duration)
+		bad("fetch.min_interval", c.keyLines().first("fetch.min_interval"), "%s is above fetch.max_interval (%s)", c.Fetch.MinInterval.Duration, c.Fetch.MaxInterval.Duration)
 	}
 	if c.Fetch.HostDelay.Duration < 0 {
-		bad("fetch.host_delay", c.lines.first("fetch.host_delay"), "must not be negative (use \"0s\" for no delay)")
+		bad("fetch.host_delay", c.keyLines().first("fetch.host_delay"), "must not be negative (use \"0s\" for no delay)")
 	}
 	if c.Fetch.Concurrency < 1 {
-		bad("fetch.concurrency", c.lines.first("fetch.concurrency"), "must be at least 1, got %d", c.Fetch.Concurrency)
+		bad("fetch.concurrency", c.keyLines().first("fetch.concurrency"), "must be at least 1, got %d", c.Fetch.Concurrency)
 	}
 	if c.Fetch.PerHost < 1 {
-		bad("fetch.per_host", c.lines.first("fetch.per_host"), "must be at least 1, got %d", c.Fetch.PerHost)
+		bad("fetch.per_host", c.keyLines().first("fetch.per_host"), "must be at least 1, got %d", c.Fetch.PerHost)
 	}
 	if c.Fetch.MaxBody < 1024 {
-		bad("fetch.max_body", c.lines.first("fetch.max_body"), "must be at least 1KiB, got %d bytes", c.Fetch.MaxBody)
+		bad("fetch.max_body", c.keyLines().first("fetch.max_body"), "must be at least 1KiB, got %d bytes", c.Fetch.MaxBody)
 	}
 	if c.Fetch.MaxItems < 1 {
-		bad("fetch.max_items", c.lines.first("fetch.max_items"), "must be at least 1, got %d", c.Fetch.MaxItems)
+		bad("fetch.max_items", c.keyLines().first("fetch.max_items"), "must be at least 1, got %d", c.Fetch.MaxItems)
 	}
 	if c.Dedupe.Threshold < 0 || c.Dedupe.Threshold > 1 {
-		bad("dedupe.threshold", c.lines.first("dedupe.threshold"), "must be between 0 and 1 (0 means the built-in default), got %g", c.Dedupe.Threshold)
+		bad("dedupe.threshold", c.keyLines().first("dedupe.threshold"), "must be between 0 and 1 (0 means the built-in default), got %g", c.Dedupe.Threshold)
 	}
 	if c.Storage.Path == "" {
-		bad("storage.path", c.lines.first("storage.path"), "must not be empty")
+		bad("storage.path", c.keyLines().first("storage.path"), "must not be empty")
 	}
 	if c.Storage.URL != "" && !isPostgresURL(c.Storage.URL) {
-		bad("storage.url", c.lines.first("storage.url"), "%q is not a postgres:// URL (leave it out to use the file at storage.path)", redactURL(c.Storage.URL))
+		bad("storage.url", c.keyLines().first("storage.url"), "%q is not a postgres:// URL (leave it out to use the file at storage.path)", redactURL(c.Storage.URL))
 	}
 	if c.Server.BaseURL != "" {
 		if u, err := url.Parse(c.Server.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("server.base_url", c.lines.first("server.base_url"), "%q is not an absolute http(s) URL", c.Server.BaseURL)
+			bad("server.base_url", c.keyLines().first("server.base_url"), "%q is not an absolute http(s) URL", c.Server.BaseURL)
 		}
 	}
 	for i, h := range c.Publish.Hubs {
 		if !isHTTPURL(h) {
-			bad(fmt.Sprintf("publish.hubs[%d]", i), c.lines.first("publish.hubs"), "%q is not an absolute http(s) URL", h)
+			bad(fmt.Sprintf("publish.hubs[%d]", i), c.keyLines().first("publish.hubs"), "%q is not an absolute http(s) URL", h)
 		}
 	}
 
-	names := map[string]int{}
+	// A feed's key and line are worked out only for a message: a file of
+	// thousands of feeds is valid far more often than not.
+	names := make(map[string]int, len(c.Feeds)) // name -> index of its first feed
 	tags := map[string]bool{}
 	for i, f := range c.Feeds {
-		line := c.lines.nth("feeds", i)
-		key := fmt.Sprintf("feeds[%d]", i)
+		badFeed := func(field, format string, args ...any) {
+			bad(fmt.Sprintf("feeds[%d].%s", i, field), c.keyLines().nth("feeds", i), format, args...)
+		}
 		switch {
 		case strings.TrimSpace(f.Name) == "":
-			bad(key+".name", line, "every feed needs a name")
+			badFeed("name", "every feed needs a name")
 		default:
 			if prev, dup := names[f.Name]; dup {
-				bad(key+".name", line, "duplicate feed name %q (first used at line %d): names must be unique", f.Name, prev)
+				badFeed("name", "duplicate feed name %q (first used at line %d): names must be unique", f.Name, c.keyLines().nth("feeds", prev))
 			} else {
-				names[f.Name] = line
+				names[f.Name] = i
 			}
 		}
 		if f.URL == "" {
-			bad(key+".url", line, "feed %q needs a url", f.Name)
+			badFeed("url", "feed %q needs a url", f.Name)
 		} else if !isHTTPURL(f.URL) {
-			bad(key+".url", line, "feed %q: %q is not an absolute http(s) URL", f.Name, f.URL)
+			badFeed("url", "feed %q: %q is not an absolute http(s) URL", f.Name, f.URL)
 		}
 		if f.Interval.Duration < 0 {
-			bad(key+".interval", line, "feed %q: interval must be positive", f.Name)
+			badFeed("interval", "feed %q: interval must be positive", f.Name)
 		}
 		for _, t := range f.Tags {
 			tags[t] = true
@@ -424,29 +458,30 @@ func (c *Config) validate() []error {
 	}
 	outNames := map[string]bool{}
 	for i, o := range c.Outputs {
-		line := c.lines.nth("outputs", i)
-		key := fmt.Sprintf("outputs[%d]", i)
+		badOut := func(field, format string, args ...any) {
+			bad(fmt.Sprintf("outputs[%d].%s", i, field), c.keyLines().nth("outputs", i), format, args...)
+		}
 		if !outputNameRE.MatchString(o.Name) {
-			bad(key+".name", line, "output name %q must be letters, digits, '-' or '_' (it is used in URLs)", o.Name)
+			badOut("name", "output name %q must be letters, digits, '-' or '_' (it is used in URLs)", o.Name)
 		} else if outNames[o.Name] {
-			bad(key+".name", line, "duplicate output name %q", o.Name)
+			badOut("name", "duplicate output name %q", o.Name)
 		}
 		outNames[o.Name] = true
 		for _, fn := range o.Feeds {
 			if _, ok := names[fn]; !ok {
-				bad(key+".feeds", line, "output %q names feed %q, which is not configured", o.Name, fn)
+				badOut("feeds", "output %q names feed %q, which is not configured", o.Name, fn)
 			}
 		}
 		for _, t := range o.Tags {
 			if !tags[t] {
-				bad(key+".tags", line, "output %q selects tag %q, which no feed carries", o.Name, t)
+				badOut("tags", "output %q selects tag %q, which no feed carries", o.Name, t)
 			}
 		}
 		if o.MaxItems < 0 {
-			bad(key+".max_items", line, "must not be negative")
+			badOut("max_items", "must not be negative")
 		}
 		if o.MaxAge.Duration < 0 {
-			bad(key+".max_age", line, "must not be negative")
+			badOut("max_age", "must not be negative")
 		}
 	}
 	return errs
@@ -491,6 +526,15 @@ func (c *Config) outputs() []aggregator.Output {
 			Tags: slices.Clone(o.Tags), Feeds: slices.Clone(o.Feeds), MaxItems: o.MaxItems, MaxAge: o.MaxAge.Duration})
 	}
 	return out
+}
+
+// keyLines returns where the file's keys are, scanning it the first time.
+func (c *Config) keyLines() *keyLines {
+	if c.lines == nil {
+		kl := scanKeyLines(c.data)
+		c.lines = &kl
+	}
+	return c.lines
 }
 
 // keyLines maps dotted keys ("fetch.interval", "feeds.url") to the lines

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"aggregator/publish"
@@ -74,6 +75,40 @@ func FuzzOPMLImport(f *testing.F) {
 		}
 		if len(merged.Feeds) != 1+added {
 			t.Fatalf("%d feeds after adding %d to one:\n%s", len(merged.Feeds), added, tables)
+		}
+	})
+}
+
+// FuzzFastFeeds: whatever file the [[feeds]] fast path accepts, the TOML
+// decoder alone makes the same config of it, with the same keys defined.
+func FuzzFastFeeds(f *testing.F) {
+	seeds, _ := filepath.Glob(filepath.Join("testdata", "config", "*.toml"))
+	seeds = append(seeds, filepath.Join("..", "..", "feeds.toml"))
+	for _, p := range seeds {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	for _, s := range fastFeedsCases {
+		f.Add([]byte(s.doc))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, fmd, _, ok := decodeFast("feeds.toml", data)
+		if !ok {
+			return
+		}
+		slow, smd, errs, err := decodeConfig("feeds.toml", data)
+		if err != nil || len(errs) > 0 {
+			t.Fatalf("the fast path accepted a file the decoder refuses (%v, %v):\n%s", err, errs, data)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("fast path:\n%+v\ndecoder:\n%+v\nfile:\n%s", fast, slow, data)
+		}
+		if fmd.IsDefined("fetch", "host_delay") != smd.IsDefined("fetch", "host_delay") {
+			t.Fatalf("fetch.host_delay defined differently:\n%s", data)
+		}
+		if len(smd.Undecoded()) > 0 {
+			t.Fatalf("the fast path missed unknown keys %v:\n%s", smd.Undecoded(), data)
 		}
 	})
 }
