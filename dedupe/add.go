@@ -97,7 +97,7 @@ func (ix *Index) known(it aggregator.Item) (m aggregator.Membership, rep string,
 	}
 	c := &ix.clusters[ix.items[s].cluster]
 	m = aggregator.Membership{Item: it.ID, Joined: it.FirstSeen, Cluster: c.id, Reason: aggregator.ReasonGUID, Matched: it.ID, Score: 1}
-	return m, ix.items[c.rep].id, true
+	return m, ix.items[c.rep].id(), true
 }
 
 // add decides and records an item whose features are extracted.
@@ -108,7 +108,7 @@ func (ix *Index) add(it aggregator.Item, fp *features) (m aggregator.Membership,
 	ix.weigh(&f)
 	var d decision
 	if c, ok := ix.byCID[it.ID]; ok {
-		d = decision{cluster: c, reason: aggregator.ReasonGUID, matched: ix.items[ix.clusters[c].rep].id, score: 1}
+		d = decision{cluster: c, reason: aggregator.ReasonGUID, matched: ix.items[ix.clusters[c].rep].id(), score: 1}
 	} else {
 		d = ix.decide(&f, t)
 	}
@@ -122,7 +122,7 @@ func (ix *Index) add(it aggregator.Item, fp *features) (m aggregator.Membership,
 	ix.insert(it.ID, t, &f, c)
 	cl := &ix.clusters[c]
 	m.Cluster = cl.id
-	return m, ix.items[cl.rep].id
+	return m, ix.items[cl.rep].id()
 }
 
 // Restore re-inserts an item with a decision made earlier (read back from
@@ -216,14 +216,14 @@ func (ix *Index) decide(f *features, t int64) decision {
 			continue
 		}
 		reason := [...]aggregator.Reason{aggregator.ReasonGUID, aggregator.ReasonURL, aggregator.ReasonTitle}[k]
-		return decision{cluster: it.cluster, reason: reason, matched: it.id, score: 1}
+		return decision{cluster: it.cluster, reason: reason, matched: it.id(), score: 1}
 	}
 	c, score, shared := ix.similar(f, t)
 	if c < 0 {
 		return decision{cluster: -1}
 	}
 	cl := &ix.clusters[c]
-	return decision{cluster: c, reason: aggregator.ReasonSimilar, matched: ix.items[cl.rep].id,
+	return decision{cluster: c, reason: aggregator.ReasonSimilar, matched: ix.items[cl.rep].id(),
 		score: math.Round(score*1e4) / 1e4, shared: shared}
 }
 

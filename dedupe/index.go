@@ -189,16 +189,19 @@ type Index struct {
 	pending []pendingCluster
 }
 
-// itemRec is an item in the index. Its Time is rk.t, not a field of its
-// own: a million of them are a tenth of the index, every field counts.
+// itemRec is an item in the index. Its Time is rk.t and its ID rk.id, not
+// fields of their own: a million of them are a tenth of the index, every
+// field counts.
 type itemRec struct {
-	id      string
 	terms   []tw
 	keys    [3]uint64 // guid, url, title key hashes (0: none)
 	rk      repKey
 	cluster int32
 	alive   bool
 }
+
+// id is the item's ID.
+func (it *itemRec) id() string { return it.rk.id }
 
 type clusterRec struct {
 	id         string

@@ -75,8 +75,10 @@ func (ix *Index) place(id string, hid uint64, t int64, f *features, c int32) {
 		s = int32(len(ix.items))
 		ix.items = append(ix.items, itemRec{})
 	}
-	ix.items[s] = itemRec{id: id, cluster: c, alive: true, terms: f.terms,
-		keys: [3]uint64{f.guid, f.url, f.title}, rk: f.rk}
+	rk := f.rk
+	rk.id = id // the same string: the item's ID is kept once
+	ix.items[s] = itemRec{cluster: c, alive: true, terms: f.terms,
+		keys: [3]uint64{f.guid, f.url, f.title}, rk: rk}
 	ix.byID[hid] = s
 	ix.live++
 	// Only the item's heaviest terms go into the posting lists: lookups
@@ -290,7 +292,7 @@ func (ix *Index) Expire(now time.Time) {
 			continue
 		}
 		it.alive = false
-		delete(ix.byID, hashTerm(it.id))
+		delete(ix.byID, hashTerm(it.id()))
 		ix.live--
 		for _, k := range it.keys {
 			if k != 0 && ix.exact[k] == int32(s) {

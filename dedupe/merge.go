@@ -122,7 +122,7 @@ func (ix *Index) mergePair(c, other int32, score float64) Merge {
 	}
 	m := Merge{Into: ix.clusters[keep].id, From: ix.clusters[gone].id, Score: math.Round(score*1e4) / 1e4}
 	for _, s := range ix.clusters[gone].members {
-		m.Moved = append(m.Moved, ix.items[s].id)
+		m.Moved = append(m.Moved, ix.items[s].id())
 	}
 	ix.merge(keep, gone)
 	return m
@@ -173,7 +173,7 @@ func (ix *Index) Representative(id string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	return ix.items[ix.clusters[c].rep].id, true
+	return ix.items[ix.clusters[c].rep].id(), true
 }
 
 // mergeCandidate returns the cluster that cluster c should merge with

@@ -190,11 +190,8 @@ func (ix *Index) WriteSnapshot(w io.Writer) error {
 	}
 	for s := range ix.items {
 		it := &ix.items[s]
-		if it.rk.id != it.id {
-			return fmt.Errorf("dedupe: write snapshot: item slot %d: representative key out of step", s)
-		}
 		cnt.itemTerms += int64(len(it.terms))
-		cnt.idBytes += int64(len(it.id))
+		cnt.idBytes += int64(len(it.id()))
 	}
 	for c := range ix.clusters {
 		cl := &ix.clusters[c]
@@ -250,11 +247,11 @@ func (ix *Index) WriteSnapshot(w io.Writer) error {
 		b = le.AppendUint32(b, uint32(it.rk.summary))
 		b = le.AppendUint32(b, uint32(it.rk.title))
 		b = le.AppendUint32(b, uint32(len(it.terms)))
-		sw.buf = le.AppendUint32(b, uint32(len(it.id)))
+		sw.buf = le.AppendUint32(b, uint32(len(it.id())))
 		sw.room()
 	}
 	for s := range ix.items {
-		sw.str(ix.items[s].id)
+		sw.str(ix.items[s].id())
 	}
 	for s := range ix.items {
 		sw.terms(ix.items[s].terms)
@@ -337,7 +334,7 @@ func (ix *Index) WriteSnapshot(w io.Writer) error {
 // founderID reports whether cl's ID is the ID of its first member, as it
 // is until the founder expires: the snapshot then stores it once.
 func (ix *Index) founderID(cl *clusterRec) bool {
-	return len(cl.members) > 0 && ix.items[cl.members[0]].id == cl.id
+	return len(cl.members) > 0 && ix.items[cl.members[0]].id() == cl.id
 }
 
 // snapWriter encodes into buf and writes it out in large pieces, keeping

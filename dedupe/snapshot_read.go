@@ -120,7 +120,7 @@ func (sr *snapReader) read(opts Options) (*Index, error) {
 			if !it.alive {
 				continue
 			}
-			ix.byID[hashTerm(it.id)] = int32(s)
+			ix.byID[hashTerm(it.id())] = int32(s)
 			for k, key := range it.keys {
 				if exact[s]&(itemExact0<<k) != 0 {
 					ix.exact[key] = int32(s)
@@ -196,7 +196,7 @@ func (sr *snapReader) readItems(ix *Index, cnt *snapshotCounts) ([]byte, error) 
 	}
 	err = sr.strings(lens, func(s int, id string) {
 		it := &ix.items[s]
-		it.id, it.rk.id = id, id
+		it.rk.id = id
 	})
 	if err != nil {
 		return nil, err
@@ -308,7 +308,7 @@ func (sr *snapReader) readClusters(ix *Index, cnt *snapshotCounts) error {
 	for c := range ix.clusters {
 		cl := &ix.clusters[c]
 		if founder[c] {
-			cl.id = ix.items[cl.members[0]].id
+			cl.id = ix.items[cl.members[0]].id()
 		}
 		if cl.alive {
 			ix.byCID[cl.id] = int32(c)
