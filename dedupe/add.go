@@ -266,12 +266,13 @@ func (ix *Index) similar(f *features, t int64) (best int32, score float64, share
 		th = model.MinP
 	}
 	tshare := templateShare(f)
+	ix.qtab.reset(f.ents)
 	for _, c := range cands {
 		cl := &ix.clusters[c]
 		if !sameLanguage(f.lang, cl.lang) {
 			continue
 		}
-		ps := match(f.terms, f.flags, ix.centroid(cl), qn, cl.norm, len(cl.members))
+		ps := ix.matchCluster(f, cl, qn)
 		if !ix.eligible(&ps) {
 			continue
 		}
@@ -289,7 +290,7 @@ func (ix *Index) similar(f *features, t int64) (best int32, score float64, share
 		}
 	}
 	if best >= 0 {
-		shared, ix.shared = sharedTerms(f, ix.centroid(&ix.clusters[best]), ix.shared)
+		shared, ix.shared = sharedTerms(f, ix.centroidIn(&ix.clusters[best], 0), ix.shared)
 	}
 	return best, score, shared
 }
@@ -468,7 +469,19 @@ func match(q []tw, qf []uint8, c []tw, qn, cn float64, size int) pairStats {
 // core reports whether a centroid term is carried by more than half of
 // the members of a cluster of size members (approximately: title terms
 // weigh about 1 per member).
-func core(x tw, size int) bool { return float64(x.w) > 0.5*float64(size) }
+func core(x tw, size int) bool { return coreWeight(x.w, size) }
+
+// coreWeight is core for a term of weight w.
+func coreWeight(w float32, size int) bool { return float64(w) > 0.5*float64(size) }
+
+// matchCluster is match of f (norm qn) against cluster cl's centroid.
+// ix.qtab must hold f's entries.
+func (ix *Index) matchCluster(f *features, cl *clusterRec, qn float64) pairStats {
+	if cl.cent != nil {
+		return match(f.terms, f.flags, cl.cent, qn, cl.norm, len(cl.members))
+	}
+	return matchRefs(f.terms, f.flags, &ix.qtab, ix.items[cl.members[0]].terms, qn, cl.norm)
+}
 
 // sharedTerm is a term an item shares with a centroid and its
 // contribution to their dot product.

@@ -222,8 +222,8 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 	f.hasSummary = nsum >= 5
 	f.lang = language(tws, sw[:used])
 	sortEntries(ents)
-	// The index keeps f.terms for as long as the item is in the window:
-	// sized to the distinct terms, not to the entries.
+	// Sized to the distinct terms, not to the entries (the index keeps a
+	// copy of its own, by term entry: termref.go).
 	n := 0
 	for i := range ents {
 		if i == 0 || ents[i].h != ents[i-1].h {

@@ -59,6 +59,7 @@ func (ix *Index) newTerm(h uint64) int32 {
 		e = int32(len(ix.tents))
 		ix.tents = append(ix.tents, termEntry{})
 	}
+	ix.tents[e].h = h
 	ix.terms[h] = e
 	return e
 }
@@ -77,7 +78,12 @@ func (ix *Index) place(id string, hid uint64, t int64, f *features, c int32) {
 	}
 	rk := f.rk
 	rk.id = id // the same string: the item's ID is kept once
-	ix.items[s] = itemRec{cluster: c, alive: true, terms: f.terms,
+	// The index keeps the terms by entry; f.terms is left to the caller.
+	terms := make([]termRef, len(f.terms))
+	for i, x := range f.terms {
+		terms[i] = termRef{e: f.ents[i], w: x.w, idf: x.idf}
+	}
+	ix.items[s] = itemRec{cluster: c, alive: true, terms: terms,
 		keys: [3]uint64{f.guid, f.url, f.title}, rk: rk}
 	ix.byID[hid] = s
 	ix.live++
@@ -120,7 +126,7 @@ func (ix *Index) join(cl *clusterRec, terms []tw) {
 		cl.cent, cl.norm = nil, vecNorm(terms)
 		return
 	}
-	buf := addTermsTo(ix.cbufs[0][:0], ix.centroid(cl), terms, 1)
+	buf := addTermsTo(ix.cbufs[0][:0], ix.centroidIn(cl, 0), terms, 1)
 	ix.cbufs[0] = buf
 	setCentroid(cl, ix.pruned(buf))
 	cl.norm = vecNorm(cl.cent)
@@ -299,8 +305,15 @@ func (ix *Index) Expire(now time.Time) {
 				delete(ix.exact, k)
 			}
 		}
+		cl := &ix.clusters[it.cluster]
+		if len(cl.members) > 1 && cl.cent != nil {
+			// Before the loop below frees the entries (and hashes) of
+			// terms seen once.
+			ix.xbufs[0] = ix.expand(ix.xbufs[0][:0], it.terms)
+			cl.cent = addTerms(cl.cent, ix.xbufs[0], -1)
+		}
 		for _, x := range it.terms {
-			e := ix.terms[x.h]
+			e := x.e
 			te := &ix.tents[e]
 			te.df--
 			switch {
@@ -308,7 +321,7 @@ func (ix *Index) Expire(now time.Time) {
 				// Seen once: forgetting it changes its IDF negligibly
 				// and bounds memory to the window plus the terms seen
 				// twice or more.
-				delete(ix.terms, x.h)
+				delete(ix.terms, te.h)
 				*te = termEntry{}
 				ix.tfree = append(ix.tfree, e)
 				delete(deadTerms, e)
@@ -318,10 +331,6 @@ func (ix *Index) Expire(now time.Time) {
 			default:
 				deadTerms[e] = true
 			}
-		}
-		cl := &ix.clusters[it.cluster]
-		if len(cl.members) > 1 && cl.cent != nil {
-			cl.cent = addTerms(cl.cent, it.terms, -1)
 		}
 		cl.members = slices.DeleteFunc(cl.members, func(m int32) bool { return m == int32(s) })
 		touched = append(touched, it.cluster)
@@ -350,7 +359,7 @@ func (ix *Index) Expire(now time.Time) {
 		if len(cl.members) == 1 {
 			cl.cent = nil
 		}
-		cl.norm = vecNorm(ix.centroid(cl))
+		cl.norm = ix.centroidNorm(cl)
 	}
 	if len(dead) == 0 {
 		return

@@ -341,8 +341,8 @@ func (ix *Index) merge(keep, gone int32) {
 	seen := map[int32]bool{}
 	for _, s := range g.members {
 		for _, x := range ix.items[s].terms {
-			e, ok := ix.terms[x.h]
-			if !ok || seen[e] {
+			e := x.e
+			if seen[e] {
 				continue
 			}
 			seen[e] = true
