@@ -209,12 +209,14 @@ type itemRec struct {
 // id is the item's ID.
 func (it *itemRec) id() string { return it.rk.id }
 
+// clusterRec is a cluster in the index. The three small fields sit
+// together before rep, so that the record is 96 bytes, not 104.
 type clusterRec struct {
 	id         string
 	alive      bool
 	pending    bool  // in Index.pending
-	rep        int32 // item slot of the representative
 	lang       uint8 // the language of its first member whose language is known
+	rep        int32 // item slot of the representative
 	minT, maxT int64
 	members    []int32
 	// cent is the centroid: the sum of the members' weighted terms with
