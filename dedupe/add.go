@@ -97,7 +97,7 @@ func (ix *Index) known(it aggregator.Item) (m aggregator.Membership, rep string,
 	}
 	c := &ix.clusters[ix.items[s].cluster]
 	m = aggregator.Membership{Item: it.ID, Joined: it.FirstSeen, Cluster: c.id, Reason: aggregator.ReasonGUID, Matched: it.ID, Score: 1}
-	return m, ix.items[c.rep].id, true
+	return m, ix.items[c.rep].id(), true
 }
 
 // add decides and records an item whose features are extracted.
@@ -108,7 +108,7 @@ func (ix *Index) add(it aggregator.Item, fp *features) (m aggregator.Membership,
 	ix.weigh(&f)
 	var d decision
 	if c, ok := ix.byCID[it.ID]; ok {
-		d = decision{cluster: c, reason: aggregator.ReasonGUID, matched: ix.items[ix.clusters[c].rep].id, score: 1}
+		d = decision{cluster: c, reason: aggregator.ReasonGUID, matched: ix.items[ix.clusters[c].rep].id(), score: 1}
 	} else {
 		d = ix.decide(&f, t)
 	}
@@ -122,7 +122,7 @@ func (ix *Index) add(it aggregator.Item, fp *features) (m aggregator.Membership,
 	ix.insert(it.ID, t, &f, c)
 	cl := &ix.clusters[c]
 	m.Cluster = cl.id
-	return m, ix.items[cl.rep].id
+	return m, ix.items[cl.rep].id()
 }
 
 // Restore re-inserts an item with a decision made earlier (read back from
@@ -216,14 +216,14 @@ func (ix *Index) decide(f *features, t int64) decision {
 			continue
 		}
 		reason := [...]aggregator.Reason{aggregator.ReasonGUID, aggregator.ReasonURL, aggregator.ReasonTitle}[k]
-		return decision{cluster: it.cluster, reason: reason, matched: it.id, score: 1}
+		return decision{cluster: it.cluster, reason: reason, matched: it.id(), score: 1}
 	}
 	c, score, shared := ix.similar(f, t)
 	if c < 0 {
 		return decision{cluster: -1}
 	}
 	cl := &ix.clusters[c]
-	return decision{cluster: c, reason: aggregator.ReasonSimilar, matched: ix.items[cl.rep].id,
+	return decision{cluster: c, reason: aggregator.ReasonSimilar, matched: ix.items[cl.rep].id(),
 		score: math.Round(score*1e4) / 1e4, shared: shared}
 }
 
@@ -266,12 +266,13 @@ func (ix *Index) similar(f *features, t int64) (best int32, score float64, share
 		th = model.MinP
 	}
 	tshare := templateShare(f)
+	ix.qtab.reset(f.ents)
 	for _, c := range cands {
 		cl := &ix.clusters[c]
 		if !sameLanguage(f.lang, cl.lang) {
 			continue
 		}
-		ps := match(f.terms, f.flags, ix.centroid(cl), qn, cl.norm, len(cl.members))
+		ps := ix.matchCluster(f, cl, qn)
 		if !ix.eligible(&ps) {
 			continue
 		}
@@ -289,7 +290,7 @@ func (ix *Index) similar(f *features, t int64) (best int32, score float64, share
 		}
 	}
 	if best >= 0 {
-		shared, ix.shared = sharedTerms(f, ix.centroid(&ix.clusters[best]), ix.shared)
+		shared, ix.shared = sharedTerms(f, ix.centroidIn(&ix.clusters[best], 0), ix.shared)
 	}
 	return best, score, shared
 }
@@ -468,7 +469,19 @@ func match(q []tw, qf []uint8, c []tw, qn, cn float64, size int) pairStats {
 // core reports whether a centroid term is carried by more than half of
 // the members of a cluster of size members (approximately: title terms
 // weigh about 1 per member).
-func core(x tw, size int) bool { return float64(x.w) > 0.5*float64(size) }
+func core(x tw, size int) bool { return coreWeight(x.w, size) }
+
+// coreWeight is core for a term of weight w.
+func coreWeight(w float32, size int) bool { return float64(w) > 0.5*float64(size) }
+
+// matchCluster is match of f (norm qn) against cluster cl's centroid.
+// ix.qtab must hold f's entries.
+func (ix *Index) matchCluster(f *features, cl *clusterRec, qn float64) pairStats {
+	if cl.cent != nil {
+		return match(f.terms, f.flags, cl.cent, qn, cl.norm, len(cl.members))
+	}
+	return matchRefs(f.terms, f.flags, &ix.qtab, ix.items[cl.members[0]].terms, qn, cl.norm)
+}
 
 // sharedTerm is a term an item shares with a centroid and its
 // contribution to their dot product.

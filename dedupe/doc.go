@@ -313,13 +313,14 @@
 // [Index.WriteSnapshot] writes the whole state of an index (items with
 // their terms and keys, clusters with their centroids and languages, the
 // IDF statistics, posting lists, free slots and the template tables) in a
-// versioned binary format with checksums (format 2), and [ReadSnapshot]
+// versioned binary format with checksums (format 3), and [ReadSnapshot]
 // loads it: the index loaded decides every later call exactly as the one
 // written (TestSnapshotRoundTrip, TestSnapshotState). A snapshot of
 // another format or term extraction, of other Options (a custom Model is
 // compared by a hash of its numbers), or damaged is refused
 // (ErrSnapshotVersion, ErrSnapshotOptions, ErrSnapshotCorrupt); the caller
-// then rebuilds with RestoreBatch. Snapshots of format 1 are refused.
+// then rebuilds with RestoreBatch. Snapshots of formats 1 and 2 are
+// refused.
 //
 // A snapshot does not know which stored items it covers. The caller
 // writes it while no other call runs, when every item it covers is

@@ -246,8 +246,8 @@ func extract(opts *Options, it aggregator.Item, sc *scratch) features {
 	}
 	slices.Sort(hs)
 	sc.hashes = hs
-	// The index keeps f.terms for as long as the item is in the window:
-	// sized to the distinct terms, not to the entries.
+	// Sized to the distinct terms, not to the entries (the index keeps a
+	// copy of its own, by term entry: termref.go).
 	n := len(hs)
 	f.terms = make([]tw, 0, n)
 	f.names = sc.names.take(n)[:0]

@@ -183,29 +183,40 @@ type Index struct {
 	sc      scratch
 	vals    []float32
 	cbufs   [2][]tw // centroids being built
-	ents    []int32 // features.ents of the item being added
+	// xbufs hold item terms with their hashes (expand) while a centroid
+	// is built from them or compared.
+	xbufs [2][]tw
+	// qtab finds the terms of the item being added by entry, to compare
+	// it with a singleton's terms (matchRefs).
+	qtab entryTable
+	ents []int32 // features.ents of the item being added
 	// pending lists the clusters RestoreBatch has added members to whose
 	// centroids are not yet updated (clusterRec.pending).
 	pending []pendingCluster
 }
 
-// itemRec is an item in the index. Its Time is rk.t, not a field of its
-// own: a million of them are a tenth of the index, every field counts.
+// itemRec is an item in the index. Its Time is rk.t and its ID rk.id, not
+// fields of their own: a million of them are a tenth of the index, every
+// field counts.
 type itemRec struct {
-	id      string
-	terms   []tw
+	terms   []termRef // sorted by hash, as features.terms
 	keys    [3]uint64 // guid, url, title key hashes (0: none)
 	rk      repKey
 	cluster int32
 	alive   bool
 }
 
+// id is the item's ID.
+func (it *itemRec) id() string { return it.rk.id }
+
+// clusterRec is a cluster in the index. The three small fields sit
+// together before rep, so that the record is 96 bytes, not 104.
 type clusterRec struct {
 	id         string
 	alive      bool
 	pending    bool  // in Index.pending
-	rep        int32 // item slot of the representative
 	lang       uint8 // the language of its first member whose language is known
+	rep        int32 // item slot of the representative
 	minT, maxT int64
 	members    []int32
 	// cent is the centroid: the sum of the members' weighted terms with
@@ -217,6 +228,7 @@ type clusterRec struct {
 }
 
 type termEntry struct {
+	h    uint64    // the term's hash (0 in a free entry)
 	df   int32     // items in the window with the term
 	seen int32     // items ever added with the term (the IDF statistics)
 	post []posting // oldest first
@@ -261,10 +273,37 @@ func (ix *Index) termSeen(h uint64) int32 {
 	return 0
 }
 
-// centroid returns the cluster's centroid terms.
+// centroid returns the cluster's centroid terms; for a singleton, its
+// member's terms with their hashes, in a slice of their own.
 func (ix *Index) centroid(c *clusterRec) []tw {
 	if c.cent != nil {
 		return c.cent
 	}
-	return ix.items[c.members[0]].terms
+	return ix.expand(nil, ix.items[c.members[0]].terms)
+}
+
+// centroidIn is centroid, a singleton's terms expanded into ix.xbufs[k]
+// (valid until it is used again) rather than a slice of their own.
+func (ix *Index) centroidIn(c *clusterRec, k int) []tw {
+	if c.cent != nil {
+		return c.cent
+	}
+	ix.xbufs[k] = ix.expand(ix.xbufs[k][:0], ix.items[c.members[0]].terms)
+	return ix.xbufs[k]
+}
+
+// expand appends to dst the terms ts with their hashes, in their order.
+func (ix *Index) expand(dst []tw, ts []termRef) []tw {
+	for _, x := range ts {
+		dst = append(dst, tw{h: ix.tents[x.e].h, w: x.w, idf: x.idf})
+	}
+	return dst
+}
+
+// centroidNorm is the norm of the cluster's centroid (clusterRec.norm).
+func (ix *Index) centroidNorm(c *clusterRec) float64 {
+	if c.cent != nil {
+		return vecNorm(c.cent)
+	}
+	return refNorm(ix.items[c.members[0]].terms)
 }

@@ -59,6 +59,7 @@ func (ix *Index) newTerm(h uint64) int32 {
 		e = int32(len(ix.tents))
 		ix.tents = append(ix.tents, termEntry{})
 	}
+	ix.tents[e].h = h
 	ix.terms[h] = e
 	return e
 }
@@ -75,8 +76,15 @@ func (ix *Index) place(id string, hid uint64, t int64, f *features, c int32) {
 		s = int32(len(ix.items))
 		ix.items = append(ix.items, itemRec{})
 	}
-	ix.items[s] = itemRec{id: id, cluster: c, alive: true, terms: f.terms,
-		keys: [3]uint64{f.guid, f.url, f.title}, rk: f.rk}
+	rk := f.rk
+	rk.id = id // the same string: the item's ID is kept once
+	// The index keeps the terms by entry; f.terms is left to the caller.
+	terms := make([]termRef, len(f.terms))
+	for i, x := range f.terms {
+		terms[i] = termRef{e: f.ents[i], w: x.w, idf: x.idf}
+	}
+	ix.items[s] = itemRec{cluster: c, alive: true, terms: terms,
+		keys: [3]uint64{f.guid, f.url, f.title}, rk: rk}
 	ix.byID[hid] = s
 	ix.live++
 	// Only the item's heaviest terms go into the posting lists: lookups
@@ -118,7 +126,7 @@ func (ix *Index) join(cl *clusterRec, terms []tw) {
 		cl.cent, cl.norm = nil, vecNorm(terms)
 		return
 	}
-	buf := addTermsTo(ix.cbufs[0][:0], ix.centroid(cl), terms, 1)
+	buf := addTermsTo(ix.cbufs[0][:0], ix.centroidIn(cl, 0), terms, 1)
 	ix.cbufs[0] = buf
 	setCentroid(cl, ix.pruned(buf))
 	cl.norm = vecNorm(cl.cent)
@@ -290,15 +298,22 @@ func (ix *Index) Expire(now time.Time) {
 			continue
 		}
 		it.alive = false
-		delete(ix.byID, hashTerm(it.id))
+		delete(ix.byID, hashTerm(it.id()))
 		ix.live--
 		for _, k := range it.keys {
 			if k != 0 && ix.exact[k] == int32(s) {
 				delete(ix.exact, k)
 			}
 		}
+		cl := &ix.clusters[it.cluster]
+		if len(cl.members) > 1 && cl.cent != nil {
+			// Before the loop below frees the entries (and hashes) of
+			// terms seen once.
+			ix.xbufs[0] = ix.expand(ix.xbufs[0][:0], it.terms)
+			cl.cent = addTerms(cl.cent, ix.xbufs[0], -1)
+		}
 		for _, x := range it.terms {
-			e := ix.terms[x.h]
+			e := x.e
 			te := &ix.tents[e]
 			te.df--
 			switch {
@@ -306,7 +321,7 @@ func (ix *Index) Expire(now time.Time) {
 				// Seen once: forgetting it changes its IDF negligibly
 				// and bounds memory to the window plus the terms seen
 				// twice or more.
-				delete(ix.terms, x.h)
+				delete(ix.terms, te.h)
 				*te = termEntry{}
 				ix.tfree = append(ix.tfree, e)
 				delete(deadTerms, e)
@@ -316,10 +331,6 @@ func (ix *Index) Expire(now time.Time) {
 			default:
 				deadTerms[e] = true
 			}
-		}
-		cl := &ix.clusters[it.cluster]
-		if len(cl.members) > 1 && cl.cent != nil {
-			cl.cent = addTerms(cl.cent, it.terms, -1)
 		}
 		cl.members = slices.DeleteFunc(cl.members, func(m int32) bool { return m == int32(s) })
 		touched = append(touched, it.cluster)
@@ -348,7 +359,7 @@ func (ix *Index) Expire(now time.Time) {
 		if len(cl.members) == 1 {
 			cl.cent = nil
 		}
-		cl.norm = vecNorm(ix.centroid(cl))
+		cl.norm = ix.centroidNorm(cl)
 	}
 	if len(dead) == 0 {
 		return

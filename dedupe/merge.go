@@ -137,7 +137,7 @@ func (ix *Index) mergePair(c, other int32, score float64) Merge {
 	}
 	m := Merge{Into: ix.clusters[keep].id, From: ix.clusters[gone].id, Score: math.Round(score*1e4) / 1e4}
 	for _, s := range ix.clusters[gone].members {
-		m.Moved = append(m.Moved, ix.items[s].id)
+		m.Moved = append(m.Moved, ix.items[s].id())
 	}
 	ix.merge(keep, gone)
 	return m
@@ -188,7 +188,7 @@ func (ix *Index) Representative(id string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	return ix.items[ix.clusters[c].rep].id, true
+	return ix.items[ix.clusters[c].rep].id(), true
 }
 
 // mergeCandidate returns the cluster that cluster c should merge with
@@ -297,16 +297,29 @@ const linkSample = 64
 // shared terms and a cosine of their terms of Options.Threshold or more.
 func (ix *Index) linkShare(a, b *clusterRec) float64 {
 	ma, mb := a.members[max(0, len(a.members)-linkSample):], b.members[max(0, len(b.members)-linkSample):]
-	var norms [linkSample]float64
+	// The index keeps terms by entry (termRef); match wants them with
+	// their hashes, so b's sample is expanded once into one buffer.
+	var (
+		norms [linkSample]float64
+		ends  [linkSample]int
+		flat  []tw
+	)
 	for j, s := range mb {
-		norms[j] = vecNorm(ix.items[s].terms)
+		ts := ix.items[s].terms
+		norms[j] = refNorm(ts)
+		flat = ix.expand(flat, ts)
+		ends[j] = len(flat)
 	}
 	links := 0
+	var ta []tw
 	for _, s := range ma {
-		ta := ix.items[s].terms
-		na := vecNorm(ta)
-		for j, u := range mb {
-			ps := match(ta, nil, ix.items[u].terms, na, norms[j], 1)
+		ts := ix.items[s].terms
+		ta = ix.expand(ta[:0], ts)
+		na := refNorm(ts)
+		start := 0
+		for j := range mb {
+			ps := match(ta, nil, flat[start:ends[j]], na, norms[j], 1)
+			start = ends[j]
 			if ps.shared >= ix.opts.MinShared && ps.cos >= ix.opts.Threshold {
 				links++
 			}
@@ -396,8 +409,8 @@ func (ix *Index) merge(keep, gone int32) {
 	seen := map[int32]bool{}
 	for _, s := range g.members {
 		for _, x := range ix.items[s].terms {
-			e, ok := ix.terms[x.h]
-			if !ok || seen[e] {
+			e := x.e
+			if seen[e] {
 				continue
 			}
 			seen[e] = true

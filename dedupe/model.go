@@ -170,10 +170,11 @@ func (ix *Index) Candidates(it aggregator.Item) []Candidate {
 	cands := ix.retrieve(&f, t)
 	qn := vecNorm(f.terms)
 	tshare := templateShare(&f)
+	ix.qtab.reset(f.ents)
 	out := make([]Candidate, 0, len(cands))
 	for _, c := range cands {
 		cl := &ix.clusters[c]
-		ps := match(f.terms, f.flags, ix.centroid(cl), qn, cl.norm, len(cl.members))
+		ps := ix.matchCluster(&f, cl, qn)
 		gap := ix.gap(cl, t)
 		s := ps.cos * (1 - ix.opts.Decay*gap)
 		out = append(out, Candidate{Cluster: cl.id, Eligible: ix.eligible(&ps) && sameLanguage(f.lang, cl.lang), Features: pairVector(&ps, s, gap, tshare, &f, len(cl.members))})

@@ -117,13 +117,14 @@ func (ix *Index) settle() {
 		cl := &ix.clusters[p.c]
 		cl.pending = false
 		if len(cl.members) == 1 {
-			cl.cent, cl.norm = nil, vecNorm(ix.items[cl.members[0]].terms)
+			cl.cent, cl.norm = nil, refNorm(ix.items[cl.members[0]].terms)
 			continue
 		}
 		// Two buffers in turn: each sum reads the one before.
-		cur := ix.centroid(cl)
+		cur := ix.centroidIn(cl, 0)
 		for k, s := range cl.members[max(p.from, 1):] {
-			buf := addTermsTo(ix.cbufs[k%2][:0], cur, ix.items[s].terms, 1)
+			ix.xbufs[1] = ix.expand(ix.xbufs[1][:0], ix.items[s].terms)
+			buf := addTermsTo(ix.cbufs[k%2][:0], cur, ix.xbufs[1], 1)
 			ix.cbufs[k%2] = buf
 			cur = ix.pruned(buf)
 		}

@@ -27,7 +27,7 @@ var (
 	ErrSnapshotOptions = errors.New("dedupe: snapshot made with other options")
 )
 
-// The snapshot format, version 2. All numbers are little-endian.
+// The snapshot format, version 3. All numbers are little-endian.
 //
 //	header   magic "dedupeix", version u32, then (covered by the header
 //	         checksum) the 19 Options fields as u64 (durations and ints as
@@ -36,9 +36,11 @@ var (
 //	         the 16 counts of snapshotCounts as u64, then CRC-32C u32 of
 //	         everything before it
 //	payload  item records (itemRecSize bytes each), item ID bytes, item
-//	         terms (twSize each), free item slots (i32), cluster records
+//	         terms (refSize each: the term entry u32, weight and IDF as
+//	         f32), free item slots (i32), cluster records
 //	         (clusterRecSize each, a language byte after the flags), cluster ID bytes, members (i32),
-//	         centroid terms (twSize each), free cluster slots (i32), free
+//	         centroid terms (twSize each: hash u64, weight and IDF f32),
+//	         free cluster slots (i32), free
 //	         term entries (i32), term records (termRecSize each),
 //	         postings (2×i32), then the template table: a byte (1 when
 //	         present), then its cells (u32 each)
@@ -46,15 +48,17 @@ var (
 //
 // Slots are kept as they are, free ones included: cluster slots break
 // ties between candidates, and the free lists decide which slots later
-// items and clusters take.
+// items and clusters take. Version 3 stores item terms by entry (as the
+// index holds them) where version 2 stored their hashes.
 const (
 	snapshotMagic   = "dedupeix"
-	snapshotVersion = 2
+	snapshotVersion = 3
 
 	itemRecSize    = 1 + 4 + 8 + 3*8 + 4*4
 	clusterRecSize = 1 + 1 + 4 + 3*8 + 3*4
 	termRecSize    = 8 + 3*4
 	twSize         = 16
+	refSize        = 12
 	postingSize    = 8
 	optionFields   = 19
 )
@@ -174,7 +178,7 @@ func fingerprint(o *Options) uint64 {
 //
 // It must not run concurrently with any other method of the index. It
 // writes to w in pieces of 256 KiB (w need not be buffered) and
-// allocates 9 bytes per item and term slot besides. A snapshot says
+// allocates a byte per item slot besides. A snapshot says
 // nothing about which stored items it covers: the caller records that
 // beside it (see the package doc, Snapshots). A failed write leaves a
 // partial snapshot, which ReadSnapshot refuses; write to a temporary
@@ -190,11 +194,8 @@ func (ix *Index) WriteSnapshot(w io.Writer) error {
 	}
 	for s := range ix.items {
 		it := &ix.items[s]
-		if it.rk.id != it.id {
-			return fmt.Errorf("dedupe: write snapshot: item slot %d: representative key out of step", s)
-		}
 		cnt.itemTerms += int64(len(it.terms))
-		cnt.idBytes += int64(len(it.id))
+		cnt.idBytes += int64(len(it.id()))
 	}
 	for c := range ix.clusters {
 		cl := &ix.clusters[c]
@@ -250,14 +251,14 @@ func (ix *Index) WriteSnapshot(w io.Writer) error {
 		b = le.AppendUint32(b, uint32(it.rk.summary))
 		b = le.AppendUint32(b, uint32(it.rk.title))
 		b = le.AppendUint32(b, uint32(len(it.terms)))
-		sw.buf = le.AppendUint32(b, uint32(len(it.id)))
+		sw.buf = le.AppendUint32(b, uint32(len(it.id())))
 		sw.room()
 	}
 	for s := range ix.items {
-		sw.str(ix.items[s].id)
+		sw.str(ix.items[s].id())
 	}
 	for s := range ix.items {
-		sw.terms(ix.items[s].terms)
+		sw.refs(ix.items[s].terms)
 	}
 	sw.int32s(ix.free)
 	for c := range ix.clusters {
@@ -297,13 +298,9 @@ func (ix *Index) WriteSnapshot(w io.Writer) error {
 	}
 	sw.int32s(ix.cfree)
 	sw.int32s(ix.tfree)
-	hs := make([]uint64, len(ix.tents))
-	for h, e := range ix.terms {
-		hs[e] = h
-	}
 	for e := range ix.tents {
 		te := &ix.tents[e]
-		b := le.AppendUint64(sw.buf, hs[e])
+		b := le.AppendUint64(sw.buf, te.h)
 		b = le.AppendUint32(b, uint32(te.df))
 		b = le.AppendUint32(b, uint32(te.seen))
 		sw.buf = le.AppendUint32(b, uint32(len(te.post)))
@@ -337,7 +334,7 @@ func (ix *Index) WriteSnapshot(w io.Writer) error {
 // founderID reports whether cl's ID is the ID of its first member, as it
 // is until the founder expires: the snapshot then stores it once.
 func (ix *Index) founderID(cl *clusterRec) bool {
-	return len(cl.members) > 0 && ix.items[cl.members[0]].id == cl.id
+	return len(cl.members) > 0 && ix.items[cl.members[0]].id() == cl.id
 }
 
 // snapWriter encodes into buf and writes it out in large pieces, keeping
@@ -376,6 +373,15 @@ func (sw *snapWriter) str(s string) {
 func (sw *snapWriter) terms(ts []tw) {
 	for _, x := range ts {
 		b := binary.LittleEndian.AppendUint64(sw.buf, x.h)
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x.w))
+		sw.buf = binary.LittleEndian.AppendUint32(b, math.Float32bits(x.idf))
+		sw.room()
+	}
+}
+
+func (sw *snapWriter) refs(ts []termRef) {
+	for _, x := range ts {
+		b := binary.LittleEndian.AppendUint32(sw.buf, uint32(x.e))
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x.w))
 		sw.buf = binary.LittleEndian.AppendUint32(b, math.Float32bits(x.idf))
 		sw.room()

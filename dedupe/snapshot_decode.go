@@ -90,6 +90,30 @@ func (sr *snapReader) terms(dst []tw) error {
 	return nil
 }
 
+// refs fills dst with encoded item terms, each entry below limit.
+func (sr *snapReader) refs(dst []termRef, limit int64) error {
+	for len(dst) > 0 {
+		n := min(len(dst), snapBuf/refSize)
+		b, err := sr.next(n * refSize)
+		if err != nil {
+			return err
+		}
+		for i := range dst[:n] {
+			x := b[i*refSize : (i+1)*refSize]
+			dst[i] = termRef{
+				e:   int32(binary.LittleEndian.Uint32(x)),
+				w:   math.Float32frombits(binary.LittleEndian.Uint32(x[4:])),
+				idf: math.Float32frombits(binary.LittleEndian.Uint32(x[8:])),
+			}
+			if dst[i].e < 0 || int64(dst[i].e) >= limit {
+				return corrupt("item term of entry %d out of range", dst[i].e)
+			}
+		}
+		dst = dst[n:]
+	}
+	return nil
+}
+
 // slots fills dst with slot numbers, each below limit.
 func (sr *snapReader) slots(dst []int32, limit int64) error {
 	for len(dst) > 0 {

@@ -120,7 +120,7 @@ func (sr *snapReader) read(opts Options) (*Index, error) {
 			if !it.alive {
 				continue
 			}
-			ix.byID[hashTerm(it.id)] = int32(s)
+			ix.byID[hashTerm(it.id())] = int32(s)
 			for k, key := range it.keys {
 				if exact[s]&(itemExact0<<k) != 0 {
 					ix.exact[key] = int32(s)
@@ -196,22 +196,22 @@ func (sr *snapReader) readItems(ix *Index, cnt *snapshotCounts) ([]byte, error) 
 	}
 	err = sr.strings(lens, func(s int, id string) {
 		it := &ix.items[s]
-		it.id, it.rk.id = id, id
+		it.rk.id = id
 	})
 	if err != nil {
 		return nil, err
 	}
-	tws := newBlocks[tw](twSize)
-	defer tws.stop()
+	refs := newBlocks[termRef](refSize)
+	defer refs.stop()
 	for s := range ix.items {
 		it := &ix.items[s]
 		switch n := int(nterms[s]); {
 		case n > 0:
-			it.terms = tws.take(n)
+			it.terms = refs.take(n)
 		case it.alive:
-			it.terms = []tw{}
+			it.terms = []termRef{}
 		}
-		if err := sr.terms(it.terms); err != nil {
+		if err := sr.refs(it.terms, cnt.tents); err != nil {
 			return nil, err
 		}
 	}
@@ -308,7 +308,7 @@ func (sr *snapReader) readClusters(ix *Index, cnt *snapshotCounts) error {
 	for c := range ix.clusters {
 		cl := &ix.clusters[c]
 		if founder[c] {
-			cl.id = ix.items[cl.members[0]].id
+			cl.id = ix.items[cl.members[0]].id()
 		}
 		if cl.alive {
 			ix.byCID[cl.id] = int32(c)
@@ -331,7 +331,8 @@ func (sr *snapReader) readTerms(ix *Index, cnt *snapshotCounts, wg *sync.WaitGro
 	left := cnt.posts
 	err := sr.records(len(ix.tents), termRecSize, func(e int, b []byte) error {
 		te := &ix.tents[e]
-		hs[e] = le.Uint64(b)
+		te.h = le.Uint64(b)
+		hs[e] = te.h
 		te.df = int32(le.Uint32(b[8:]))
 		te.seen = int32(le.Uint32(b[12:]))
 		n, err := budget(&left, le.Uint32(b[16:]), "postings")

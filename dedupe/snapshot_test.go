@@ -154,7 +154,7 @@ func smallSnapshot(t testing.TB) []byte {
 	return buf.Bytes()
 }
 
-// snapshotHeader is the size of the header of format version 2.
+// snapshotHeader is the size of the header of format versions 2 and 3.
 const snapshotHeader = 8 + 4 + 19*8 + 8 + 16*8 + 4
 
 func TestReadSnapshotErrors(t *testing.T) {
@@ -184,6 +184,7 @@ func TestReadSnapshotErrors(t *testing.T) {
 		{name: "half", in: data[:len(data)/2], opts: opts, want: dedupe.ErrSnapshotCorrupt},
 		{name: "checksum cut", in: data[:len(data)-1], opts: opts, want: dedupe.ErrSnapshotCorrupt},
 		{name: "other version", in: with(8, 1, 0, 0, 0), opts: opts, want: dedupe.ErrSnapshotVersion},
+		{name: "format 2 (item terms by hash)", in: with(8, 2, 0, 0, 0), opts: opts, want: dedupe.ErrSnapshotVersion},
 		{name: "other options", in: data, opts: dedupe.Options{Window: 24 * time.Hour, Threshold: 0.2}, want: dedupe.ErrSnapshotOptions},
 		{name: "default options", in: data, opts: dedupe.Options{}, want: dedupe.ErrSnapshotOptions},
 		{name: "options damaged", in: flip(20), opts: opts, want: dedupe.ErrSnapshotCorrupt},

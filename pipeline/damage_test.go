@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"os"
 	"strings"
 	"testing"
@@ -8,7 +9,7 @@ import (
 
 // TestDamagedSavedIndex: a saved index cut short, or with a flipped bit
 // in its header (the stamp that says what to replay) or in the snapshot,
-// is reported by the file's name as rebuilt, and the pass gives the
+// or whose snapshot is of an older format, is reported by the file's name as rebuilt, and the pass gives the
 // stories a pass without any saved index gives, never those of an index
 // that replays the wrong part of the cluster log.
 func TestDamagedSavedIndex(t *testing.T) {
@@ -57,6 +58,12 @@ func TestDamagedSavedIndex(t *testing.T) {
 		{"sequence flipped", func(b []byte) []byte { b[stamp+16+7] ^= 1; return b }},
 		{"instance flipped", func(b []byte) []byte { b[stamp+3] ^= 0x10; return b }},
 		{"snapshot flipped", func(b []byte) []byte { b[len(b)/2] ^= 0x04; return b }},
+		{"snapshot of format 2", func(b []byte) []byte {
+			// As a version of dedupe that stored item terms by hash wrote it.
+			i := bytes.Index(b, []byte("dedupeix"))
+			b[i+8] = 2
+			return b
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -59,6 +59,7 @@ func run() error {
 	changed := flag.Int("changed-every", 10, "every n-th feed publishes anew before the second pass")
 	serveMode := flag.Bool("serve", false, "internal: serve the feeds (the child process)")
 	keep := flag.String("keep", "", "keep the work directory (database and config) at `dir`")
+	memprofile := flag.String("memprofile", "", "write the first pass's heap profile (fetch --memprofile) to `file`")
 	flag.Parse()
 
 	path, err := shareddata.Path("dedupe", "dev-rich.jsonl")
@@ -121,7 +122,15 @@ func run() error {
 	n := *nFeeds * *nItems
 	fmt.Printf("%d feeds x %d items = %d items, served from a child process on %s\n", *nFeeds, *nItems, n, base)
 
-	p1, err := fetchPass(bin, cfg)
+	var firstArgs []string
+	if *memprofile != "" {
+		abs, err := filepath.Abs(*memprofile)
+		if err != nil {
+			return err
+		}
+		firstArgs = append(firstArgs, "--memprofile", abs)
+	}
+	p1, err := fetchPass(bin, cfg, firstArgs...)
 	if err != nil {
 		return err
 	}
