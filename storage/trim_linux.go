@@ -14,12 +14,15 @@ import (
 // itself map pages too: at a million items, the pages one batch of
 // clustering read and wrote (its pending items, the ID index, stories of
 // thousands of members) came to some 200 MB before it committed. A
-// transaction that is still open counts as well as one begun since the
-// last trim: in a second pass of scripts/bench-million at 200,000 items
-// (new items joining clusters all over the file), a batch of clustering
-// ran for seconds in one write transaction and, trimmed only around its
-// start, held 170 MB of the 318 MB file until it committed.
-const trimEvery = 250 * time.Millisecond
+// transaction still open counts as well as one begun since the last
+// trim, or a write transaction of several seconds keeps every page it
+// went through until it commits. And it is short because the kernel maps
+// the file's cached pages around each page faulted in (fault-around, 64
+// KiB by default), so random reads of a large file map many times what
+// they read: a quarter of a second of such reads came to hundreds of MB.
+// README ("A million items: the mapped file while a write is open") has
+// the measurements.
+const trimEvery = 50 * time.Millisecond
 
 // startTrimmer starts the goroutine that trims every trimEvery; the
 // returned function stops it and waits for it (Close calls it, once or
