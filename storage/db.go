@@ -138,10 +138,12 @@ type DB struct {
 	// writeFailed is the last write's commit failure (a full disk, an I/O
 	// error), nil once a write commits again; see LastWriteError.
 	writeFailed atomic.Pointer[writeFailure]
-	// txs counts the transactions begun through view and update, which
-	// tells the trimmer whether anything was read since it last ran;
-	// stopTrim stops it (see trim_linux.go).
+	// txs counts the transactions begun through view and update, and
+	// open those not ended yet, which tells the trimmer whether anything
+	// was read since it last ran, or may be being read now; stopTrim
+	// stops it (see trim_linux.go).
 	txs      atomic.Uint64
+	open     atomic.Int64
 	stopTrim func()
 }
 
@@ -454,7 +456,9 @@ func (db *DB) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	}
 	fnDone := false
 	db.txs.Add(1)
+	db.open.Add(1)
 	err := db.guard(func() error {
+		defer db.open.Add(-1)
 		return db.bolt.Update(func(tx *bolt.Tx) error {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -509,6 +513,8 @@ func (db *DB) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 		return err
 	}
 	db.txs.Add(1)
+	db.open.Add(1)
+	defer db.open.Add(-1)
 	return db.guard(func() error { return db.bolt.View(fn) })
 }
 

@@ -9,12 +9,20 @@ import (
 )
 
 // trimEvery is how often the trimmer drops what was mapped since it last
-// ran, if any transaction ran meanwhile. A write trims when it ends, but
-// the reads between two writes and a long write itself map pages too: at
-// a million items, the pages one batch of clustering read and wrote
-// (its pending items, the ID index, stories of thousands of members)
-// came to some 200 MB before it committed.
-const trimEvery = 250 * time.Millisecond
+// ran, if any transaction ran meanwhile or is still running. A write
+// trims when it ends, but the reads between two writes and a long write
+// itself map pages too: at a million items, the pages one batch of
+// clustering read and wrote (its pending items, the ID index, stories of
+// thousands of members) came to some 200 MB before it committed. A
+// transaction still open counts as well as one begun since the last
+// trim, or a write transaction of several seconds keeps every page it
+// went through until it commits. And it is short because the kernel maps
+// the file's cached pages around each page faulted in (fault-around, 64
+// KiB by default), so random reads of a large file map many times what
+// they read: a quarter of a second of such reads came to hundreds of MB.
+// README ("A million items: the mapped file while a write is open") has
+// the measurements.
+const trimEvery = 50 * time.Millisecond
 
 // startTrimmer starts the goroutine that trims every trimEvery; the
 // returned function stops it and waits for it (Close calls it, once or
@@ -32,7 +40,7 @@ func (db *DB) startTrimmer() (stop func()) {
 				return
 			case <-t.C:
 			}
-			if n := db.txs.Load(); n != last {
+			if n := db.txs.Load(); n != last || db.open.Load() > 0 {
 				last = n
 				db.trimMapped()
 			}

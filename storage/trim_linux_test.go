@@ -112,3 +112,52 @@ func mappedRSS(t *testing.T, path string) int {
 	}
 	return sum
 }
+
+// TestTrimDuringLongWrite: the periodic trimmer keeps trimming while one
+// write transaction goes on, not only once after it began.
+func TestTrimDuringLongWrite(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "t.db")
+	db, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	start := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	var items []aggregator.Item
+	for i := range 3000 {
+		it := aggregator.Item{GUID: fmt.Sprintf("g%d", i), Title: fmt.Sprintf("Story number %d", i),
+			Summary: strings.Repeat("words of a lead ", 20), Published: start.Add(time.Duration(i) * time.Minute), FirstSeen: start}
+		it.Normalize("f")
+		items = append(items, it)
+	}
+	if _, err := db.SaveFetch(ctx, aggregator.FeedState{Name: "f", URL: "http://127.0.0.1/f"}, items); err != nil {
+		t.Fatal(err)
+	}
+	err = db.update(ctx, func(tx *bolt.Tx) error {
+		// Two rounds: the first trim may be the one owed to the
+		// transaction's start; the second is owed to it being open.
+		for round := range 2 {
+			n := 0
+			c := tx.Bucket(bucketItemTime).Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				n += len(v)
+			}
+			if n == 0 {
+				t.Fatal("read no items")
+			}
+			wait := max(20*trimEvery, 2*time.Second)
+			deadline := time.Now().Add(wait)
+			for mappedRSS(t, path) != 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("round %d: %d kB of the file still resident after %s inside one write", round, mappedRSS(t, path), wait)
+				}
+				time.Sleep(trimEvery / 5)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

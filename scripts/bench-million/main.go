@@ -59,7 +59,8 @@ func run() error {
 	changed := flag.Int("changed-every", 10, "every n-th feed publishes anew before the second pass")
 	serveMode := flag.Bool("serve", false, "internal: serve the feeds (the child process)")
 	keep := flag.String("keep", "", "keep the work directory (database and config) at `dir`")
-	memprofile := flag.String("memprofile", "", "write the first pass's heap profile (fetch --memprofile) to `file`")
+	memprofile := flag.String("memprofile", "", "write each pass's heap profile (fetch --memprofile) to `file`.1 and file.2")
+	trace := flag.Bool("trace", false, "write each pass's output with GODEBUG=gctrace=1 (pass1.log, pass2.log) and its resident memory every 50 ms (pass1.rss, pass2.rss: milliseconds, MB anonymous, MB of mapped files) into the work directory (see -keep)")
 	flag.Parse()
 
 	path, err := shareddata.Path("dedupe", "dev-rich.jsonl")
@@ -122,15 +123,24 @@ func run() error {
 	n := *nFeeds * *nItems
 	fmt.Printf("%d feeds x %d items = %d items, served from a child process on %s\n", *nFeeds, *nItems, n, base)
 
-	var firstArgs []string
+	passArgs := func(i int, extra ...string) []string {
+		if *memprofile != "" {
+			extra = append(extra, "--memprofile", fmt.Sprintf("%s.%d", *memprofile, i))
+		}
+		return extra
+	}
 	if *memprofile != "" {
 		abs, err := filepath.Abs(*memprofile)
 		if err != nil {
 			return err
 		}
-		firstArgs = append(firstArgs, "--memprofile", abs)
+		*memprofile = abs
 	}
-	p1, err := fetchPass(bin, cfg, firstArgs...)
+	tracePrefix := ""
+	if *trace {
+		tracePrefix = dir
+	}
+	p1, err := fetchPass(bin, cfg, traceFiles(tracePrefix, 1), passArgs(1)...)
 	if err != nil {
 		return err
 	}
@@ -138,7 +148,7 @@ func run() error {
 	if _, err := http.Post(base+"/gen", "text/plain", nil); err != nil {
 		return err
 	}
-	p2, err := fetchPass(bin, cfg, "--force")
+	p2, err := fetchPass(bin, cfg, traceFiles(tracePrefix, 2), passArgs(2, "--force")...)
 	if err != nil {
 		return err
 	}
@@ -222,12 +232,29 @@ type pass struct {
 	newItems   int
 }
 
+// tracing names the files a traced pass writes; the zero value traces
+// nothing.
+type tracing struct {
+	log, rss string
+}
+
+// traceFiles returns the trace files of pass i in dir, none when dir is
+// empty.
+func traceFiles(dir string, i int) tracing {
+	if dir == "" {
+		return tracing{}
+	}
+	return tracing{log: filepath.Join(dir, fmt.Sprintf("pass%d.log", i)), rss: filepath.Join(dir, fmt.Sprintf("pass%d.rss", i))}
+}
+
 // sampleRSS reads the RssAnon and RssFile of process pid every 50 ms
-// until it exits; the returned function, called after the process was
-// waited for, gives their peaks.
-func sampleRSS(pid int) func() (anon, file int64) {
+// until it exits, writing each sample to timeline when it is not nil;
+// the returned function, called after the process was waited for, gives
+// their peaks.
+func sampleRSS(pid int, timeline io.Writer) func() (anon, file int64) {
 	var a, f int64
 	done := make(chan struct{})
+	start := time.Now()
 	go func() {
 		defer close(done)
 		t := time.NewTicker(50 * time.Millisecond)
@@ -238,6 +265,9 @@ func sampleRSS(pid int) func() (anon, file int64) {
 				return // exited
 			}
 			a, f = max(a, an), max(f, fi)
+			if timeline != nil {
+				fmt.Fprintf(timeline, "%d %d %d\n", time.Since(start).Milliseconds(), an>>20, fi>>20)
+			}
 		}
 	}()
 	return func() (int64, int64) { <-done; return a, f }
@@ -271,19 +301,41 @@ var (
 	clusterCPURE = regexp.MustCompile(`; clustered in \S+ \(CPU (\S+)\)`)
 )
 
-func fetchPass(bin, cfg string, extra ...string) (pass, error) {
+func fetchPass(bin, cfg string, tr tracing, extra ...string) (pass, error) {
 	args := append([]string{"fetch", "--quiet", "--config", cfg}, extra...)
 	cmd := exec.Command(bin, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	var timeline *bufio.Writer
+	if tr.log != "" {
+		cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1")
+		f, err := os.Create(tr.rss)
+		if err != nil {
+			return pass{}, err
+		}
+		defer f.Close()
+		timeline = bufio.NewWriter(f)
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return pass{}, err
 	}
-	peaks := sampleRSS(cmd.Process.Pid)
+	var w io.Writer
+	if timeline != nil {
+		w = timeline
+	}
+	peaks := sampleRSS(cmd.Process.Pid, w)
 	err := cmd.Wait()
 	p := pass{wall: time.Since(start)}
 	p.anon, p.file = peaks()
+	if timeline != nil {
+		if err := timeline.Flush(); err != nil {
+			return p, err
+		}
+		if err := os.WriteFile(tr.log, out.Bytes(), 0o644); err != nil {
+			return p, err
+		}
+	}
 	if err != nil {
 		return p, fmt.Errorf("%v: %w\n%s", args, err, out.String())
 	}
