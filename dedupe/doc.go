@@ -109,7 +109,10 @@
 // story about as often as those of its own, and to centroids within a
 // quarter of the threshold, which spares the comparisons where the two
 // clusters share one term and nothing else; each cluster's newest 64
-// members are compared, which bounds the cost.
+// members are compared, which bounds the cost. It is off by default:
+// those comparisons, for every candidate pair of big clusters in every
+// pass, made clustering a pass about twice as costly with a big window,
+// for a small gain in held-out recall.
 //
 // The larger cluster survives a merge (ties: the one whose first member
 // is older, then the smaller ID): its ID stays, so fewer memberships move

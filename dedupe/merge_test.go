@@ -219,7 +219,8 @@ func TestConsolidateLinks(t *testing.T) {
 		want  bool // merges under the threshold
 	}{
 		{"links off", -1, false},
-		{"default links", 0, true},
+		{"default (off)", 0, false},
+		{"links 0.05", 0.05, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ix := dedupe.New(dedupe.Options{})

@@ -82,7 +82,7 @@ func run(args []string, stdout io.Writer) error {
 	names := fs.String("names", "outlet-%04d,o%d,feed-%d", "with -pipeline: the formats of the feeds' names, given the outlet's number, comma-separated: each set is run under each (the item IDs hash the names, and so they break ties among reports of one time); scripts/score-e2e's are outlet-%04d, TestQualityEndToEnd's o%d")
 	foldMethod := fs.String("folds", "greedy", "how stories are dealt to folds: greedy (score.Folds: largest first to the fold with the fewest items) or stratified (score.StratifiedFolds: blocks of k stories of about one size, one to each fold in a seeded order)")
 	diag := fs.Int("diagnose", 0, "instead of cross-validating, print for each fold of the fixed clusterings (the defaults through the API, merging; with -pipeline the pipeline's) the stories that carry its pairs, how they were cut and what the fold would score with them perfect, then the spread over this many fold assignments as clustered, with the big stories of uniform quality and with them perfect")
-	links := fs.Float64("links", 0, "with -spread and -diagnose: MergeOptions.Links of the merging clusterings (0: the default, negative: off)")
+	links := fs.Float64("links", 0, "with -spread and -diagnose: MergeOptions.Links of the merging clusterings (0 or negative: off, the default; 0.05: what cross-validation chose)")
 	grid := fs.String("grid", "full", "with -pipeline: the merge settings to choose from: full, links (off, the defaults, and the defaults with MergeOptions.Links, size 8 or 5), or none (off and the defaults)")
 	if err := fs.Parse(args); err != nil {
 		return err

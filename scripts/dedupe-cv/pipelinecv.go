@@ -160,7 +160,7 @@ func printMeanRow(w io.Writer, ev evaluation, n, k int) {
 var pipelineMergeCandidates = append(pipelineGrid, linkMergeCandidates[2:]...)
 
 // pipelineGrid is pipelineMergeCandidates without link-supported merging
-// (Links -1), but for the package's defaults, which have it.
+// (Links -1; the package's defaults are without it too).
 var pipelineGrid = func() []mergeCandidate {
 	out := []mergeCandidate{{name: "merging off"}, {name: "merging, default MergeOptions", opts: &dedupe.MergeOptions{}}}
 	for _, size := range []int{5, 8} {
@@ -175,7 +175,7 @@ var pipelineGrid = func() []mergeCandidate {
 }()
 
 // linkMergeCandidates are the merge settings of -grid links: off, the
-// package's defaults (links 0.05), then threshold 0.2 and rejoin 0.25
+// package's defaults (no links), then threshold 0.2 and rejoin 0.25
 // with link-supported merging (MergeOptions.Links) at three shares, with
 // clusters of 8 or of 5 members.
 var linkMergeCandidates = func() []mergeCandidate {
